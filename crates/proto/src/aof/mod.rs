@@ -1,0 +1,1 @@
+//! AOF files: command records and the Redis 7 multi-part manifest.

@@ -1,0 +1,157 @@
+//! Per-client state the node keeps for every connection: identity (for `CLIENT LIST`),
+//! the selected database and protocol, MULTI/WATCH state, subscriptions, and the channel
+//! through which the node sends asynchronous output (pub/sub messages, the reply to a
+//! blocked command, a kill).
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use ferrokv_proto::resp::{Frame, Protocol};
+use tokio::sync::mpsc;
+
+pub type ClientId = u64;
+
+/// Messages the node sends to a connection task outside of request/reply.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A frame to write (pub/sub message, or the deferred reply of a blocked command).
+    Frame(Frame),
+    /// The deferred reply of a blocked command: write it and resume reading requests.
+    Unblocked(Frame),
+    /// Close the connection (CLIENT KILL, SHUTDOWN, output buffer limit).
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Set by `CLIENT REPLY SKIP`: silence this reply, then become `Skip`.
+    SkipNext,
+    /// Silence the next reply, then back to `On`.
+    Skip,
+}
+
+/// A queued MULTI transaction.
+#[derive(Debug, Default)]
+pub struct Multi {
+    pub queued: Vec<Vec<Bytes>>,
+    /// A command failed to queue (unknown command, arity): EXEC will answer EXECABORT.
+    pub aborted: bool,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub id: ClientId,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub name: Option<Bytes>,
+    pub db: usize,
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    pub multi: Option<Multi>,
+    /// Watched keys were touched: EXEC will fail.
+    pub dirty_cas: bool,
+    pub watched: Vec<(usize, Bytes)>,
+    pub channels: Vec<Bytes>,
+    pub patterns: Vec<Bytes>,
+    pub reply_mode: ReplyMode,
+    /// A blocked command, waiting for a key or its deadline.
+    pub blocked: Option<Blocked>,
+    pub created_ms: i64,
+    pub last_interaction_ms: i64,
+    pub last_cmd: String,
+    pub no_evict: bool,
+    /// Close the connection once the current reply is written (QUIT, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    /// Further replies of the current command after its first (SUBSCRIBE to several
+    /// channels answers once per channel).
+    pub extra_replies: Vec<Frame>,
+    /// True for the link of our primary (replica side) and for replicas (primary side).
+    pub flags: ClientFlags,
+    pub tx: mpsc::UnboundedSender<Outbound>,
+    pub query_buf_len: usize,
+    pub output_buf_len: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientFlags {
+    pub master: bool,
+    pub replica: bool,
+    pub pubsub: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    pub argv: Vec<Bytes>,
+    pub keys: Vec<Bytes>,
+    pub db: usize,
+    pub deadline_ms: Option<i64>,
+    /// The reply to send if the deadline passes (null array or null bulk).
+    pub timeout_reply: Frame,
+}
+
+impl Client {
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    pub fn in_pubsub_context(&self) -> bool {
+        self.subscriptions() > 0 && self.protocol == Protocol::Resp2
+    }
+
+    /// One `CLIENT LIST` line (without the trailing newline), with Redis 7.0's fields.
+    pub fn list_line(&self, now_ms: i64) -> String {
+        let mut flags = String::new();
+        if self.flags.master {
+            flags.push('M');
+        }
+        if self.flags.replica {
+            flags.push('S');
+        }
+        if self.subscriptions() > 0 {
+            flags.push('P');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if self.blocked.is_some() {
+            flags.push('b');
+        }
+        if self.dirty_cas {
+            flags.push('d');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let age = (now_ms - self.created_ms).max(0) / 1000;
+        let idle = (now_ms - self.last_interaction_ms).max(0) / 1000;
+        let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let multi = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
+        let resp = match self.protocol {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            age,
+            idle,
+            flags,
+            self.db,
+            self.channels.len(),
+            self.patterns.len(),
+            multi,
+            self.query_buf_len,
+            self.output_buf_len,
+            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            resp,
+        )
+    }
+}

@@ -1,0 +1,97 @@
+//! Transactions: MULTI EXEC DISCARD WATCH UNWATCH.
+//!
+//! Commands sent after MULTI are queued by the pipeline (`Node::gatekeep_and_run`); a
+//! command that fails to queue (unknown, wrong arity) marks the transaction aborted and EXEC
+//! answers `-EXECABORT`. EXEC fails with a null reply if a WATCHed key was touched. The
+//! writes of one EXEC are propagated as one MULTI/EXEC block.
+
+use bytes::Bytes;
+use ferrokv_proto::resp::Frame;
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
+
+use crate::client::{ClientId, Multi};
+use crate::commands::{self, NodeHandler};
+use crate::node::{Node, Stop};
+
+pub static COMMANDS: &[Spec<NodeHandler>] = &[
+    Spec { name: "multi", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: multi },
+    Spec { name: "exec", arity: 1, flags: NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: exec },
+    Spec { name: "discard", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: discard },
+    Spec { name: "watch", arity: -2, flags: NOSCRIPT | LOADING | STALE | FAST | NO_MULTI, keys: KeySpec::ALL, run: watch },
+    Spec { name: "unwatch", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: unwatch },
+];
+
+fn multi(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    let c = node.clients.get_mut(&id).expect("caller exists");
+    if c.multi.is_some() {
+        return Err(CmdError::msg("MULTI calls can not be nested"));
+    }
+    c.multi = Some(Multi::default());
+    Ok(Frame::OK)
+}
+
+fn discard(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    let c = node.clients.get_mut(&id).expect("caller exists");
+    if c.multi.take().is_none() {
+        return Err(CmdError::msg("DISCARD without MULTI"));
+    }
+    node.unwatch_all(id);
+    Ok(Frame::OK)
+}
+
+fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    let c = node.clients.get_mut(&id).expect("caller exists");
+    let Some(tx) = c.multi.take() else {
+        return Err(CmdError::msg("EXEC without MULTI"));
+    };
+    let dirty = c.dirty_cas;
+    node.unwatch_all(id);
+    if tx.aborted {
+        return Err(CmdError::ExecAbort);
+    }
+    if dirty {
+        return Ok(Frame::NullArray);
+    }
+    node.stream.begin_transaction();
+    let mut replies = Vec::with_capacity(tx.queued.len());
+    for argv in &tx.queued {
+        let Some(cmd) = commands::lookup(&argv[0]) else {
+            replies.push(Frame::Error(Bytes::from(CmdError::unknown_command(argv).to_line())));
+            continue;
+        };
+        let reply = match node.check_write_allowed(id, cmd.flags()) {
+            Err(Stop::Error(e)) => Frame::Error(Bytes::from(e.to_line())),
+            Err(Stop::Close(f)) => f,
+            Ok(()) => match node.run_command(id, cmd, argv, true) {
+                Ok(Some(f)) => f,
+                Ok(None) => Frame::NullArray,
+                Err(e) => Frame::Error(Bytes::from(e.to_line())),
+            },
+        };
+        replies.push(reply);
+    }
+    node.stream.end_transaction();
+    Ok(Frame::Array(replies))
+}
+
+fn watch(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let c = node.clients.get_mut(&id).expect("caller exists");
+    if c.multi.is_some() {
+        return Err(CmdError::msg("WATCH inside MULTI is not allowed"));
+    }
+    let db = c.db;
+    for key in &argv[1..] {
+        let k = (db, key.clone());
+        if c.watched.contains(&k) {
+            continue;
+        }
+        c.watched.push(k.clone());
+        node.watched.entry(k).or_default().push(id);
+    }
+    Ok(Frame::OK)
+}
+
+fn unwatch(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    node.unwatch_all(id);
+    Ok(Frame::OK)
+}

@@ -1,0 +1,477 @@
+//! Server commands: CONFIG INFO TIME LASTSAVE SHUTDOWN SLOWLOG LATENCY DEBUG COMMAND.
+
+use bytes::Bytes;
+use ferrokv_proto::resp::Frame;
+use ferrokv_store::cmd::{
+    parse_i64, CmdError, KeySpec, Spec, ADMIN, FAST, FLAG_NAMES, LOADING, NOSCRIPT, NO_MULTI, STALE,
+};
+use ferrokv_store::glob::{glob_match, glob_match_case};
+
+use crate::client::ClientId;
+use crate::commands::{self, Command, NodeHandler};
+use crate::config::{Config, DIRECTIVES};
+use crate::node::{unix_ms, Node, ShutdownMode};
+
+pub static COMMANDS: &[Spec<NodeHandler>] = &[
+    Spec { name: "config", arity: -2, flags: 0, keys: KeySpec::None, run: config },
+    Spec { name: "info", arity: -1, flags: LOADING | STALE, keys: KeySpec::None, run: info },
+    Spec { name: "time", arity: 1, flags: LOADING | STALE | FAST, keys: KeySpec::None, run: time },
+    Spec { name: "lastsave", arity: 1, flags: LOADING | STALE | FAST, keys: KeySpec::None, run: lastsave },
+    Spec { name: "shutdown", arity: -1, flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, keys: KeySpec::None, run: shutdown },
+    Spec { name: "slowlog", arity: -2, flags: ADMIN | LOADING | STALE, keys: KeySpec::None, run: slowlog },
+    Spec { name: "latency", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: latency },
+    Spec { name: "debug", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: debug },
+    Spec { name: "command", arity: -1, flags: LOADING | STALE, keys: KeySpec::None, run: command },
+];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn help(lines: &[&'static str]) -> Frame {
+    Frame::Array(lines.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())
+}
+
+fn unknown_sub(argv: &[Bytes], cmd: &str) -> CmdError {
+    CmdError::msg_owned(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        lossy(&argv[1]),
+        cmd
+    ))
+}
+
+// ---- CONFIG ---------------------------------------------------------------------------
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Print this help.",
+];
+
+fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"help", 2) => Ok(help(CONFIG_HELP)),
+        (b"get", n) if n >= 3 => {
+            let mut pairs: Vec<(Frame, Frame)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for pat in &argv[2..] {
+                for d in DIRECTIVES {
+                    for name in std::iter::once(&d.name).chain(d.aliases.iter()) {
+                        // Like Redis 7.0: an exact name (or alias) matches itself; a glob
+                        // pattern only matches canonical names.
+                        let exact = pat.eq_ignore_ascii_case(name.as_bytes());
+                        let globbed = *name == d.name && glob_match_case(pat, name.as_bytes(), true);
+                        if (exact || globbed) && seen.insert(*name) {
+                            pairs.push((Frame::bulk(*name), Frame::bulk((d.get)(&node.cfg))));
+                        }
+                    }
+                }
+            }
+            Ok(Frame::Map(pairs))
+        }
+        (b"set", n) if n >= 4 && n % 2 == 0 => {
+            let mut next = node.cfg.clone();
+            let mut names = std::collections::HashSet::new();
+            for pair in argv[2..].chunks(2) {
+                let name = lossy(&pair[0]);
+                let Some(d) = Config::directive(&name) else {
+                    return Err(CmdError::msg_owned(format!(
+                        "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    )));
+                };
+                if !names.insert(d.name) {
+                    return Err(CmdError::msg_owned(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                    )));
+                }
+                if !d.mutable {
+                    return Err(CmdError::msg_owned(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                    )));
+                }
+                (d.set)(&mut next, &lossy(&pair[1])).map_err(|e| {
+                    CmdError::msg_owned(format!(
+                        "CONFIG SET failed (possibly related to argument '{name}') - {e}"
+                    ))
+                })?;
+            }
+            node.cfg = next;
+            node.refresh_store_config();
+            Ok(Frame::OK)
+        }
+        (b"resetstat", 2) => {
+            node.stats.reset();
+            node.ks.stats = Default::default();
+            node.slowlog.entries.clear();
+            Ok(Frame::OK)
+        }
+        (b"rewrite", 2) => {
+            let Some(path) = node.config_file.clone() else {
+                return Err(CmdError::msg("The server is running without a config file"));
+            };
+            crate::config::write_config_file(&path, &node.cfg)
+                .map_err(|e| CmdError::msg_owned(format!("Rewriting config file: {e}")))?;
+            Ok(Frame::OK)
+        }
+        _ => Err(unknown_sub(argv, "CONFIG")),
+    }
+}
+
+// ---- INFO, TIME, LASTSAVE, SHUTDOWN ----------------------------------------------------
+
+fn info(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sections: Vec<String> = argv[1..].iter().map(|a| lossy(a).to_ascii_lowercase()).collect();
+    let text = crate::info::render(node, &sections);
+    Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from(text) })
+}
+
+fn time(_: &mut Node, _: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Frame::Array(vec![
+        Frame::bulk(now.as_secs().to_string()),
+        Frame::bulk(now.subsec_micros().to_string()),
+    ]))
+}
+
+fn lastsave(node: &mut Node, _: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    Ok(Frame::Integer(node.lastsave_ms / 1000))
+}
+
+fn shutdown(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let mut mode = ShutdownMode::Default;
+    for a in &argv[1..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"nosave" => mode = ShutdownMode::NoSave,
+            b"save" => mode = ShutdownMode::Save,
+            b"now" | b"force" => {}
+            b"abort" => return Err(CmdError::msg("No shutdown in progress.")),
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    node.request_shutdown(mode);
+    // Redis closes the connection without a reply on success (clients rely on that).
+    if let Some(c) = node.clients.get_mut(&id) {
+        c.close_after_reply = true;
+        c.reply_mode = crate::client::ReplyMode::Off;
+    }
+    Ok(Frame::OK)
+}
+
+// ---- SLOWLOG, LATENCY ------------------------------------------------------------------
+
+const SLOWLOG_HELP: &[&str] = &[
+    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+    "HELP",
+    "    Print this help.",
+];
+
+fn slowlog(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"help", 2) => Ok(help(SLOWLOG_HELP)),
+        (b"len", 2) => Ok(Frame::Integer(node.slowlog.entries.len() as i64)),
+        (b"reset", 2) => {
+            node.slowlog.entries.clear();
+            Ok(Frame::OK)
+        }
+        (b"get", 2 | 3) => {
+            let count = match argv.get(2) {
+                None => 10,
+                Some(c) => {
+                    let n = parse_i64(c).ok_or(CmdError::NotInteger)?;
+                    if n < -1 {
+                        return Err(CmdError::msg("count should be greater than or equal to -1"));
+                    }
+                    if n == -1 { usize::MAX } else { n as usize }
+                }
+            };
+            let entries = node
+                .slowlog
+                .entries
+                .iter()
+                .take(count)
+                .map(|e| {
+                    Frame::Array(vec![
+                        Frame::Integer(e.id as i64),
+                        Frame::Integer(e.time_secs),
+                        Frame::Integer(e.micros as i64),
+                        Frame::Array(e.argv.iter().cloned().map(Frame::Bulk).collect()),
+                        Frame::bulk(e.peer.clone()),
+                        Frame::Bulk(e.name.clone()),
+                    ])
+                })
+                .collect();
+            Ok(Frame::Array(entries))
+        }
+        _ => Err(unknown_sub(argv, "SLOWLOG")),
+    }
+}
+
+const LATENCY_HELP: &[&str] = &[
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
+    "HELP",
+    "    Print this help.",
+];
+
+fn latency(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"help", 2) => Ok(help(LATENCY_HELP)),
+        (b"latest", 2) => Ok(Frame::Array(
+            node.latency
+                .iter()
+                .map(|(name, ev)| {
+                    Frame::Array(vec![
+                        Frame::bulk(*name),
+                        Frame::Integer(ev.latest_time),
+                        Frame::Integer(ev.latest_ms),
+                        Frame::Integer(ev.max_ms),
+                    ])
+                })
+                .collect(),
+        )),
+        (b"history", 3) => {
+            let name = lossy(&argv[2]);
+            Ok(Frame::Array(
+                node.latency
+                    .iter()
+                    .filter(|(n, _)| **n == name)
+                    .flat_map(|(_, ev)| ev.history.iter())
+                    .map(|(t, ms)| Frame::Array(vec![Frame::Integer(*t), Frame::Integer(*ms)]))
+                    .collect(),
+            ))
+        }
+        (b"reset", _) => {
+            let before = node.latency.len();
+            if argv.len() == 2 {
+                node.latency.clear();
+            } else {
+                let names: Vec<String> = argv[2..].iter().map(|a| lossy(a)).collect();
+                node.latency.retain(|n, _| !names.iter().any(|x| x == n));
+            }
+            Ok(Frame::Integer((before - node.latency.len()) as i64))
+        }
+        _ => Err(unknown_sub(argv, "LATENCY")),
+    }
+}
+
+// ---- DEBUG -----------------------------------------------------------------------------
+
+fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"sleep", 3) => {
+            let secs = ferrokv_store::cmd::parse_f64(&argv[2]).ok_or(CmdError::NotFloat)?;
+            if secs > 0.0 {
+                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            }
+            Ok(Frame::OK)
+        }
+        (b"set-active-expire", 3) => {
+            node.active_expire_enabled = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)? != 0;
+            Ok(Frame::OK)
+        }
+        (b"object", 3) => {
+            node.ks.now_ms = unix_ms();
+            let db = 0;
+            let enc_cfg = node.ks.cfg.clone();
+            let lru_clock = node.ks.lru_clock;
+            let Some(e) = node.ks.dbs[db].map.get(&argv[2][..]) else {
+                return Err(CmdError::NoSuchKey);
+            };
+            let idle = ferrokv_store::evict::lru_idle_secs(e.access, lru_clock);
+            Ok(Frame::Simple(Bytes::from(format!(
+                "Value at:0x0 refcount:1 encoding:{} serializedlength:0 lru:{} lru_seconds_idle:{}",
+                e.value.encoding_name(&enc_cfg),
+                e.access & 0xFF_FFFF,
+                idle
+            ))))
+        }
+        _ => Err(CmdError::msg_owned(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            lossy(&argv[1])
+        ))),
+    }
+}
+
+// ---- COMMAND ---------------------------------------------------------------------------
+
+fn flag_frames(flags: u32) -> Frame {
+    Frame::Set(
+        FLAG_NAMES
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| Frame::Simple(Bytes::from_static(n.as_bytes())))
+            .collect(),
+    )
+}
+
+fn command_info(c: Command) -> Frame {
+    let (first, last, step) = c.keys().legacy_triple();
+    Frame::Array(vec![
+        Frame::bulk(c.name()),
+        Frame::Integer(c.arity() as i64),
+        flag_frames(c.flags() | if matches!(c.keys(), KeySpec::Movable(_)) { 0 } else { 0 }),
+        Frame::Integer(first),
+        Frame::Integer(last),
+        Frame::Integer(step),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+    ])
+}
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
+    "HELP",
+    "    Print this help.",
+];
+
+fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    if argv.len() == 1 {
+        return Ok(Frame::Array(commands::all().map(command_info).collect()));
+    }
+    let sub = argv[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"help" if argv.len() == 2 => Ok(help(COMMAND_HELP)),
+        b"count" if argv.len() == 2 => Ok(Frame::Integer(commands::all().count() as i64)),
+        b"list" => {
+            let filter = match argv.len() {
+                2 => None,
+                5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
+                    Some((argv[3].to_ascii_lowercase(), argv[4].clone()))
+                }
+                _ => return Err(CmdError::Syntax),
+            };
+            let names = commands::all()
+                .filter(|c| match &filter {
+                    None => true,
+                    Some((k, v)) if k == b"pattern" => glob_match(v, c.name().as_bytes()),
+                    Some((k, _)) if k == b"module" || k == b"aclcat" => false,
+                    Some(_) => false,
+                })
+                .map(|c| Frame::bulk(c.name()))
+                .collect();
+            Ok(Frame::Array(names))
+        }
+        b"info" => {
+            if argv.len() == 2 {
+                return Ok(Frame::Array(commands::all().map(command_info).collect()));
+            }
+            Ok(Frame::Array(
+                argv[2..]
+                    .iter()
+                    .map(|n| commands::lookup(n).map_or(Frame::NullArray, command_info))
+                    .collect(),
+            ))
+        }
+        b"docs" => {
+            let list: Vec<Command> = if argv.len() == 2 {
+                commands::all().collect()
+            } else {
+                argv[2..].iter().filter_map(|n| commands::lookup(n)).collect()
+            };
+            Ok(Frame::Map(
+                list.into_iter()
+                    .map(|c| {
+                        (
+                            Frame::bulk(c.name()),
+                            Frame::Map(vec![
+                                (Frame::bulk("summary"), Frame::bulk(c.name().to_ascii_uppercase())),
+                                (Frame::bulk("since"), Frame::bulk("1.0.0")),
+                                (Frame::bulk("group"), Frame::bulk(group_of(c))),
+                            ]),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+        b"getkeys" | b"getkeysandflags" if argv.len() >= 3 => {
+            let target = &argv[2..];
+            let Some(c) = commands::lookup(&target[0]) else {
+                return Err(CmdError::msg("Invalid command specified"));
+            };
+            if !c.arity_ok(target.len()) {
+                return Err(CmdError::msg("Invalid number of arguments specified for command"));
+            }
+            let idx = c.keys().key_indices(target);
+            if idx.is_empty() {
+                return Err(CmdError::msg("The command has no key arguments"));
+            }
+            let with_flags = sub.as_slice() == b"getkeysandflags";
+            Ok(Frame::Array(
+                idx.into_iter()
+                    .map(|i| {
+                        if with_flags {
+                            let f = if c.flags() & ferrokv_store::cmd::WRITE != 0 { "RW" } else { "RO" };
+                            Frame::Array(vec![Frame::Bulk(target[i].clone()), Frame::Set(vec![Frame::simple(f)])])
+                        } else {
+                            Frame::Bulk(target[i].clone())
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err(unknown_sub(argv, "COMMAND")),
+    }
+}
+
+fn group_of(c: Command) -> &'static str {
+    match c {
+        Command::Node(_) => "server",
+        Command::Store(_) => "generic",
+    }
+}

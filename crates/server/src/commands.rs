@@ -1,0 +1,99 @@
+//! The node's command registry: node commands (connection, server, transactions, pub/sub)
+//! and the keyspace table from `ferrokv_store::cmd`, behind one lookup.
+
+use bytes::Bytes;
+use ferrokv_proto::resp::Frame;
+use ferrokv_store::cmd::{self as store_cmd, CmdError, KeySpec, Spec};
+
+use crate::client::ClientId;
+use crate::node::Node;
+use crate::{cmd_conn, cmd_multi, cmd_server, pubsub};
+
+/// A node command: runs with the whole node and the calling client's id.
+pub type NodeHandler = fn(&mut Node, ClientId, &[Bytes]) -> Result<Frame, CmdError>;
+
+#[derive(Clone, Copy)]
+pub enum Command {
+    Node(&'static Spec<NodeHandler>),
+    Store(&'static Spec<store_cmd::Handler>),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Node(s) => s.name,
+            Command::Store(s) => s.name,
+        }
+    }
+
+    pub fn flags(&self) -> u32 {
+        match self {
+            Command::Node(s) => s.flags,
+            Command::Store(s) => s.flags,
+        }
+    }
+
+    pub fn arity(&self) -> i32 {
+        match self {
+            Command::Node(s) => s.arity,
+            Command::Store(s) => s.arity,
+        }
+    }
+
+    pub fn keys(&self) -> KeySpec {
+        match self {
+            Command::Node(s) => s.keys,
+            Command::Store(s) => s.keys,
+        }
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        match self {
+            Command::Node(s) => s.arity_ok(argc),
+            Command::Store(s) => s.arity_ok(argc),
+        }
+    }
+}
+
+static NODE_FAMILIES: &[&[Spec<NodeHandler>]] = &[
+    cmd_conn::COMMANDS,
+    cmd_multi::COMMANDS,
+    pubsub::COMMANDS,
+    cmd_server::COMMANDS,
+];
+
+pub fn all() -> impl Iterator<Item = Command> {
+    NODE_FAMILIES
+        .iter()
+        .flat_map(|f| f.iter())
+        .map(Command::Node)
+        .chain(store_cmd::all().map(Command::Store))
+}
+
+pub fn lookup(name: &[u8]) -> Option<Command> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static INDEX: OnceLock<HashMap<&'static str, Command>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| all().map(|c| (c.name(), c)).collect());
+    if name.len() > 32 {
+        return None;
+    }
+    let mut lower = [0u8; 32];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index.get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// Commands that run (instead of being queued) inside MULTI.
+pub fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Commands a RESP2 client may send while subscribed.
+pub fn allowed_in_pubsub(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset"
+    )
+}

@@ -1,0 +1,619 @@
+//! Configuration: every directive ferrokv implements, under Redis's names and aliases, in
+//! one table that drives the config file parser, `--directive value` flags, `CONFIG GET` and
+//! `CONFIG SET`.
+//!
+//! Values keep Redis's syntax: booleans are `yes`/`no`, memory sizes accept `1k` (1000),
+//! `1kb` (1024), `m`, `mb`, `g`, `gb`, enums are case-insensitive. A directive marked
+//! immutable can only be set at startup (`CONFIG SET` answers Redis's "can't set immutable
+//! config").
+//!
+//! Deviations: `listen-ephemeral-port yes` (ferrokv-only) binds an OS-chosen free port, for
+//! tests; Redis has no equivalent because `port 0` means "no TCP listener" there.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ferrokv_store::config::{EvictionPolicy, StoreConfig};
+
+/// `save <seconds> <changes>` rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SaveRules(pub Vec<(u64, u64)>);
+
+/// `client-output-buffer-limit <class> <hard> <soft> <soft-seconds>` for the three classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    /// (class, hard bytes, soft bytes, soft seconds) for normal, replica, pubsub.
+    pub classes: [(&'static str, u64, u64, u64); 3],
+}
+
+impl Default for OutputBufferLimits {
+    fn default() -> Self {
+        OutputBufferLimits {
+            classes: [
+                ("normal", 0, 0, 0),
+                ("slave", 256 << 20, 64 << 20, 60),
+                ("pubsub", 32 << 20, 8 << 20, 60),
+            ],
+        }
+    }
+}
+
+/// `replicaof <host> <port>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplicaOf(pub Option<(String, u16)>);
+
+/// How a value is parsed, printed and validated.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    Int { min: i64, max: i64 },
+    Mem { min: i64, max: i64 },
+    Enum(&'static [&'static str]),
+    Str,
+    Special,
+}
+
+pub trait ConfigValue: Sized {
+    fn parse(s: &str, kind: Kind) -> Result<Self, String>;
+    fn render(&self, kind: Kind) -> String;
+}
+
+impl ConfigValue for bool {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "yes" => Ok(true),
+            "no" => Ok(false),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        }
+    }
+    fn render(&self, _: Kind) -> String {
+        if *self { "yes" } else { "no" }.into()
+    }
+}
+
+impl ConfigValue for i64 {
+    fn parse(s: &str, kind: Kind) -> Result<Self, String> {
+        let (v, min, max) = match kind {
+            Kind::Int { min, max } => (
+                s.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer")?,
+                min,
+                max,
+            ),
+            Kind::Mem { min, max } => (
+                parse_memory(s).ok_or("argument must be a memory value")?,
+                min,
+                max,
+            ),
+            _ => return Err("bad kind".into()),
+        };
+        if v < min || v > max {
+            return Err(format!("argument must be between {min} and {max} inclusive"));
+        }
+        Ok(v)
+    }
+    fn render(&self, _: Kind) -> String {
+        self.to_string()
+    }
+}
+
+impl ConfigValue for String {
+    fn parse(s: &str, kind: Kind) -> Result<Self, String> {
+        match kind {
+            Kind::Enum(options) => options
+                .iter()
+                .find(|o| o.eq_ignore_ascii_case(s))
+                .map(|o| o.to_string())
+                .ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", ")),
+            _ => Ok(s.to_string()),
+        }
+    }
+    fn render(&self, _: Kind) -> String {
+        self.clone()
+    }
+}
+
+impl ConfigValue for SaveRules {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts.is_empty() {
+            return Ok(SaveRules(Vec::new()));
+        }
+        if parts.len() % 2 != 0 {
+            return Err("Invalid save parameters".into());
+        }
+        let mut rules = Vec::new();
+        for pair in parts.chunks(2) {
+            let secs = pair[0].parse::<u64>().map_err(|_| "Invalid save parameters")?;
+            let changes = pair[1].parse::<u64>().map_err(|_| "Invalid save parameters")?;
+            rules.push((secs, changes));
+        }
+        Ok(SaveRules(rules))
+    }
+    fn render(&self, _: Kind) -> String {
+        let mut s = String::new();
+        for (i, (secs, changes)) in self.0.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            let _ = write!(s, "{secs} {changes}");
+        }
+        s
+    }
+}
+
+impl ConfigValue for OutputBufferLimits {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts.is_empty() || parts.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".into());
+        }
+        let mut out = OutputBufferLimits::default();
+        for chunk in parts.chunks(4) {
+            let class = match chunk[0].to_ascii_lowercase().as_str() {
+                "normal" => 0,
+                "slave" | "replica" => 1,
+                "pubsub" => 2,
+                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+            };
+            let hard = parse_memory(chunk[1]).filter(|v| *v >= 0);
+            let soft = parse_memory(chunk[2]).filter(|v| *v >= 0);
+            let secs = chunk[3].parse::<i64>().ok().filter(|v| *v >= 0);
+            match (hard, soft, secs) {
+                (Some(h), Some(s), Some(t)) => {
+                    let name = out.classes[class].0;
+                    out.classes[class] = (name, h as u64, s as u64, t as u64);
+                }
+                _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+            }
+        }
+        Ok(out)
+    }
+    fn render(&self, _: Kind) -> String {
+        self.classes
+            .iter()
+            .map(|(c, h, s, t)| format!("{c} {h} {s} {t}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+impl ConfigValue for ReplicaOf {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        match parts.as_slice() {
+            [] => Ok(ReplicaOf(None)),
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(ReplicaOf(None)),
+            [host, port] => {
+                let port = port.parse::<u16>().map_err(|_| "Invalid master port")?;
+                Ok(ReplicaOf(Some((host.to_string(), port))))
+            }
+            _ => Err("wrong number of arguments".into()),
+        }
+    }
+    fn render(&self, _: Kind) -> String {
+        match &self.0 {
+            Some((h, p)) => format!("{h} {p}"),
+            None => String::new(),
+        }
+    }
+}
+
+/// Parses Redis memory units: `1k` = 1000, `1kb` = 1024, likewise m/mb, g/gb; plain bytes.
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let lower = s.to_ascii_lowercase();
+    let (num, mul): (&str, i64) = [
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1_000),
+        ("b", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, mul)| lower.strip_suffix(suffix).map(|n| (n, *mul)))
+    .unwrap_or((lower.as_str(), 1));
+    num.parse::<i64>().ok()?.checked_mul(mul)
+}
+
+pub struct Directive {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub mutable: bool,
+    pub get: fn(&Config) -> String,
+    pub set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+const I: i64 = i64::MAX;
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const FSYNC: &[&str] = &["always", "everysec", "no"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+macro_rules! directives {
+    ($( $field:ident : $ty:ty = $default:expr, $name:literal $(| $alias:literal)*, $kind:expr, $mutable:expr; )*) => {
+        /// All configuration values, typed. Field names follow the directive names.
+        #[derive(Debug, Clone)]
+        pub struct Config { $(pub $field: $ty,)* }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $($field: $default,)* }
+            }
+        }
+
+        pub static DIRECTIVES: &[Directive] = &[
+            $(Directive {
+                name: $name,
+                aliases: &[$($alias),*],
+                kind: $kind,
+                mutable: $mutable,
+                get: |c: &Config| ConfigValue::render(&c.$field, $kind),
+                set: |c: &mut Config, v: &str| {
+                    c.$field = <$ty as ConfigValue>::parse(v, $kind)?;
+                    Ok(())
+                },
+            },)*
+        ];
+    };
+}
+
+directives! {
+    port: i64 = 6379, "port", Kind::Int { min: 0, max: 65535 }, false;
+    bind: String = "* -::*".into(), "bind", Kind::Str, false;
+    listen_ephemeral_port: bool = false, "listen-ephemeral-port", Kind::Bool, false;
+    protected_mode: bool = true, "protected-mode", Kind::Bool, true;
+    tcp_backlog: i64 = 511, "tcp-backlog", Kind::Int { min: 0, max: I }, false;
+    timeout: i64 = 0, "timeout", Kind::Int { min: 0, max: I }, true;
+    tcp_keepalive: i64 = 300, "tcp-keepalive", Kind::Int { min: 0, max: I }, true;
+    daemonize: bool = false, "daemonize", Kind::Bool, false;
+    pidfile: String = String::new(), "pidfile", Kind::Str, false;
+    loglevel: String = "notice".into(), "loglevel", Kind::Enum(LOGLEVELS), true;
+    logfile: String = String::new(), "logfile", Kind::Str, false;
+    databases: i64 = 16, "databases", Kind::Int { min: 1, max: i32::MAX as i64 }, false;
+    save: SaveRules = SaveRules(vec![(3600, 1), (300, 100), (60, 10000)]), "save", Kind::Special, true;
+    stop_writes_on_bgsave_error: bool = true, "stop-writes-on-bgsave-error", Kind::Bool, true;
+    rdbcompression: bool = true, "rdbcompression", Kind::Bool, true;
+    rdbchecksum: bool = true, "rdbchecksum", Kind::Bool, true;
+    dbfilename: String = "dump.rdb".into(), "dbfilename", Kind::Str, true;
+    dir: String = ".".into(), "dir", Kind::Str, true;
+    requirepass: String = String::new(), "requirepass", Kind::Str, true;
+    maxclients: i64 = 10000, "maxclients", Kind::Int { min: 1, max: I }, true;
+    maxmemory: i64 = 0, "maxmemory", Kind::Mem { min: 0, max: I }, true;
+    maxmemory_policy: String = "noeviction".into(), "maxmemory-policy", Kind::Enum(POLICIES), true;
+    maxmemory_samples: i64 = 5, "maxmemory-samples", Kind::Int { min: 1, max: 64 }, true;
+    lfu_log_factor: i64 = 10, "lfu-log-factor", Kind::Int { min: 0, max: I }, true;
+    lfu_decay_time: i64 = 1, "lfu-decay-time", Kind::Int { min: 0, max: I }, true;
+    lazyfree_lazy_eviction: bool = false, "lazyfree-lazy-eviction", Kind::Bool, true;
+    lazyfree_lazy_expire: bool = false, "lazyfree-lazy-expire", Kind::Bool, true;
+    lazyfree_lazy_user_del: bool = false, "lazyfree-lazy-user-del", Kind::Bool, true;
+    appendonly: bool = false, "appendonly", Kind::Bool, true;
+    appendfilename: String = "appendonly.aof".into(), "appendfilename", Kind::Str, false;
+    appenddirname: String = "appendonlydir".into(), "appenddirname", Kind::Str, false;
+    appendfsync: String = "everysec".into(), "appendfsync", Kind::Enum(FSYNC), true;
+    no_appendfsync_on_rewrite: bool = false, "no-appendfsync-on-rewrite", Kind::Bool, true;
+    auto_aof_rewrite_percentage: i64 = 100, "auto-aof-rewrite-percentage", Kind::Int { min: 0, max: I }, true;
+    auto_aof_rewrite_min_size: i64 = 64 << 20, "auto-aof-rewrite-min-size", Kind::Mem { min: 0, max: I }, true;
+    aof_load_truncated: bool = true, "aof-load-truncated", Kind::Bool, true;
+    aof_use_rdb_preamble: bool = true, "aof-use-rdb-preamble", Kind::Bool, true;
+    hash_max_listpack_entries: i64 = 128, "hash-max-listpack-entries" | "hash-max-ziplist-entries", Kind::Int { min: 0, max: I }, true;
+    hash_max_listpack_value: i64 = 64, "hash-max-listpack-value" | "hash-max-ziplist-value", Kind::Int { min: 0, max: I }, true;
+    list_max_listpack_size: i64 = -2, "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, true;
+    list_compress_depth: i64 = 0, "list-compress-depth", Kind::Int { min: 0, max: i32::MAX as i64 }, true;
+    set_max_intset_entries: i64 = 512, "set-max-intset-entries", Kind::Int { min: 0, max: I }, true;
+    zset_max_listpack_entries: i64 = 128, "zset-max-listpack-entries" | "zset-max-ziplist-entries", Kind::Int { min: 0, max: I }, true;
+    zset_max_listpack_value: i64 = 64, "zset-max-listpack-value" | "zset-max-ziplist-value", Kind::Int { min: 0, max: I }, true;
+    proto_max_bulk_len: i64 = 512 << 20, "proto-max-bulk-len", Kind::Mem { min: 1 << 20, max: I }, true;
+    client_query_buffer_limit: i64 = 1 << 30, "client-query-buffer-limit", Kind::Mem { min: 1 << 20, max: I }, true;
+    client_output_buffer_limit: OutputBufferLimits = OutputBufferLimits::default(), "client-output-buffer-limit", Kind::Special, true;
+    replicaof: ReplicaOf = ReplicaOf(None), "replicaof" | "slaveof", Kind::Special, false;
+    masterauth: String = String::new(), "masterauth", Kind::Str, true;
+    masteruser: String = String::new(), "masteruser", Kind::Str, true;
+    replica_read_only: bool = true, "replica-read-only" | "slave-read-only", Kind::Bool, true;
+    replica_serve_stale_data: bool = true, "replica-serve-stale-data" | "slave-serve-stale-data", Kind::Bool, true;
+    repl_diskless_sync: bool = true, "repl-diskless-sync", Kind::Bool, true;
+    repl_diskless_sync_delay: i64 = 5, "repl-diskless-sync-delay", Kind::Int { min: 0, max: I }, true;
+    repl_diskless_sync_max_replicas: i64 = 0, "repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: I }, true;
+    repl_backlog_size: i64 = 1 << 20, "repl-backlog-size", Kind::Mem { min: 1, max: I }, true;
+    repl_backlog_ttl: i64 = 3600, "repl-backlog-ttl", Kind::Int { min: 0, max: I }, true;
+    repl_timeout: i64 = 60, "repl-timeout", Kind::Int { min: 1, max: I }, true;
+    repl_ping_replica_period: i64 = 10, "repl-ping-replica-period" | "repl-ping-slave-period", Kind::Int { min: 1, max: I }, true;
+    min_replicas_to_write: i64 = 0, "min-replicas-to-write" | "min-slaves-to-write", Kind::Int { min: 0, max: I }, true;
+    min_replicas_max_lag: i64 = 10, "min-replicas-max-lag" | "min-slaves-max-lag", Kind::Int { min: 0, max: I }, true;
+    replica_priority: i64 = 100, "replica-priority" | "slave-priority", Kind::Int { min: 0, max: I }, true;
+    replica_announce_ip: String = String::new(), "replica-announce-ip" | "slave-announce-ip", Kind::Str, true;
+    replica_announce_port: i64 = 0, "replica-announce-port" | "slave-announce-port", Kind::Int { min: 0, max: 65535 }, true;
+    slowlog_log_slower_than: i64 = 10000, "slowlog-log-slower-than", Kind::Int { min: -1, max: I }, true;
+    slowlog_max_len: i64 = 128, "slowlog-max-len", Kind::Int { min: 0, max: I }, true;
+    latency_monitor_threshold: i64 = 0, "latency-monitor-threshold", Kind::Int { min: 0, max: I }, true;
+    hz: i64 = 10, "hz", Kind::Int { min: 1, max: 500 }, true;
+    active_expire_effort: i64 = 1, "active-expire-effort", Kind::Int { min: 1, max: 10 }, true;
+}
+
+impl Config {
+    pub fn directive(name: &str) -> Option<&'static Directive> {
+        DIRECTIVES.iter().find(|d| {
+            d.name.eq_ignore_ascii_case(name) || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// Sets one directive by name. Errors are the text after Redis's "CONFIG SET failed
+    /// (possibly related to argument '...') - " prefix.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let d = Config::directive(name).ok_or_else(|| "Unknown option".to_string())?;
+        (d.set)(self, value)
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        Config::directive(name).map(|d| (d.get)(self))
+    }
+
+    /// The keyspace's view of this configuration.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            databases: self.databases as usize,
+            hash_max_listpack_entries: self.hash_max_listpack_entries as usize,
+            hash_max_listpack_value: self.hash_max_listpack_value as usize,
+            set_max_intset_entries: self.set_max_intset_entries as usize,
+            zset_max_listpack_entries: self.zset_max_listpack_entries as usize,
+            zset_max_listpack_value: self.zset_max_listpack_value as usize,
+            list_max_listpack_size: self.list_max_listpack_size,
+            list_compress_depth: self.list_compress_depth,
+            maxmemory: self.maxmemory as u64,
+            maxmemory_policy: EvictionPolicy::parse(&self.maxmemory_policy).unwrap_or_default(),
+            maxmemory_samples: self.maxmemory_samples as usize,
+            lfu_log_factor: self.lfu_log_factor as u32,
+            lfu_decay_time: self.lfu_decay_time as u32,
+            lazyfree_lazy_expire: self.lazyfree_lazy_expire,
+            lazyfree_lazy_user_del: self.lazyfree_lazy_user_del,
+            lazyfree_lazy_eviction: self.lazyfree_lazy_eviction,
+            active_expire_effort: self.active_expire_effort as u32,
+        }
+    }
+
+    /// Builds a configuration from redis-server style arguments: an optional config file
+    /// path first, then `--directive value...` flags (which override the file).
+    pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        let mut rest = args;
+        if let Some(first) = args.first() {
+            if !first.starts_with("--") {
+                let text = std::fs::read_to_string(first).map_err(|e| ConfigError {
+                    origin: first.clone(),
+                    line: 0,
+                    text: String::new(),
+                    reason: format!("Fatal error, can't open config file '{first}': {e}"),
+                })?;
+                cfg.apply_text(&text, first)?;
+                rest = &args[1..];
+            }
+        }
+        // Flags: `--name v1 v2 --other v`; values are joined like Redis joins them.
+        let mut i = 0;
+        while i < rest.len() {
+            let Some(name) = rest[i].strip_prefix("--") else {
+                return Err(ConfigError {
+                    origin: "command line".into(),
+                    line: 0,
+                    text: rest[i].clone(),
+                    reason: "Invalid argument: expected --directive".into(),
+                });
+            };
+            let mut values = Vec::new();
+            i += 1;
+            while i < rest.len() && !rest[i].starts_with("--") {
+                values.push(rest[i].clone());
+                i += 1;
+            }
+            cfg.apply_line(name, &values).map_err(|reason| ConfigError {
+                origin: "command line".into(),
+                line: 0,
+                text: format!("{name} {}", values.join(" ")),
+                reason,
+            })?;
+        }
+        Ok(cfg)
+    }
+
+    /// Applies a redis.conf text. `source` names the file in errors.
+    pub fn apply_text(&mut self, text: &str, source: &str) -> Result<(), ConfigError> {
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| ConfigError {
+                origin: source.to_string(),
+                line: n + 1,
+                text: trimmed.to_string(),
+                reason,
+            };
+            let words = split_config_line(trimmed).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            self.apply_line(name, values).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
+        let d = Config::directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        if values.is_empty() {
+            return Err("Bad directive or wrong number of arguments".into());
+        }
+        if !matches!(d.kind, Kind::Special | Kind::Str) && values.len() != 1 {
+            return Err("wrong number of arguments".into());
+        }
+        (d.set)(self, &values.join(" "))
+    }
+
+    /// `CONFIG REWRITE`-style text: every directive whose value differs from the default.
+    pub fn rewrite_text(&self) -> String {
+        let default = Config::default();
+        let mut out = String::new();
+        for d in DIRECTIVES {
+            let v = (d.get)(self);
+            if v != (d.get)(&default) {
+                let _ = writeln!(out, "{} {}", d.name, quote_config_value(&v, d.kind));
+            }
+        }
+        out
+    }
+}
+
+fn quote_config_value(v: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Special if !v.is_empty() => v.to_string(),
+        _ if v.is_empty() || v.contains(' ') || v.contains('"') => format!("{v:?}"),
+        _ => v.to_string(),
+    }
+}
+
+/// Splits a config line into words with redis.conf quoting ("..." with escapes, '...').
+pub fn split_config_line(line: &str) -> Option<Vec<String>> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let mut word = Vec::new();
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        b'\\' if i + 1 < b.len() => {
+                            i += 1;
+                            word.push(match b[i] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                c => c,
+                            });
+                            i += 1;
+                        }
+                        c => {
+                            word.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\'' => {
+                            i += 1;
+                            break;
+                        }
+                        c => {
+                            word.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < b.len() && !b[i].is_ascii_whitespace() {
+                    word.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        out.push(String::from_utf8_lossy(&word).into_owned());
+    }
+    Some(out)
+}
+
+/// A startup configuration error, printed like Redis's "FATAL CONFIG FILE ERROR" block.
+#[derive(Debug, thiserror::Error)]
+#[error("\n*** FATAL CONFIG FILE ERROR (ferrokv {version}) ***\nReading the configuration file {source_name}, at line {line}\n>>> '{text}'\n{reason}", version = env!("CARGO_PKG_VERSION"), source_name = .origin)]
+pub struct ConfigError {
+    pub origin: String,
+    pub line: usize,
+    pub text: String,
+    pub reason: String,
+}
+
+/// Reads a file relative to the working directory (used by tests and `CONFIG REWRITE`).
+pub fn write_config_file(path: &Path, cfg: &Config) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp-rewrite");
+    std::fs::write(&tmp, cfg.rewrite_text())?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units_like_redis() {
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1kb"), Some(1024));
+        assert_eq!(parse_memory("2MB"), Some(2 << 20));
+        assert_eq!(parse_memory("1g"), Some(1_000_000_000));
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn file_and_flags() {
+        let dir = std::env::temp_dir().join(format!("ferrokv-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("r.conf");
+        std::fs::write(&f, "# c\nport 7000\nsave \"\"\nhash-max-ziplist-entries 64\nmaxmemory 1mb\n").unwrap();
+        let args: Vec<String> = [f.to_str().unwrap(), "--port", "7001", "--save", "60", "10"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c = Config::from_args(&args).unwrap();
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.save, SaveRules(vec![(60, 10)]));
+        assert_eq!(c.hash_max_listpack_entries, 64);
+        assert_eq!(c.maxmemory, 1 << 20);
+        std::fs::write(&f, "port 7000\nbogus yes\n").unwrap();
+        let err = Config::from_args(&[f.to_str().unwrap().to_string()]).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().contains("bogus yes"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn empty_save_disables() {
+        let c = Config::from_args(&["--save".into(), "".into()]).unwrap();
+        assert!(c.save.0.is_empty());
+        assert_eq!(c.get("save").unwrap(), "");
+    }
+
+    #[test]
+    fn aliases_and_enums() {
+        let mut c = Config::default();
+        c.set("slave-read-only", "no").unwrap();
+        assert!(!c.replica_read_only);
+        c.set("maxmemory-policy", "ALLKEYS-LRU").unwrap();
+        assert_eq!(c.get("maxmemory-policy").unwrap(), "allkeys-lru");
+        assert!(c.set("maxmemory-policy", "bogus").is_err());
+        assert!(c.set("appendfsync", "sometimes").is_err());
+    }
+}

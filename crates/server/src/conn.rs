@@ -1,0 +1,171 @@
+//! One client connection: read requests, run each through the node, write replies.
+//!
+//! The task owns the socket and its buffers; the node owns everything else about the
+//! client (see `client.rs`). Besides its socket the task listens to the client's outbound
+//! channel: pub/sub messages, the reply of a blocked command, or a request to close.
+//!
+//! While a command is blocked the task keeps reading (to notice a disconnect and to buffer
+//! pipelined requests) but processes nothing until the reply arrives, as Redis does.
+//! A protocol error replies `-ERR Protocol error: ...` and closes this connection only.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferrokv_proto::resp::{encode, Limits, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, instrument};
+
+use crate::client::Outbound;
+use crate::node::{Node, Outcome};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+#[instrument(name = "conn", skip_all, fields(peer = %addr))]
+pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr) {
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let _ = stream.set_nodelay(true);
+    let (id, mut rx) = node.borrow_mut().add_client(addr, laddr);
+    debug!(id, "accepted");
+    let (mut rd, mut wr) = stream.into_split();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut decoder = RequestDecoder::new(limits(&node.borrow()));
+    let mut blocked = false;
+    let mut pending: Option<Vec<Bytes>> = None;
+    'conn: loop {
+        // 1. Run every complete request (unless blocked or paused).
+        let mut close = false;
+        while !blocked {
+            let argv = match pending.take() {
+                Some(a) => a,
+                None => match decoder.decode_request(&mut rbuf) {
+                    Ok(Some(req)) => req.argv,
+                    Ok(None) => break,
+                    Err(e) => {
+                        debug!(error = %e, "protocol error");
+                        if let Some(reply) = e.reply() {
+                            encode(&reply, node.borrow().protocol_of(id), &mut wbuf);
+                        }
+                        close = true;
+                        break;
+                    }
+                },
+            };
+            if let Some(wait) = node.borrow().pause_for(&argv) {
+                pending = Some(argv);
+                flush(&mut wr, &mut wbuf, &node).await;
+                tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                continue;
+            }
+            let mut n = node.borrow_mut();
+            let outcome = n.handle(id, argv);
+            let proto = n.protocol_of(id);
+            let extra = n.clients.get_mut(&id).map(|c| std::mem::take(&mut c.extra_replies));
+            match outcome {
+                Outcome::Reply(f) => encode(&f, proto, &mut wbuf),
+                Outcome::Silent => {}
+                Outcome::Blocked => blocked = true,
+                Outcome::Close(f) => {
+                    if let Some(f) = f {
+                        encode(&f, proto, &mut wbuf);
+                    }
+                    close = true;
+                }
+            }
+            for f in extra.into_iter().flatten() {
+                encode(&f, proto, &mut wbuf);
+            }
+            if let Some(c) = n.clients.get(&id) {
+                decoder.auth_required = !c.authenticated;
+            }
+            if close {
+                break;
+            }
+        }
+        // 2. Flush what we have.
+        if !flush(&mut wr, &mut wbuf, &node).await || close {
+            break 'conn;
+        }
+        if decoder.over_query_buffer_limit(&rbuf) {
+            tracing::warn!("Closing client that reached max query buffer length");
+            break 'conn;
+        }
+        // 3. Wait for more input or for something from the node.
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(n) => {
+                    let mut node = node.borrow_mut();
+                    node.stats.total_net_input_bytes += n as u64;
+                    if let Some(c) = node.clients.get_mut(&id) {
+                        c.query_buf_len = rbuf.len();
+                    }
+                }
+            },
+            msg = rx.recv() => {
+                let proto = node.borrow().protocol_of(id);
+                match msg {
+                    Some(Outbound::Frame(f)) => encode(&f, proto, &mut wbuf),
+                    Some(Outbound::Unblocked(f)) => {
+                        encode(&f, proto, &mut wbuf);
+                        blocked = false;
+                    }
+                    Some(Outbound::Close) | None => {
+                        let _ = flush(&mut wr, &mut wbuf, &node).await;
+                        break 'conn;
+                    }
+                }
+                // Drain whatever else is queued without waiting.
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Outbound::Frame(f) => encode(&f, proto, &mut wbuf),
+                        Outbound::Unblocked(f) => {
+                            encode(&f, proto, &mut wbuf);
+                            blocked = false;
+                        }
+                        Outbound::Close => {
+                            let _ = flush(&mut wr, &mut wbuf, &node).await;
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    node.borrow_mut().remove_client(id);
+    debug!(id, "closed");
+}
+
+fn limits(node: &Node) -> Limits {
+    Limits {
+        proto_max_bulk_len: node.cfg.proto_max_bulk_len as usize,
+        client_query_buffer_limit: node.cfg.client_query_buffer_limit as usize,
+        ..Limits::default()
+    }
+}
+
+/// Writes and clears `wbuf`. Returns false if the peer is gone.
+async fn flush(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    wbuf: &mut BytesMut,
+    node: &Rc<RefCell<Node>>,
+) -> bool {
+    if wbuf.is_empty() {
+        return true;
+    }
+    let n = wbuf.len();
+    let ok = wr.write_all(wbuf).await.is_ok();
+    wbuf.clear();
+    if wbuf.capacity() > 1 << 20 {
+        *wbuf = BytesMut::with_capacity(READ_CHUNK);
+    }
+    node.borrow_mut().stats.total_net_output_bytes += n as u64;
+    ok
+}
+
+
+

@@ -1,0 +1,299 @@
+//! `INFO`: Redis's sections and field names, in Redis's order, so tools that parse INFO
+//! (redis-cli, client libraries, Sentinel, exporters) read ferrokv unchanged.
+//!
+//! Sections: server, clients, memory, persistence, stats, replication, cpu, modules,
+//! commandstats, cluster, keyspace. `INFO` with no argument (or `default`) prints the default
+//! set; `all` adds commandstats; `everything` is the same here (no module sections).
+
+use std::fmt::Write as _;
+
+use crate::memory;
+use crate::node::{unix_ms, Node};
+
+/// The Redis version ferrokv speaks (reported by INFO and HELLO: clients key features on it).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Renders INFO for the requested section names (already lower-cased).
+pub fn render(node: &mut Node, sections: &[String]) -> String {
+    let mut wanted: Vec<&str> = Vec::new();
+    if sections.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    for s in sections {
+        match s.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS),
+            "all" | "everything" => {
+                wanted.extend(DEFAULT_SECTIONS);
+                wanted.push("commandstats");
+            }
+            other => wanted.push(other),
+        }
+    }
+    let mut out = String::new();
+    let all_order = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "cluster",
+        "keyspace",
+    ];
+    for name in all_order {
+        if !wanted.contains(&name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match name {
+            "server" => server(node, &mut out),
+            "clients" => clients(node, &mut out),
+            "memory" => memory_section(node, &mut out),
+            "persistence" => persistence(node, &mut out),
+            "stats" => stats(node, &mut out),
+            "replication" => replication(node, &mut out),
+            "cpu" => cpu(&mut out),
+            "modules" => out.push_str("# Modules\r\n"),
+            "commandstats" => commandstats(node, &mut out),
+            "errorstats" => out.push_str("# Errorstats\r\n"),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => keyspace(node, &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+macro_rules! field {
+    ($out:expr, $name:expr, $value:expr) => {
+        let _ = write!($out, "{}:{}\r\n", $name, $value);
+    };
+}
+
+fn server(node: &Node, out: &mut String) {
+    let uptime = node.started.elapsed().as_secs();
+    let uname = nix::sys::utsname::uname().ok();
+    let os = uname
+        .map(|u| {
+            format!(
+                "{} {} {}",
+                u.sysname().to_string_lossy(),
+                u.release().to_string_lossy(),
+                u.machine().to_string_lossy()
+            )
+        })
+        .unwrap_or_default();
+    out.push_str("# Server\r\n");
+    field!(out, "redis_version", REDIS_VERSION);
+    field!(out, "redis_git_sha1", "00000000");
+    field!(out, "redis_git_dirty", 0);
+    field!(out, "redis_build_id", "ferrokv");
+    field!(out, "redis_mode", "standalone");
+    field!(out, "os", os);
+    field!(out, "arch_bits", 64);
+    field!(out, "monotonic_clock", "POSIX clock_gettime");
+    field!(out, "multiplexing_api", "epoll");
+    field!(out, "atomicvar_api", "c11-builtin");
+    field!(out, "gcc_version", "0.0.0");
+    field!(out, "process_id", std::process::id());
+    field!(out, "process_supervised", "no");
+    field!(out, "run_id", node.run_id);
+    field!(out, "tcp_port", node.listen_addr.map_or(node.cfg.port as u16, |a| a.port()));
+    field!(out, "server_time_usec", unix_ms() * 1000);
+    field!(out, "uptime_in_seconds", uptime);
+    field!(out, "uptime_in_days", uptime / 86400);
+    field!(out, "hz", node.cfg.hz);
+    field!(out, "configured_hz", node.cfg.hz);
+    field!(out, "lru_clock", node.ks.lru_clock & 0xFF_FFFF);
+    field!(
+        out,
+        "executable",
+        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    field!(
+        out,
+        "config_file",
+        node.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    );
+    field!(out, "io_threads_active", 0);
+    field!(out, "ferrokv_version", env!("CARGO_PKG_VERSION"));
+}
+
+fn clients(node: &Node, out: &mut String) {
+    let max_in = node.clients.values().map(|c| c.query_buf_len).max().unwrap_or(0);
+    let max_out = node.clients.values().map(|c| c.output_buf_len).max().unwrap_or(0);
+    let timeout_table = node
+        .clients
+        .values()
+        .filter(|c| c.blocked.as_ref().is_some_and(|b| b.deadline_ms.is_some()))
+        .count();
+    out.push_str("# Clients\r\n");
+    field!(out, "connected_clients", node.clients.values().filter(|c| !c.flags.replica).count());
+    field!(out, "cluster_connections", 0);
+    field!(out, "maxclients", node.cfg.maxclients);
+    field!(out, "client_recent_max_input_buffer", max_in);
+    field!(out, "client_recent_max_output_buffer", max_out);
+    field!(out, "blocked_clients", node.stats.blocked_clients);
+    field!(out, "tracking_clients", 0);
+    field!(out, "clients_in_timeout_table", timeout_table);
+}
+
+fn memory_section(node: &mut Node, out: &mut String) {
+    let used = node.used_memory_now();
+    let rss = memory::rss().unwrap_or(0);
+    let peak = node.peak_memory.max(used);
+    let total_system = nix::sys::sysinfo::sysinfo().map(|s| s.ram_total()).unwrap_or(0);
+    out.push_str("# Memory\r\n");
+    field!(out, "used_memory", used);
+    field!(out, "used_memory_human", memory::human(used));
+    field!(out, "used_memory_rss", rss);
+    field!(out, "used_memory_rss_human", memory::human(rss));
+    field!(out, "used_memory_peak", peak);
+    field!(out, "used_memory_peak_human", memory::human(peak));
+    field!(
+        out,
+        "used_memory_peak_perc",
+        format!("{:.2}%", if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 })
+    );
+    field!(out, "allocator_allocated", used);
+    field!(out, "total_system_memory", total_system);
+    field!(out, "total_system_memory_human", memory::human(total_system));
+    field!(out, "maxmemory", node.cfg.maxmemory);
+    field!(out, "maxmemory_human", memory::human(node.cfg.maxmemory as u64));
+    field!(out, "maxmemory_policy", node.cfg.maxmemory_policy);
+    field!(
+        out,
+        "mem_fragmentation_ratio",
+        format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 })
+    );
+    field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+    field!(out, "mem_allocator", "jemalloc-5.3.0");
+    field!(out, "lazyfree_pending_objects", 0);
+}
+
+fn persistence(node: &Node, out: &mut String) {
+    out.push_str("# Persistence\r\n");
+    field!(out, "loading", 0);
+    field!(out, "async_loading", 0);
+    field!(out, "rdb_changes_since_last_save", node.dirty);
+    field!(out, "rdb_bgsave_in_progress", 0);
+    field!(out, "rdb_last_save_time", node.lastsave_ms / 1000);
+    field!(out, "rdb_last_bgsave_status", "ok");
+    field!(out, "rdb_last_bgsave_time_sec", -1);
+    field!(out, "rdb_current_bgsave_time_sec", -1);
+    field!(out, "rdb_saves", 0);
+    field!(out, "aof_enabled", node.cfg.appendonly as u8);
+    field!(out, "aof_rewrite_in_progress", 0);
+    field!(out, "aof_rewrite_scheduled", 0);
+    field!(out, "aof_last_rewrite_time_sec", -1);
+    field!(out, "aof_current_rewrite_time_sec", -1);
+    field!(out, "aof_last_bgrewrite_status", "ok");
+    field!(out, "aof_rewrites", 0);
+    field!(out, "aof_last_write_status", "ok");
+}
+
+fn stats(node: &Node, out: &mut String) {
+    let s = &node.stats;
+    let k = &node.ks.stats;
+    out.push_str("# Stats\r\n");
+    field!(out, "total_connections_received", s.total_connections_received);
+    field!(out, "total_commands_processed", s.total_commands_processed);
+    field!(out, "instantaneous_ops_per_sec", s.instantaneous_ops_per_sec);
+    field!(out, "total_net_input_bytes", s.total_net_input_bytes);
+    field!(out, "total_net_output_bytes", s.total_net_output_bytes);
+    field!(out, "rejected_connections", s.rejected_connections);
+    field!(out, "sync_full", 0);
+    field!(out, "sync_partial_ok", 0);
+    field!(out, "sync_partial_err", 0);
+    field!(out, "expired_keys", k.expired_keys);
+    field!(out, "expired_stale_perc", format!("{:.2}", k.expired_stale_perc * 100.0));
+    field!(out, "expired_time_cap_reached_count", k.expired_time_cap_reached_count);
+    field!(out, "evicted_keys", k.evicted_keys);
+    field!(out, "keyspace_hits", k.keyspace_hits);
+    field!(out, "keyspace_misses", k.keyspace_misses);
+    field!(out, "pubsub_channels", node.pubsub.channels.len());
+    field!(out, "pubsub_patterns", node.pubsub.patterns.len());
+    field!(out, "latest_fork_usec", 0);
+    field!(out, "total_forks", 0);
+    field!(out, "total_error_replies", s.total_error_replies);
+}
+
+fn replication(node: &Node, out: &mut String) {
+    out.push_str("# Replication\r\n");
+    field!(out, "role", "master");
+    field!(out, "connected_slaves", 0);
+    field!(out, "master_failover_state", "no-failover");
+    field!(out, "master_replid", node.run_id);
+    field!(out, "master_replid2", "0000000000000000000000000000000000000000");
+    field!(out, "master_repl_offset", 0);
+    field!(out, "second_repl_offset", -1);
+    field!(out, "repl_backlog_active", 0);
+    field!(out, "repl_backlog_size", node.cfg.repl_backlog_size);
+    field!(out, "repl_backlog_first_byte_offset", 0);
+    field!(out, "repl_backlog_histlen", 0);
+}
+
+fn cpu(out: &mut String) {
+    let usage = |who| {
+        nix::sys::resource::getrusage(who)
+            .map(|r| {
+                let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+                (t(r.system_time()), t(r.user_time()))
+            })
+            .unwrap_or((0.0, 0.0))
+    };
+    let (sys, user) = usage(nix::sys::resource::UsageWho::RUSAGE_SELF);
+    let (csys, cuser) = usage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
+    let (msys, muser) = usage(nix::sys::resource::UsageWho::RUSAGE_THREAD);
+    out.push_str("# CPU\r\n");
+    field!(out, "used_cpu_sys", format!("{sys:.6}"));
+    field!(out, "used_cpu_user", format!("{user:.6}"));
+    field!(out, "used_cpu_sys_children", format!("{csys:.6}"));
+    field!(out, "used_cpu_user_children", format!("{cuser:.6}"));
+    field!(out, "used_cpu_sys_main_thread", format!("{msys:.6}"));
+    field!(out, "used_cpu_user_main_thread", format!("{muser:.6}"));
+}
+
+fn commandstats(node: &Node, out: &mut String) {
+    out.push_str("# Commandstats\r\n");
+    let mut names: Vec<_> = node.stats.commands.iter().collect();
+    names.sort_by_key(|(n, _)| *n);
+    for (name, s) in names {
+        let per = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+        let _ = write!(
+            out,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
+            s.calls, s.usec, s.rejected, s.failed
+        );
+    }
+}
+
+fn keyspace(node: &Node, out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    for (i, db) in node.ks.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.expires_len(), db.avg_ttl);
+    }
+}

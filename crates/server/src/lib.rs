@@ -1,0 +1,171 @@
+//! The ferrokv node: listener, client connections, configuration, INFO, node commands
+//! (connection, server, transactions, pub/sub), and the primary's side of replication.
+//!
+//! Main types: [`Config`](config::Config) (every directive, Redis's names), [`Node`](node::Node)
+//! (the state owned by the keyspace thread and the command pipeline), [`run`] (bind, serve,
+//! cron, shutdown).
+//!
+//! Threading: one tokio `current_thread` runtime owns the node; connections are local tasks
+//! sharing it through `Rc<RefCell<Node>>` and never hold the borrow across an `.await`.
+//! This crate depends on `proto`, `store` and `replica`; nothing depends on it but the binary.
+
+pub mod client;
+pub mod cmd_conn;
+pub mod cmd_multi;
+pub mod cmd_server;
+pub mod commands;
+pub mod config;
+pub mod conn;
+pub mod info;
+pub mod memory;
+pub mod node;
+pub mod propagate;
+pub mod pubsub;
+pub mod slowlog;
+pub mod stats;
+
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::node::{Node, ShutdownMode};
+
+/// Addresses to listen on for `bind` (`*` = all IPv4, `::*` = all IPv6; a leading `-` marks
+/// an address whose bind failure is not fatal, as in Redis).
+fn bind_addrs(cfg: &Config) -> Vec<(IpAddr, bool)> {
+    cfg.bind
+        .split_whitespace()
+        .filter_map(|a| {
+            let (optional, a) = match a.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, a),
+            };
+            let ip = match a {
+                "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                "::*" => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                other => other.parse().ok()?,
+            };
+            Some((ip, optional))
+        })
+        .collect()
+}
+
+async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
+    let port = if cfg.listen_ephemeral_port { 0 } else { cfg.port as u16 };
+    let mut out = Vec::new();
+    if port == 0 && !cfg.listen_ephemeral_port {
+        return Ok(out);
+    }
+    for (ip, optional) in bind_addrs(cfg) {
+        let socket = match ip {
+            IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        // The first listener fixes the port when an ephemeral one was asked for.
+        let p = out.first().map_or(port, |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(port));
+        let attempt = socket.bind(SocketAddr::new(ip, p)).and_then(|_| socket.listen(cfg.tcp_backlog as u32));
+        match attempt {
+            Ok(l) => out.push(l),
+            Err(e) if optional => warn!("Warning: Could not create server TCP listening socket {ip}:{p}: {e}"),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {ip}:{p}: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a node until SHUTDOWN or SIGTERM/SIGINT. Blocks the calling thread.
+pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, serve(cfg, config_file))
+}
+
+async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
+    let listeners = bind(&cfg).await?;
+    let hz = cfg.hz.max(1) as u64;
+    let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
+    info!("Server initialized");
+    let mut shutdown = node.borrow().shutdown.subscribe();
+    for l in listeners {
+        let addr = l.local_addr()?;
+        if node.borrow().listen_addr.is_none() {
+            node.borrow_mut().listen_addr = Some(addr);
+            info!("Ready to accept connections tcp {addr}");
+        }
+        let node = node.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                match l.accept().await {
+                    Ok((stream, peer)) => {
+                        let max = node.borrow().cfg.maxclients as usize;
+                        if node.borrow().clients.len() >= max {
+                            node.borrow_mut().stats.rejected_connections += 1;
+                            let mut s = stream;
+                            let _ = tokio::io::AsyncWriteExt::write_all(
+                                &mut s,
+                                b"-ERR max number of clients reached\r\n",
+                            )
+                            .await;
+                            continue;
+                        }
+                        tokio::task::spawn_local(conn::serve(node.clone(), stream, peer));
+                    }
+                    Err(e) => {
+                        warn!("Accepting client connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    // Cron: expiry, timeouts of blocked clients, memory, stats.
+    {
+        let node = node.clone();
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1000 / hz));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                node.borrow_mut().cron();
+            }
+        });
+    }
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mode = tokio::select! {
+        _ = sigterm.recv() => {
+            warn!("Received SIGTERM scheduling shutdown...");
+            ShutdownMode::Default
+        }
+        _ = sigint.recv() => {
+            warn!("Received SIGINT scheduling shutdown...");
+            ShutdownMode::Default
+        }
+        _ = async {
+            loop {
+                if shutdown.changed().await.is_err() { break; }
+                if shutdown.borrow().is_some() { break; }
+            }
+        } => {
+            warn!("User requested shutdown...");
+            node.borrow().shutdown.borrow().unwrap_or(ShutdownMode::Default)
+        }
+    };
+    let _ = mode;
+    // Give connection tasks a moment to flush their last replies.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    info!("ferrokv is now ready to exit, bye bye...");
+    Ok(())
+}

@@ -1,0 +1,765 @@
+//! `Node`: the state of one ferrokv process, owned by the keyspace thread, and the pipeline
+//! every command goes through.
+//!
+//! ## The command pipeline ([`Node::handle`])
+//!
+//! 1. Set the command's clock (`now_ms`) and expiry mode (role) on the keyspace.
+//! 2. Look the command up (node commands first, then the keyspace table) and check arity.
+//! 3. Gatekeeping, in Redis's order: authentication, pub/sub context, MULTI queueing,
+//!    `maxmemory` (evict or `-OOM`), read-only replica.
+//! 4. Execute. Keyspace commands return [`Executed`]: the reply, the propagation form, and
+//!    possibly a [`Block`](ferrokv_store::cmd::Block) request.
+//! 5. After a write: propagate (expiry `DEL`s first, MULTI/EXEC around several commands),
+//!    mark WATCHers of the touched keys dirty, and serve clients blocked on those keys
+//!    (FIFO), which may write further keys.
+//!
+//! Node commands (connection, server, transactions, pub/sub) live in `cmd_*.rs` files and
+//! have the [`NodeHandler`] signature.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ferrokv_proto::resp::{Frame, Protocol};
+use ferrokv_store::cmd::{self as store_cmd, Args, CmdError, Ctx, Executed, Propagate, Spec};
+use ferrokv_store::keyspace::ExpireMode;
+use ferrokv_store::Keyspace;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::sync::{mpsc, watch};
+
+use crate::client::{Blocked, Client, ClientFlags, ClientId, Outbound, ReplyMode};
+use crate::commands::{self, NodeHandler};
+use crate::config::Config;
+use crate::propagate::ReplStream;
+use crate::pubsub::PubSub;
+use crate::slowlog::Slowlog;
+use crate::stats::Stats;
+
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What the connection should do after a command.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Write this reply (unless the client turned replies off).
+    Reply(Frame),
+    /// Write nothing now (CLIENT REPLY OFF/SKIP, or nothing to say).
+    Silent,
+    /// The command blocked: stop reading requests until an [`Outbound::Unblocked`].
+    Blocked,
+    /// Write this reply (if any), then close the connection.
+    Close(Option<Frame>),
+}
+
+/// Which role the node plays (replication fills in the details).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Replica { host: String, port: u16 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    Default,
+    Save,
+    NoSave,
+}
+
+pub struct Node {
+    pub ks: Keyspace,
+    pub cfg: Config,
+    pub config_file: Option<PathBuf>,
+    pub clients: BTreeMap<ClientId, Client>,
+    next_client_id: ClientId,
+    pub pubsub: PubSub,
+    /// Clients blocked on (db, key), in arrival order.
+    pub blocked_on: HashMap<(usize, Bytes), VecDeque<ClientId>>,
+    /// Clients watching (db, key).
+    pub watched: HashMap<(usize, Bytes), Vec<ClientId>>,
+    pub stream: ReplStream,
+    pub stats: Stats,
+    pub slowlog: Slowlog,
+    pub rng: SmallRng,
+    pub role: Role,
+    pub run_id: String,
+    pub started: Instant,
+    pub start_ms: i64,
+    pub listen_addr: Option<SocketAddr>,
+    /// Changes since the last successful save (`rdb_changes_since_last_save`).
+    pub dirty: u64,
+    pub lastsave_ms: i64,
+    /// Set when SHUTDOWN is asked for; the main loop watches it.
+    pub shutdown: watch::Sender<Option<ShutdownMode>>,
+    /// `CLIENT PAUSE`: until when, and whether only writes are paused.
+    pub pause: Option<(i64, bool)>,
+    /// Memory used as the allocator reports it, refreshed by the cron.
+    pub used_memory: u64,
+    pub peak_memory: u64,
+    /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the active expire cycle off (tests use it).
+    pub active_expire_enabled: bool,
+    /// LATENCY events by name.
+    pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
+}
+
+/// One `LATENCY` event class: latest and worst samples, and a short history.
+#[derive(Debug, Default, Clone)]
+pub struct LatencyEvent {
+    pub latest_time: i64,
+    pub latest_ms: i64,
+    pub max_ms: i64,
+    pub history: Vec<(i64, i64)>,
+}
+
+impl Node {
+    pub fn new(cfg: Config, config_file: Option<PathBuf>) -> Node {
+        let ks = Keyspace::new(cfg.store_config());
+        let (shutdown, _) = watch::channel(None);
+        let mut rng = SmallRng::from_entropy();
+        let run_id = random_hex(&mut rng, 40);
+        let role = match &cfg.replicaof.0 {
+            Some((host, port)) => Role::Replica {
+                host: host.clone(),
+                port: *port,
+            },
+            None => Role::Primary,
+        };
+        Node {
+            ks,
+            slowlog: Slowlog::default(),
+            cfg,
+            config_file,
+            clients: BTreeMap::new(),
+            next_client_id: 3,
+            pubsub: PubSub::default(),
+            blocked_on: HashMap::new(),
+            watched: HashMap::new(),
+            stream: ReplStream::default(),
+            stats: Stats::default(),
+            rng,
+            role,
+            run_id,
+            started: Instant::now(),
+            start_ms: unix_ms(),
+            listen_addr: None,
+            dirty: 0,
+            lastsave_ms: unix_ms(),
+            shutdown,
+            pause: None,
+            used_memory: 0,
+            peak_memory: 0,
+            active_expire_enabled: true,
+            latency: Default::default(),
+        }
+    }
+
+    /// Registers a new connection. Returns its id and the receiver for asynchronous output.
+    pub fn add_client(
+        &mut self,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+    ) -> (ClientId, mpsc::UnboundedReceiver<Outbound>) {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let now = unix_ms();
+        self.clients.insert(
+            id,
+            Client {
+                id,
+                addr,
+                laddr,
+                name: None,
+                db: 0,
+                protocol: Protocol::Resp2,
+                authenticated: self.cfg.requirepass.is_empty(),
+                multi: None,
+                dirty_cas: false,
+                watched: Vec::new(),
+                channels: Vec::new(),
+                patterns: Vec::new(),
+                reply_mode: ReplyMode::On,
+                blocked: None,
+                created_ms: now,
+                last_interaction_ms: now,
+                last_cmd: String::new(),
+                no_evict: false,
+                close_after_reply: false,
+                extra_replies: Vec::new(),
+                flags: ClientFlags::default(),
+                tx,
+                query_buf_len: 0,
+                output_buf_len: 0,
+            },
+        );
+        self.stats.total_connections_received += 1;
+        (id, rx)
+    }
+
+    /// Forgets a connection: its subscriptions, watches and blocked state.
+    pub fn remove_client(&mut self, id: ClientId) {
+        self.unwatch_all(id);
+        self.unblock_client(id);
+        self.pubsub.remove_client(id);
+        self.clients.remove(&id);
+    }
+
+    pub fn protocol_of(&self, id: ClientId) -> Protocol {
+        self.clients.get(&id).map_or(Protocol::Resp2, |c| c.protocol)
+    }
+
+    pub fn is_replica(&self) -> bool {
+        matches!(self.role, Role::Replica { .. })
+    }
+
+    /// Sets the keyspace clock and expiry mode for a command from `client`.
+    fn prepare_clock(&mut self, from_master: bool) {
+        self.ks.now_ms = unix_ms();
+        self.ks.lru_clock = (self.ks.now_ms / 1000) as u32;
+        self.ks.mode = match (&self.role, from_master) {
+            (Role::Primary, _) => ExpireMode::Primary,
+            (Role::Replica { .. }, true) => ExpireMode::ReplicaApply,
+            (Role::Replica { .. }, false) => ExpireMode::ReplicaClient,
+        };
+    }
+
+    /// Runs one request from client `id` through the whole pipeline.
+    pub fn handle(&mut self, id: ClientId, argv: Vec<Bytes>) -> Outcome {
+        let Some(name) = argv.first() else {
+            return Outcome::Silent;
+        };
+        let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
+        self.prepare_clock(from_master);
+        let start = Instant::now();
+        let cmd = commands::lookup(name);
+        let (reply, close) = match self.gatekeep_and_run(id, cmd, &argv) {
+            Ok(Some(frame)) => (Some(frame), false),
+            Ok(None) => return Outcome::Blocked,
+            Err(Stop::Close(frame)) => (Some(frame), true),
+            Err(Stop::Error(e)) => {
+                self.stats.total_error_replies += 1;
+                (Some(Frame::Error(Bytes::from(e.to_line()))), false)
+            }
+        };
+        let elapsed = start.elapsed();
+        if let Some(cmd) = cmd {
+            self.stats.record_call(cmd.name(), elapsed);
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.last_cmd = cmd.name().to_string();
+                c.last_interaction_ms = self.ks.now_ms;
+            }
+            self.slowlog.maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
+            self.record_latency("command", elapsed);
+        }
+        self.stats.total_commands_processed += 1;
+        let close_after = self.clients.get(&id).is_some_and(|c| c.close_after_reply);
+        let outcome = match reply {
+            Some(r) => self.apply_reply_mode(id, r),
+            None => Outcome::Silent,
+        };
+        if close || close_after {
+            return match outcome {
+                Outcome::Reply(f) => Outcome::Close(Some(f)),
+                _ => Outcome::Close(None),
+            };
+        }
+        outcome
+    }
+
+    fn apply_reply_mode(&mut self, id: ClientId, reply: Frame) -> Outcome {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return Outcome::Silent;
+        };
+        if c.flags.master {
+            // Replies to our primary are suppressed (REPLCONF ACK is sent by the link).
+            return Outcome::Silent;
+        }
+        match c.reply_mode {
+            ReplyMode::On => Outcome::Reply(reply),
+            ReplyMode::Off => Outcome::Silent,
+            ReplyMode::SkipNext => {
+                c.reply_mode = ReplyMode::Skip;
+                Outcome::Silent
+            }
+            ReplyMode::Skip => {
+                c.reply_mode = ReplyMode::On;
+                Outcome::Silent
+            }
+        }
+    }
+
+    fn gatekeep_and_run(
+        &mut self,
+        id: ClientId,
+        cmd: Option<commands::Command>,
+        argv: &[Bytes],
+    ) -> Result<Option<Frame>, Stop> {
+        let in_multi = self.clients.get(&id).is_some_and(|c| c.multi.is_some());
+        let Some(cmd) = cmd else {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::unknown_command(argv)));
+        };
+        if !cmd.arity_ok(argv.len()) {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::WrongArity(cmd.name().to_string())));
+        }
+        let flags = cmd.flags();
+        let client = self.clients.get(&id).ok_or(Stop::Close(Frame::Null))?;
+        if !client.authenticated && flags & store_cmd::NO_AUTH == 0 {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::NoAuth));
+        }
+        if client.in_pubsub_context() && !commands::allowed_in_pubsub(cmd.name()) {
+            return Err(Stop::Error(CmdError::msg_owned(format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name()
+            ))));
+        }
+        if in_multi && !commands::runs_inside_multi(cmd.name()) {
+            if flags & store_cmd::NO_MULTI != 0 {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(CmdError::msg_owned(format!(
+                    "Command not allowed inside a transaction"
+                ))));
+            }
+            let c = self.clients.get_mut(&id).expect("checked above");
+            c.multi.as_mut().expect("in multi").queued.push(argv.to_vec());
+            return Ok(Some(Frame::simple("QUEUED")));
+        }
+        self.check_write_allowed(id, flags)?;
+        self.run_command(id, cmd, argv, false).map_err(Stop::Error)
+    }
+
+    /// `-OOM`, `-READONLY`, `-MISCONF`, `-NOREPLICAS` checks for a command with `flags`.
+    pub(crate) fn check_write_allowed(&mut self, id: ClientId, flags: u32) -> Result<(), Stop> {
+        let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
+        if from_master {
+            return Ok(());
+        }
+        if flags & store_cmd::DENYOOM != 0 && self.cfg.maxmemory > 0 && !self.is_replica() {
+            self.perform_evictions();
+            if self.used_memory_now() > self.cfg.maxmemory as u64 {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(CmdError::Oom));
+            }
+        }
+        if flags & store_cmd::WRITE != 0 && self.is_replica() && self.cfg.replica_read_only {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::ReadOnly));
+        }
+        Ok(())
+    }
+
+    fn flag_multi_error(&mut self, id: ClientId) {
+        if let Some(m) = self.clients.get_mut(&id).and_then(|c| c.multi.as_mut()) {
+            m.aborted = true;
+        }
+    }
+
+    /// Executes a looked-up command for `id` (after gatekeeping). `Ok(None)` = blocked.
+    pub(crate) fn run_command(
+        &mut self,
+        id: ClientId,
+        cmd: commands::Command,
+        argv: &[Bytes],
+        no_block: bool,
+    ) -> Result<Option<Frame>, CmdError> {
+        match cmd {
+            commands::Command::Node(spec) => (spec.run)(self, id, argv).map(Some),
+            commands::Command::Store(spec) => {
+                let executed = self.exec_store(id, spec, argv, no_block)?;
+                if let Some(block) = executed.block {
+                    let c = self.clients.get_mut(&id).expect("client exists");
+                    let db = c.db;
+                    c.blocked = Some(Blocked {
+                        argv: argv.to_vec(),
+                        keys: block.keys.clone(),
+                        db,
+                        deadline_ms: block.deadline_ms,
+                        timeout_reply: executed.reply,
+                    });
+                    for k in block.keys {
+                        self.blocked_on.entry((db, k)).or_default().push_back(id);
+                    }
+                    self.stats.blocked_clients += 1;
+                    return Ok(None);
+                }
+                Ok(Some(executed.reply))
+            }
+        }
+    }
+
+    /// Runs a keyspace command for `id` and does everything a write implies.
+    pub(crate) fn exec_store(
+        &mut self,
+        id: ClientId,
+        spec: &'static Spec<store_cmd::Handler>,
+        argv: &[Bytes],
+        no_block: bool,
+    ) -> Result<Executed, CmdError> {
+        let (db, protocol, in_exec) = {
+            let c = self.clients.get(&id).expect("client exists");
+            (c.db, c.protocol, c.multi.is_some())
+        };
+        let mut ctx = Ctx {
+            ks: &mut self.ks,
+            db,
+            protocol,
+            no_block: no_block || in_exec,
+            rng: &mut self.rng,
+        };
+        let result = (spec.run)(&mut ctx, &mut Args::new(argv));
+        let executed = match result {
+            Ok(e) => e,
+            Err(e) => {
+                self.after_command(db, spec, argv, &Propagate::Nothing);
+                return Err(e);
+            }
+        };
+        self.after_command(db, spec, argv, &executed.propagate);
+        Ok(executed)
+    }
+
+    /// Propagation, WATCH and blocked-client bookkeeping after a keyspace command.
+    fn after_command(
+        &mut self,
+        db: usize,
+        spec: &'static Spec<store_cmd::Handler>,
+        argv: &[Bytes],
+        propagate: &Propagate,
+    ) {
+        let expired = std::mem::take(&mut self.ks.expired);
+        let mut cmds: Vec<Vec<Bytes>> = Vec::new();
+        for (edb, key) in &expired {
+            self.touch_key(*edb, key);
+            if *edb == db {
+                cmds.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            } else {
+                self.stream
+                    .feed(*edb, &[vec![Bytes::from_static(b"DEL"), key.clone()]], false);
+            }
+        }
+        let wrote = !matches!(propagate, Propagate::Nothing);
+        let expired_only = cmds.len();
+        match propagate {
+            Propagate::Nothing => {}
+            Propagate::AsIs => cmds.push(argv.to_vec()),
+            Propagate::Rewritten(r) => cmds.extend(r.iter().cloned()),
+        }
+        if !cmds.is_empty() {
+            let wrap = wrote && cmds.len() > 1;
+            if !wrap && expired_only > 0 && !wrote {
+                self.stream.feed(db, &cmds, false);
+            } else {
+                self.stream.feed(db, &cmds, wrap);
+            }
+        }
+        if !wrote {
+            return;
+        }
+        self.dirty += 1;
+        if spec.flags & store_cmd::TOUCHES_ALL != 0 {
+            self.touch_all();
+            return;
+        }
+        let mut keys = Vec::new();
+        for i in spec.keys.key_indices(argv) {
+            keys.push(argv[i].clone());
+        }
+        for k in keys {
+            self.touch_key(db, &k);
+            self.serve_blocked(db, &k);
+        }
+    }
+
+    /// Marks WATCHers of (db, key) dirty.
+    pub fn touch_key(&mut self, db: usize, key: &Bytes) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(ids) = self.watched.get(&(db, key.clone())) {
+            for cid in ids.clone() {
+                if let Some(c) = self.clients.get_mut(&cid) {
+                    c.dirty_cas = true;
+                }
+            }
+        }
+    }
+
+    /// FLUSHALL/FLUSHDB/SWAPDB: every watcher is dirty; blocked clients are re-checked.
+    pub fn touch_all(&mut self) {
+        let ids: Vec<ClientId> = self.watched.values().flatten().copied().collect();
+        for cid in ids {
+            if let Some(c) = self.clients.get_mut(&cid) {
+                c.dirty_cas = true;
+            }
+        }
+        let keys: Vec<(usize, Bytes)> = self.blocked_on.keys().cloned().collect();
+        for (db, k) in keys {
+            self.serve_blocked(db, &k);
+        }
+    }
+
+    pub fn unwatch_all(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let keys = std::mem::take(&mut c.watched);
+        c.dirty_cas = false;
+        for k in keys {
+            if let Some(v) = self.watched.get_mut(&k) {
+                v.retain(|x| *x != id);
+                if v.is_empty() {
+                    self.watched.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Serves clients blocked on (db, key), first come first served, while the key can
+    /// satisfy them. A served command may write other keys, which are served in turn.
+    pub fn serve_blocked(&mut self, db: usize, key: &Bytes) {
+        if self.blocked_on.is_empty() {
+            return;
+        }
+        let mut ready: VecDeque<(usize, Bytes)> = VecDeque::from([(db, key.clone())]);
+        let mut rounds = 0;
+        while let Some((db, key)) = ready.pop_front() {
+            rounds += 1;
+            if rounds > 100_000 {
+                break;
+            }
+            loop {
+                let Some(queue) = self.blocked_on.get(&(db, key.clone())) else {
+                    break;
+                };
+                let Some(&cid) = queue.front() else {
+                    break;
+                };
+                if !self.ks.exists(db, &key) {
+                    break;
+                }
+                let Some(blocked) = self.clients.get(&cid).and_then(|c| c.blocked.clone()) else {
+                    self.remove_waiter(db, &key, cid);
+                    continue;
+                };
+                let Some(commands::Command::Store(spec)) = commands::lookup(&blocked.argv[0]) else {
+                    self.unblock_client(cid);
+                    continue;
+                };
+                let saved_db = self.clients.get(&cid).map(|c| c.db);
+                if let Some(c) = self.clients.get_mut(&cid) {
+                    c.db = blocked.db;
+                }
+                let result = self.exec_store(cid, spec, &blocked.argv, false);
+                if let (Some(c), Some(d)) = (self.clients.get_mut(&cid), saved_db) {
+                    c.db = d;
+                }
+                match result {
+                    Ok(e) if e.block.is_some() => {
+                        // Key exists but cannot serve this client (e.g. wrong side empty):
+                        // leave it waiting and stop serving this key.
+                        break;
+                    }
+                    Ok(e) => {
+                        self.unblock_client(cid);
+                        self.send_unblocked(cid, e.reply);
+                        for i in spec.keys.key_indices(&blocked.argv) {
+                            let k = blocked.argv[i].clone();
+                            if k != key {
+                                ready.push_back((blocked.db, k));
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        self.unblock_client(cid);
+                        self.send_unblocked(cid, Frame::Error(Bytes::from(err.to_line())));
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_waiter(&mut self, db: usize, key: &Bytes, cid: ClientId) {
+        let k = (db, key.clone());
+        if let Some(q) = self.blocked_on.get_mut(&k) {
+            q.retain(|x| *x != cid);
+            if q.is_empty() {
+                self.blocked_on.remove(&k);
+            }
+        }
+    }
+
+    /// Takes a client out of the blocked state (without replying).
+    pub fn unblock_client(&mut self, id: ClientId) -> Option<Blocked> {
+        let b = self.clients.get_mut(&id)?.blocked.take()?;
+        for k in &b.keys {
+            self.remove_waiter(b.db, k, id);
+        }
+        self.stats.blocked_clients = self.stats.blocked_clients.saturating_sub(1);
+        Some(b)
+    }
+
+    fn send_unblocked(&mut self, id: ClientId, reply: Frame) {
+        if let Some(c) = self.clients.get(&id) {
+            let _ = c.tx.send(Outbound::Unblocked(reply));
+        }
+    }
+
+    /// Replies to blocked clients whose deadline passed. Called by the cron.
+    pub fn expire_blocked(&mut self, now_ms: i64) {
+        let due: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| c.blocked.as_ref().and_then(|b| b.deadline_ms).is_some_and(|d| d <= now_ms))
+            .map(|c| c.id)
+            .collect();
+        for id in due {
+            if let Some(b) = self.unblock_client(id) {
+                self.send_unblocked(id, b.timeout_reply);
+            }
+        }
+    }
+
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`.
+    pub fn unblock_by_request(&mut self, id: ClientId, error: bool) -> bool {
+        match self.unblock_client(id) {
+            Some(b) => {
+                let reply = if error {
+                    Frame::Error(Bytes::from_static(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"))
+                } else {
+                    b.timeout_reply
+                };
+                self.send_unblocked(id, reply);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Current allocator figure for `used_memory` (jemalloc's allocated bytes).
+    pub fn used_memory_now(&mut self) -> u64 {
+        self.used_memory = crate::memory::allocated().unwrap_or(self.used_memory);
+        self.peak_memory = self.peak_memory.max(self.used_memory);
+        self.used_memory
+    }
+
+    /// Evicts keys while memory is over `maxmemory` and the policy allows it.
+    pub fn perform_evictions(&mut self) {
+        let limit = self.cfg.maxmemory as u64;
+        let mut rounds = 0;
+        while self.used_memory_now() > limit && rounds < 10_000 {
+            rounds += 1;
+            let Some((db, key)) = self.ks.evict_one(&mut self.rng) else {
+                break;
+            };
+            self.touch_key(db, &key);
+            let del = if self.cfg.lazyfree_lazy_eviction { "UNLINK" } else { "DEL" };
+            self.stream.feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
+        }
+    }
+
+    /// One run of periodic work (Redis's `serverCron`, `hz` times a second).
+    pub fn cron(&mut self) {
+        self.prepare_clock(false);
+        let budget = std::time::Duration::from_micros(25_000 / self.cfg.hz.max(1) as u64 * 10 / 10);
+        if self.active_expire_enabled {
+            self.ks.active_expire_cycle(budget);
+        }
+        let expired = std::mem::take(&mut self.ks.expired);
+        for (db, key) in expired {
+            self.touch_key(db, &key);
+            let del = if self.cfg.lazyfree_lazy_expire { "UNLINK" } else { "DEL" };
+            self.stream.feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
+        }
+        let now = self.ks.now_ms;
+        self.expire_blocked(now);
+        if let Some((until, _)) = self.pause {
+            if until <= now {
+                self.pause = None;
+            }
+        }
+        if self.cfg.maxmemory > 0 {
+            self.perform_evictions();
+        } else {
+            self.used_memory_now();
+        }
+        self.stats.cron(now);
+    }
+
+    /// Applies runtime config changes to the keyspace's view.
+    pub fn refresh_store_config(&mut self) {
+        let databases = self.ks.cfg.databases;
+        self.ks.cfg = self.cfg.store_config();
+        self.ks.cfg.databases = databases;
+    }
+
+    /// Adds a LATENCY sample when `latency-monitor-threshold` is set and exceeded.
+    pub fn record_latency(&mut self, event: &'static str, elapsed: std::time::Duration) {
+        let threshold = self.cfg.latency_monitor_threshold;
+        let ms = elapsed.as_millis() as i64;
+        if threshold == 0 || ms < threshold {
+            return;
+        }
+        let now = unix_ms() / 1000;
+        let e = self.latency.entry(event).or_default();
+        e.latest_time = now;
+        e.latest_ms = ms;
+        e.max_ms = e.max_ms.max(ms);
+        e.history.push((now, ms));
+        if e.history.len() > 160 {
+            e.history.remove(0);
+        }
+    }
+
+    /// If `CLIENT PAUSE` holds this command back, how long to wait before trying again.
+    pub fn pause_for(&self, argv: &[Bytes]) -> Option<std::time::Duration> {
+        let (until, write_only) = self.pause?;
+        let now = unix_ms();
+        if until <= now {
+            return None;
+        }
+        if write_only {
+            let is_write = commands::lookup(&argv[0]).is_some_and(|c| {
+                c.flags() & (store_cmd::WRITE | store_cmd::MAY_REPLICATE) != 0
+            });
+            if !is_write {
+                return None;
+            }
+        }
+        Some(std::time::Duration::from_millis((until - now) as u64))
+    }
+
+    pub fn request_shutdown(&mut self, mode: ShutdownMode) {
+        let _ = self.shutdown.send(Some(mode));
+    }
+}
+
+/// Why a command stopped before producing a normal reply.
+pub(crate) enum Stop {
+    Error(CmdError),
+    Close(Frame),
+}
+
+impl From<CmdError> for Stop {
+    fn from(e: CmdError) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+pub fn random_hex(rng: &mut impl rand::Rng, n: usize) -> String {
+    const HEX: &[u8] = b"0123456789abcdef";
+    (0..n).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
+}
+
+/// A type alias used by the node command files.
+pub type NodeResult = Result<Frame, CmdError>;
+
+#[allow(dead_code)]
+fn _assert_handler_type(_: NodeHandler) {}

@@ -1,0 +1,5 @@
+//! set commands.
+
+use super::{Handler, Spec};
+
+pub static COMMANDS: &[Spec<Handler>] = &[];

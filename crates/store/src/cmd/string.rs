@@ -1,0 +1,1901 @@
+//! String commands: GET/SET and their variants, counters (integer and long-double),
+//! ranges, APPEND, LCS.
+//!
+//! Encodings follow Redis: SET-like commands store by shape (`int`/`embstr`/`raw`), APPEND
+//! and SETRANGE leave a `raw` string, INCRBYFLOAT an `embstr`/`raw` one (never `int`), see
+//! [`StrEncoding`]. Propagation forms (replication.md §4): SET/SETEX/PSETEX with an expiry
+//! become `SET k v PXAT <abs-ms>`, SET's GET option is dropped, GETSET becomes SET, GETDEL
+//! becomes DEL, GETEX becomes PEXPIREAT/PERSIST/DEL, INCRBYFLOAT becomes
+//! `SET k v KEEPTTL`; writes that change nothing propagate nothing.
+
+use bytes::Bytes;
+use ferrokv_proto::resp::{Frame, Protocol};
+
+use super::{
+    parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, DENYOOM, FAST, READONLY,
+    WRITE,
+};
+use crate::keyspace::ExpireMode;
+use crate::value::{StrEncoding, Value};
+
+pub use long_double::{LongDouble, Parsed};
+
+/// Largest string a client may build with APPEND/SETRANGE (Redis's default
+/// `proto-max-bulk-len`, 512 MB).
+pub const PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
+
+const SEC: bool = true;
+const MS: bool = false;
+
+pub static COMMANDS: &[Spec<Handler>] = &[
+    spec("get", 2, READONLY | FAST, get),
+    spec("set", -3, WRITE | DENYOOM, set),
+    spec("setnx", 3, WRITE | DENYOOM | FAST, setnx),
+    spec("setex", 4, WRITE | DENYOOM, setex),
+    spec("psetex", 4, WRITE | DENYOOM, psetex),
+    spec("getset", 3, WRITE | DENYOOM | FAST, getset),
+    spec("getdel", 2, WRITE | FAST, getdel),
+    spec("getex", -2, WRITE | FAST, getex),
+    Spec {
+        name: "mget",
+        arity: -2,
+        flags: READONLY | FAST,
+        keys: KeySpec::ALL,
+        run: mget,
+    },
+    Spec {
+        name: "mset",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        keys: KeySpec::Range {
+            first: 1,
+            last: -1,
+            step: 2,
+        },
+        run: mset,
+    },
+    Spec {
+        name: "msetnx",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        keys: KeySpec::Range {
+            first: 1,
+            last: -1,
+            step: 2,
+        },
+        run: msetnx,
+    },
+    spec("incr", 2, WRITE | DENYOOM | FAST, incr),
+    spec("decr", 2, WRITE | DENYOOM | FAST, decr),
+    spec("incrby", 3, WRITE | DENYOOM | FAST, incrby),
+    spec("decrby", 3, WRITE | DENYOOM | FAST, decrby),
+    spec("incrbyfloat", 3, WRITE | DENYOOM | FAST, incrbyfloat),
+    spec("append", 3, WRITE | DENYOOM | FAST, append),
+    spec("strlen", 2, READONLY | FAST, strlen),
+    spec("getrange", 4, READONLY, getrange),
+    spec("substr", 4, READONLY, getrange),
+    spec("setrange", 4, WRITE | DENYOOM, setrange),
+    Spec {
+        name: "lcs",
+        arity: -3,
+        flags: READONLY,
+        keys: KeySpec::FIRST_TWO,
+        run: lcs,
+    },
+];
+
+const fn spec(name: &'static str, arity: i32, flags: u32, run: Handler) -> Spec<Handler> {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys: KeySpec::FIRST,
+        run,
+    }
+}
+
+/// Formats a float the way Redis stores the result of `INCRBYFLOAT`/`HINCRBYFLOAT`
+/// (`ld2string` in "human" mode): `%.17Lf` of the value, then trailing zeros (and a trailing
+/// `.`) removed, `-0` printed as `0`, infinities as `inf`/`-inf`. NaN prints as `nan`.
+///
+/// Note: Redis also *computes* the sum in `long double`; to match it exactly use
+/// [`incr_by_long_double`], which parses, adds and formats in extended precision.
+pub fn format_long_double(f: f64) -> Bytes {
+    match LongDouble::from_f64(f) {
+        Some(ld) => Bytes::from(ld.to_human()),
+        None if f.is_nan() => Bytes::from_static(b"nan"),
+        None if f > 0.0 => Bytes::from_static(b"inf"),
+        None => Bytes::from_static(b"-inf"),
+    }
+}
+
+/// Why [`incr_by_long_double`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatIncrError {
+    /// The current value is not a float (`strtold` rejects it).
+    BadCurrent,
+    /// The increment is not a float.
+    BadIncrement,
+    /// The increment is infinite (HINCRBYFLOAT checks this first: `value is NaN or Infinity`).
+    InfiniteIncrement,
+    /// The sum is infinite: `increment would produce NaN or Infinity`.
+    InfiniteResult,
+}
+
+/// `current + incr` computed as Redis does (both parsed with `strtold`, summed in `long
+/// double`, printed with [`LongDouble::to_human`]). `current` is `None` for a missing
+/// key/field (zero).
+pub fn incr_by_long_double(current: Option<&[u8]>, incr: &[u8]) -> Result<Bytes, FloatIncrError> {
+    let cur = match current {
+        None => Parsed::Finite(LongDouble::from_i64(0)),
+        Some(c) => LongDouble::parse(c).ok_or(FloatIncrError::BadCurrent)?,
+    };
+    let inc = LongDouble::parse(incr).ok_or(FloatIncrError::BadIncrement)?;
+    let inc = match inc {
+        Parsed::Finite(i) => i,
+        Parsed::Infinite => return Err(FloatIncrError::InfiniteIncrement),
+    };
+    let Parsed::Finite(cur) = cur else {
+        return Err(FloatIncrError::InfiniteResult);
+    };
+    let sum = cur.checked_add(inc).ok_or(FloatIncrError::InfiniteResult)?;
+    Ok(Bytes::from(sum.to_human()))
+}
+
+fn b(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
+
+fn int_bytes(v: i64) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+/// Stores `v` at `key` keeping its TTL (Redis's `dbOverwrite`), or creates it.
+fn overwrite(ctx: &mut Ctx, key: &[u8], v: Bytes, enc: StrEncoding) {
+    let db = ctx.db;
+    if let Some(e) = ctx.ks.lookup(db, key) {
+        e.value = Value::Str(v);
+        e.str_encoding = enc;
+        return;
+    }
+    ctx.ks.set(db, key, Value::Str(v));
+    if let Some(e) = ctx.ks.dbs[db].map.get_mut(key) {
+        e.str_encoding = enc;
+    }
+}
+
+/// Whether an absolute expiry time has already passed, so the key must be deleted now
+/// instead (only a primary does that; replicas wait for the primary's DEL).
+pub(crate) fn already_expired(ctx: &Ctx, when_ms: i64) -> bool {
+    when_ms <= ctx.now_ms() && ctx.ks.mode == ExpireMode::Primary
+}
+
+/// An absolute expiry as the keyspace can hold it: `i64::MAX` is the keyspace's "no expiry"
+/// marker, so that one instant is stored 1 ms earlier (see the report/Deviations).
+pub(crate) fn storable_expire(when_ms: i64) -> i64 {
+    when_ms.min(crate::keyspace::NO_EXPIRE - 1)
+}
+
+/// The command a lazy deletion propagates as (`UNLINK` under `lazyfree-lazy-expire`).
+pub(crate) fn del_command(ctx: &Ctx) -> Bytes {
+    if ctx.ks.cfg.lazyfree_lazy_expire {
+        b("UNLINK")
+    } else {
+        b("DEL")
+    }
+}
+
+// ---- GET / SET family ----------------------------------------------------------------------
+
+fn get(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    Ok(Executed::read(match ctx.get_str(key)? {
+        Some(v) => Frame::Bulk(v.clone()),
+        None => Frame::Null,
+    }))
+}
+
+/// Options of SET (and GETEX, which takes only the expiry ones and PERSIST).
+#[derive(Default)]
+struct SetOpts<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (argument, unit is seconds, absolute time)
+    expire: Option<(&'a Bytes, bool, bool)>,
+}
+
+fn parse_set_opts<'a>(args: &mut Args<'a>, is_set: bool) -> Result<SetOpts<'a>, CmdError> {
+    let mut o = SetOpts::default();
+    // Which expiry option was given (EX PX EXAT PXAT), to reject mixing two kinds.
+    let mut kind: Option<usize> = None;
+    while args.has_more() {
+        let opt = args.next_bytes()?;
+        let is = |w: &str| opt.eq_ignore_ascii_case(w.as_bytes());
+        let expiry_kind = ["EX", "PX", "EXAT", "PXAT"].iter().position(|w| is(w));
+        if is_set && is("NX") && !o.xx {
+            o.nx = true;
+        } else if is_set && is("XX") && !o.nx {
+            o.xx = true;
+        } else if is_set && is("GET") {
+            o.get = true;
+        } else if is_set && is("KEEPTTL") && kind.is_none() {
+            o.keepttl = true;
+        } else if !is_set && is("PERSIST") && kind.is_none() {
+            o.persist = true;
+        } else if let Some(k) = expiry_kind.filter(|&k| {
+            !o.keepttl && !o.persist && kind.is_none_or(|prev| prev == k) && args.has_more()
+        }) {
+            kind = Some(k);
+            let arg = args.next_bytes()?;
+            o.expire = Some((arg, k == 0 || k == 2, k >= 2));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(o)
+}
+
+/// The absolute expiry in ms for SET/SETEX/PSETEX/GETEX, with Redis's checks: a positive
+/// integer, no overflow when scaled or made absolute.
+fn expire_at_ms(
+    ctx: &Ctx,
+    raw: &[u8],
+    secs: bool,
+    absolute: bool,
+    cmd: &'static str,
+) -> Result<i64, CmdError> {
+    let v = parse_i64(raw).ok_or(CmdError::NotInteger)?;
+    if v <= 0 || (secs && v > i64::MAX / 1000) {
+        return Err(CmdError::InvalidExpire(cmd));
+    }
+    let ms = if secs { v * 1000 } else { v };
+    if absolute {
+        return Ok(ms);
+    }
+    ms.checked_add(ctx.now_ms())
+        .filter(|&t| t > 0)
+        .ok_or(CmdError::InvalidExpire(cmd))
+}
+
+/// What SET-like commands share. `expire` is already validated; `reply_ok`/`reply_abort`
+/// are the replies when the key was set or not (SETNX answers 1/0).
+struct SetCall<'a> {
+    key: &'a Bytes,
+    value: &'a Bytes,
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    expire_ms: Option<i64>,
+}
+
+/// Runs a SET; returns (whether the key was set, the old value for GET).
+fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdError> {
+    let old = if c.get {
+        Some(match ctx.get_str(c.key)? {
+            Some(v) => Frame::Bulk(v.clone()),
+            None => Frame::Null,
+        })
+    } else {
+        None
+    };
+    let found = ctx.exists(c.key);
+    if (c.nx && found) || (c.xx && !found) {
+        return Ok((false, old));
+    }
+    let value = Value::Str(Bytes::copy_from_slice(c.value));
+    if c.keepttl {
+        ctx.ks.set_keep_ttl(ctx.db, c.key, value);
+    } else {
+        ctx.set(c.key, value);
+    }
+    if let Some(ms) = c.expire_ms {
+        ctx.ks.dbs[ctx.db].set_expire(c.key, Some(storable_expire(ms)));
+    }
+    Ok((true, old))
+}
+
+fn set_pxat_argv(key: &Bytes, value: &Bytes, ms: i64) -> Vec<Bytes> {
+    vec![
+        b("SET"),
+        key.clone(),
+        value.clone(),
+        b("PXAT"),
+        int_bytes(ms),
+    ]
+}
+
+fn set(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let value = args.next_bytes()?;
+    let o = parse_set_opts(args, true)?;
+    let expire_ms = match o.expire {
+        Some((raw, secs, abs)) => Some(expire_at_ms(ctx, raw, secs, abs, "set")?),
+        None => None,
+    };
+    let call = SetCall {
+        key,
+        value,
+        nx: o.nx,
+        xx: o.xx,
+        get: o.get,
+        keepttl: o.keepttl,
+        expire_ms,
+    };
+    let (done, old) = set_generic(ctx, &call)?;
+    let reply = old.unwrap_or(if done { Frame::OK } else { Frame::Null });
+    if !done {
+        return Ok(Executed::read(reply));
+    }
+    if let Some(ms) = expire_ms {
+        return Ok(Executed::rewritten(reply, set_pxat_argv(key, value, ms)));
+    }
+    if o.get {
+        let argv: Vec<Bytes> = args
+            .argv()
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"GET"))
+            .map(|(_, a)| a.clone())
+            .collect();
+        return Ok(Executed::rewritten(reply, argv));
+    }
+    Ok(Executed::write(reply))
+}
+
+fn setnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let value = args.next_bytes()?;
+    let call = SetCall {
+        key,
+        value,
+        nx: true,
+        xx: false,
+        get: false,
+        keepttl: false,
+        expire_ms: None,
+    };
+    Ok(match set_generic(ctx, &call)?.0 {
+        true => Executed::write(Frame::Integer(1)),
+        false => Executed::read(Frame::Integer(0)),
+    })
+}
+
+fn setex_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    secs: bool,
+    cmd: &'static str,
+) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let raw = args.next_bytes()?;
+    let value = args.next_bytes()?;
+    let ms = expire_at_ms(ctx, raw, secs, false, cmd)?;
+    let call = SetCall {
+        key,
+        value,
+        nx: false,
+        xx: false,
+        get: false,
+        keepttl: false,
+        expire_ms: Some(ms),
+    };
+    set_generic(ctx, &call)?;
+    Ok(Executed::rewritten(
+        Frame::OK,
+        set_pxat_argv(key, value, ms),
+    ))
+}
+
+fn setex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    setex_generic(ctx, args, SEC, "setex")
+}
+
+fn psetex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    setex_generic(ctx, args, MS, "psetex")
+}
+
+fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let value = args.next_bytes()?;
+    let old = match ctx.get_str(key)? {
+        Some(v) => Frame::Bulk(v.clone()),
+        None => Frame::Null,
+    };
+    ctx.set(key, Value::Str(Bytes::copy_from_slice(value)));
+    Ok(Executed::rewritten(
+        old,
+        vec![b("SET"), key.clone(), value.clone()],
+    ))
+}
+
+fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let Some(v) = ctx.get_str(key)?.cloned() else {
+        return Ok(Executed::read(Frame::Null));
+    };
+    ctx.delete(key);
+    Ok(Executed::rewritten(
+        Frame::Bulk(v),
+        vec![b("DEL"), key.clone()],
+    ))
+}
+
+fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let o = parse_set_opts(args, false)?;
+    let Some(v) = ctx.get_str(key)?.cloned() else {
+        return Ok(Executed::read(Frame::Null));
+    };
+    let reply = Frame::Bulk(v);
+    if let Some((raw, secs, abs)) = o.expire {
+        let ms = expire_at_ms(ctx, raw, secs, abs, "getex")?;
+        if abs && already_expired(ctx, ms) {
+            ctx.ks.dbs[ctx.db].remove(key);
+            return Ok(Executed::rewritten(
+                reply,
+                vec![del_command(ctx), key.clone()],
+            ));
+        }
+        ctx.ks.dbs[ctx.db].set_expire(key, Some(storable_expire(ms)));
+        return Ok(Executed::rewritten(
+            reply,
+            vec![b("PEXPIREAT"), key.clone(), int_bytes(ms)],
+        ));
+    }
+    if o.persist
+        && ctx.ks.dbs[ctx.db]
+            .map
+            .get(&key[..])
+            .is_some_and(|e| e.expire().is_some())
+    {
+        ctx.ks.dbs[ctx.db].set_expire(key, None);
+        return Ok(Executed::rewritten(reply, vec![b("PERSIST"), key.clone()]));
+    }
+    Ok(Executed::read(reply))
+}
+
+fn mget(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let out = args
+        .take_rest()
+        .iter()
+        .map(|k| match ctx.get(k) {
+            Some(Value::Str(s)) => Frame::Bulk(s.clone()),
+            _ => Frame::Null,
+        })
+        .collect();
+    Ok(Executed::read(Frame::Array(out)))
+}
+
+fn mset_pairs<'a>(args: &mut Args<'a>, cmd: &str) -> Result<&'a [Bytes], CmdError> {
+    let rest = args.take_rest();
+    if rest.len() & 1 == 1 {
+        return Err(CmdError::WrongArity(cmd.to_string()));
+    }
+    Ok(rest)
+}
+
+fn mset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    for kv in mset_pairs(args, "mset")?.chunks(2) {
+        ctx.set(&kv[0], Value::Str(Bytes::copy_from_slice(&kv[1])));
+    }
+    Ok(Executed::write(Frame::OK))
+}
+
+fn msetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let pairs = mset_pairs(args, "msetnx")?;
+    if pairs.chunks(2).any(|kv| ctx.exists(&kv[0])) {
+        return Ok(Executed::read(Frame::Integer(0)));
+    }
+    for kv in pairs.chunks(2) {
+        ctx.set(&kv[0], Value::Str(Bytes::copy_from_slice(&kv[1])));
+    }
+    Ok(Executed::write(Frame::Integer(1)))
+}
+
+// ---- counters ------------------------------------------------------------------------------
+
+fn incr_decr(ctx: &mut Ctx, args: &mut Args, by: i64) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let cur = match ctx.get_str(key)? {
+        Some(v) => parse_i64(v).ok_or(CmdError::NotInteger)?,
+        None => 0,
+    };
+    let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+    overwrite(ctx, key, int_bytes(new), StrEncoding::Auto);
+    Ok(Executed::write(Frame::Integer(new)))
+}
+
+fn incr(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    incr_decr(ctx, args, 1)
+}
+
+fn decr(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    incr_decr(ctx, args, -1)
+}
+
+fn incrby(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let by = parse_i64(&args.argv()[2]).ok_or(CmdError::NotInteger)?;
+    incr_decr(ctx, args, by)
+}
+
+fn decrby(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let by = parse_i64(&args.argv()[2]).ok_or(CmdError::NotInteger)?;
+    let by = by
+        .checked_neg()
+        .ok_or(CmdError::msg("decrement would overflow"))?;
+    incr_decr(ctx, args, by)
+}
+
+fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let incr = args.next_bytes()?;
+    let cur = ctx.get_str(key)?.cloned();
+    let new = incr_by_long_double(cur.as_deref(), incr).map_err(|e| match e {
+        FloatIncrError::BadCurrent | FloatIncrError::BadIncrement => CmdError::NotFloat,
+        FloatIncrError::InfiniteIncrement | FloatIncrError::InfiniteResult => {
+            CmdError::msg("increment would produce NaN or Infinity")
+        }
+    })?;
+    overwrite(ctx, key, new.clone(), StrEncoding::NoInt);
+    Ok(Executed::rewritten(
+        Frame::Bulk(new.clone()),
+        vec![b("SET"), key.clone(), new, b("KEEPTTL")],
+    ))
+}
+
+// ---- APPEND / ranges -----------------------------------------------------------------------
+
+/// Redis's `checkStringLength`: the primary's stream is always obeyed.
+fn check_string_length(ctx: &Ctx, size: u64, append: u64) -> Result<(), CmdError> {
+    if ctx.ks.mode == ExpireMode::ReplicaApply {
+        return Ok(());
+    }
+    match size.checked_add(append) {
+        Some(total) if total <= PROTO_MAX_BULK_LEN => Ok(()),
+        _ => Err(CmdError::msg(
+            "string exceeds maximum allowed size (proto-max-bulk-len)",
+        )),
+    }
+}
+
+fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let tail = args.next_bytes()?;
+    let Some(cur) = ctx.get_str(key)? else {
+        ctx.set(key, Value::Str(Bytes::copy_from_slice(tail)));
+        return Ok(Executed::write(Frame::Integer(tail.len() as i64)));
+    };
+    let cur_len = cur.len();
+    check_string_length(ctx, cur_len as u64, tail.len() as u64)?;
+    let mut v = Vec::with_capacity(cur_len + tail.len());
+    if let Some(cur) = ctx.get_str(key)? {
+        v.extend_from_slice(cur);
+    }
+    v.extend_from_slice(tail);
+    let len = v.len() as i64;
+    overwrite(ctx, key, Bytes::from(v), StrEncoding::Raw);
+    Ok(Executed::write(Frame::Integer(len)))
+}
+
+fn strlen(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let n = ctx.get_str(key)?.map_or(0, |v| v.len());
+    Ok(Executed::read(Frame::Integer(n as i64)))
+}
+
+fn getrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let mut start = args.next_i64()?;
+    let mut end = args.next_i64()?;
+    let empty = Executed::read(Frame::Bulk(Bytes::new()));
+    let Some(v) = ctx.get_str(key)? else {
+        return Ok(empty);
+    };
+    let len = v.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Ok(empty);
+    }
+    if start < 0 {
+        start = (len + start).max(0);
+    }
+    if end < 0 {
+        end = (len + end).max(0);
+    }
+    end = end.min(len - 1);
+    if start > end || len == 0 {
+        return Ok(empty);
+    }
+    Ok(Executed::read(Frame::Bulk(
+        v.slice(start as usize..=end as usize),
+    )))
+}
+
+fn setrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let key = args.next_bytes()?;
+    let offset = args.next_i64()?;
+    let value = args.next_bytes()?;
+    if offset < 0 {
+        return Err(CmdError::msg("offset is out of range"));
+    }
+    let offset = offset as u64;
+    let cur = ctx.get_str(key)?.cloned();
+    let cur_len = cur.as_ref().map_or(0, |c| c.len());
+    if value.is_empty() {
+        return Ok(Executed::read(Frame::Integer(cur_len as i64)));
+    }
+    check_string_length(ctx, offset, value.len() as u64)?;
+    let offset = offset as usize;
+    let new_len = cur_len.max(offset + value.len());
+    let mut v = Vec::with_capacity(new_len);
+    if let Some(c) = &cur {
+        v.extend_from_slice(c);
+    }
+    v.resize(new_len, 0);
+    v[offset..offset + value.len()].copy_from_slice(value);
+    overwrite(ctx, key, Bytes::from(v), StrEncoding::Raw);
+    Ok(Executed::write(Frame::Integer(new_len as i64)))
+}
+
+// ---- LCS -----------------------------------------------------------------------------------
+
+fn lcs(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
+    let ka = args.next_bytes()?;
+    let kb = args.next_bytes()?;
+    let fetch = |ctx: &mut Ctx, k: &[u8]| -> Result<Bytes, CmdError> {
+        match ctx.get(k) {
+            None => Ok(Bytes::new()),
+            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(_) => Err(CmdError::msg(
+                "The specified keys must contain string values",
+            )),
+        }
+    };
+    let a = fetch(ctx, ka)?;
+    let bv = fetch(ctx, kb)?;
+    let (mut want_idx, mut want_len, mut with_match_len, mut min_match) =
+        (false, false, false, 0i64);
+    while args.has_more() {
+        if args.eat("IDX") {
+            want_idx = true;
+        } else if args.eat("LEN") {
+            want_len = true;
+        } else if args.eat("WITHMATCHLEN") {
+            with_match_len = true;
+        } else if args.remaining() >= 2 && args.eat("MINMATCHLEN") {
+            min_match = args.next_i64()?.max(0);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if want_idx && want_len {
+        return Err(CmdError::msg(
+            "If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let cells = (a.len() as u64 + 1)
+        .saturating_mul(bv.len() as u64 + 1)
+        .saturating_mul(4);
+    if cells > PROTO_MAX_BULK_LEN {
+        return Err(CmdError::msg(
+            "Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let table = LcsTable::new(&a, &bv);
+    let total = table.at(a.len(), bv.len());
+    if want_len {
+        return Ok(Executed::read(Frame::Integer(total as i64)));
+    }
+    let (seq, ranges) = table.walk(&a, &bv);
+    if !want_idx {
+        return Ok(Executed::read(Frame::Bulk(Bytes::from(seq))));
+    }
+    let matches = ranges
+        .into_iter()
+        .filter(|r| min_match == 0 || r.len() as i64 >= min_match)
+        .map(|r| {
+            let mut item = vec![
+                Frame::Array(vec![
+                    Frame::Integer(r.a.0 as i64),
+                    Frame::Integer(r.a.1 as i64),
+                ]),
+                Frame::Array(vec![
+                    Frame::Integer(r.b.0 as i64),
+                    Frame::Integer(r.b.1 as i64),
+                ]),
+            ];
+            if with_match_len {
+                item.push(Frame::Integer(r.len() as i64));
+            }
+            Frame::Array(item)
+        })
+        .collect();
+    let pairs = vec![
+        (Frame::Bulk(b("matches")), Frame::Array(matches)),
+        (Frame::Bulk(b("len")), Frame::Integer(total as i64)),
+    ];
+    Ok(Executed::read(match ctx.protocol {
+        Protocol::Resp3 => Frame::Map(pairs),
+        Protocol::Resp2 => Frame::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+    }))
+}
+
+/// The dynamic-programming table of LCS lengths: `at(i, j)` is the LCS length of `a[..i]`
+/// and `b[..j]`.
+struct LcsTable {
+    cols: usize,
+    cells: Vec<u32>,
+}
+
+/// A matched run: inclusive index ranges in both strings.
+struct LcsRange {
+    a: (usize, usize),
+    b: (usize, usize),
+}
+
+impl LcsRange {
+    fn len(&self) -> usize {
+        self.a.1 - self.a.0 + 1
+    }
+}
+
+impl LcsTable {
+    fn new(a: &[u8], b: &[u8]) -> LcsTable {
+        let cols = b.len() + 1;
+        let mut cells = vec![0u32; (a.len() + 1) * cols];
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                cells[i * cols + j] = if a[i - 1] == b[j - 1] {
+                    cells[(i - 1) * cols + j - 1] + 1
+                } else {
+                    cells[(i - 1) * cols + j].max(cells[i * cols + j - 1])
+                };
+            }
+        }
+        LcsTable { cols, cells }
+    }
+
+    fn at(&self, i: usize, j: usize) -> u32 {
+        self.cells[i * self.cols + j]
+    }
+
+    /// Walks back from the end as Redis does (on a mismatch it steps in `a` only when that
+    /// keeps a strictly longer LCS, else in `b`), collecting the sequence and the matched
+    /// runs, last run first.
+    fn walk(&self, a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<LcsRange>) {
+        let mut seq = Vec::with_capacity(self.at(a.len(), b.len()) as usize);
+        let mut ranges = Vec::new();
+        let mut cur: Option<LcsRange> = None;
+        let (mut i, mut j) = (a.len(), b.len());
+        while i > 0 && j > 0 {
+            if a[i - 1] == b[j - 1] {
+                seq.push(a[i - 1]);
+                match &mut cur {
+                    Some(r) => {
+                        r.a.0 = i - 1;
+                        r.b.0 = j - 1;
+                    }
+                    None => {
+                        cur = Some(LcsRange {
+                            a: (i - 1, i - 1),
+                            b: (j - 1, j - 1),
+                        })
+                    }
+                }
+                i -= 1;
+                j -= 1;
+                if i == 0 || j == 0 {
+                    ranges.extend(cur.take());
+                }
+            } else {
+                if self.at(i - 1, j) > self.at(i, j - 1) {
+                    i -= 1;
+                } else {
+                    j -= 1;
+                }
+                ranges.extend(cur.take());
+            }
+        }
+        seq.reverse();
+        (seq, ranges)
+    }
+}
+
+/// Emulation of the x86-64 `long double` (80-bit extended: 64-bit mantissa with an explicit
+/// integer bit, 15-bit exponent) for `INCRBYFLOAT`/`HINCRBYFLOAT`: Redis parses both operands
+/// with `strtold`, adds them in extended precision and prints the sum with `%.17Lf`. Doing
+/// the same in `f64` would print `10.59999999999999964` where Redis prints `10.6`, so the
+/// three steps are done exactly here with a small big-integer helper; every result is
+/// correctly rounded (nearest, ties to even), as glibc does.
+pub mod long_double {
+    use std::cmp::Ordering;
+
+    /// Leading-bit exponent of the largest finite extended value.
+    const MAX_EXP: i64 = 16383;
+    /// Exponent of the smallest subnormal extended value's unit (2^-16445).
+    const MIN_LSB_EXP: i64 = -16445;
+    /// Longest input Redis's `string2ld` accepts (its buffer is 5 KiB with a NUL).
+    const MAX_INPUT: usize = 5 * 1024 - 1;
+
+    /// Unsigned big integer, little-endian 32-bit limbs, no trailing zero limbs.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Big(Vec<u32>);
+
+    impl Big {
+        fn from_u128(mut v: u128) -> Big {
+            let mut limbs = Vec::with_capacity(4);
+            while v != 0 {
+                limbs.push(v as u32);
+                v >>= 32;
+            }
+            Big(limbs)
+        }
+
+        fn is_zero(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        fn trim(&mut self) {
+            while self.0.last() == Some(&0) {
+                self.0.pop();
+            }
+        }
+
+        fn bit_len(&self) -> i64 {
+            match self.0.last() {
+                None => 0,
+                Some(top) => (self.0.len() as i64 - 1) * 32 + (32 - top.leading_zeros() as i64),
+            }
+        }
+
+        fn bit(&self, i: i64) -> bool {
+            if i < 0 {
+                return false;
+            }
+            let limb = (i / 32) as usize;
+            self.0.get(limb).is_some_and(|l| l >> (i % 32) & 1 == 1)
+        }
+
+        /// Whether any bit below position `i` is set.
+        fn any_below(&self, i: i64) -> bool {
+            if i <= 0 {
+                return false;
+            }
+            let full = (i / 32) as usize;
+            if self.0.iter().take(full).any(|&l| l != 0) {
+                return true;
+            }
+            let rem = i % 32;
+            rem > 0
+                && self
+                    .0
+                    .get(full)
+                    .is_some_and(|l| l & ((1u32 << rem) - 1) != 0)
+        }
+
+        /// `(self >> start) mod 2^128`.
+        fn bits_from(&self, start: i64) -> u128 {
+            let mut out = 0u128;
+            for k in 0..128 {
+                if self.bit(start + k) {
+                    out |= 1 << k;
+                }
+            }
+            out
+        }
+
+        fn mul_small(&mut self, m: u32) {
+            let mut carry = 0u64;
+            for l in &mut self.0 {
+                let v = *l as u64 * m as u64 + carry;
+                *l = v as u32;
+                carry = v >> 32;
+            }
+            if carry != 0 {
+                self.0.push(carry as u32);
+            }
+            self.trim();
+        }
+
+        fn add_small(&mut self, a: u32) {
+            let mut carry = a as u64;
+            for l in &mut self.0 {
+                if carry == 0 {
+                    return;
+                }
+                let v = *l as u64 + carry;
+                *l = v as u32;
+                carry = v >> 32;
+            }
+            if carry != 0 {
+                self.0.push(carry as u32);
+            }
+        }
+
+        /// Divides in place by `d`, returning the remainder.
+        fn div_small(&mut self, d: u32) -> u32 {
+            let mut rem = 0u64;
+            for l in self.0.iter_mut().rev() {
+                let v = (rem << 32) | *l as u64;
+                *l = (v / d as u64) as u32;
+                rem = v % d as u64;
+            }
+            self.trim();
+            rem as u32
+        }
+
+        fn shl(&self, n: i64) -> Big {
+            if self.is_zero() || n <= 0 {
+                return self.clone();
+            }
+            let (limbs, bits) = ((n / 32) as usize, (n % 32) as u32);
+            let mut out = vec![0u32; limbs];
+            out.reserve(self.0.len() + 1);
+            if bits == 0 {
+                out.extend_from_slice(&self.0);
+            } else {
+                let mut carry = 0u32;
+                for &l in &self.0 {
+                    out.push(l << bits | carry);
+                    carry = l >> (32 - bits);
+                }
+                out.push(carry);
+            }
+            let mut b = Big(out);
+            b.trim();
+            b
+        }
+
+        fn cmp(&self, o: &Big) -> Ordering {
+            self.0
+                .len()
+                .cmp(&o.0.len())
+                .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
+        }
+
+        /// `self -= o`; requires `self >= o`.
+        fn sub_assign(&mut self, o: &Big) {
+            let mut borrow = 0i64;
+            for i in 0..self.0.len() {
+                let v = self.0[i] as i64 - o.0.get(i).copied().unwrap_or(0) as i64 - borrow;
+                borrow = i64::from(v < 0);
+                self.0[i] = v.rem_euclid(1 << 32) as u32;
+            }
+            self.trim();
+        }
+
+        fn add(&self, o: &Big) -> Big {
+            let n = self.0.len().max(o.0.len());
+            let mut out = Vec::with_capacity(n + 1);
+            let mut carry = 0u64;
+            for i in 0..n {
+                let v = self.0.get(i).copied().unwrap_or(0) as u64
+                    + o.0.get(i).copied().unwrap_or(0) as u64
+                    + carry;
+                out.push(v as u32);
+                carry = v >> 32;
+            }
+            out.push(carry as u32);
+            let mut b = Big(out);
+            b.trim();
+            b
+        }
+
+        fn pow10(n: u32) -> Big {
+            let mut b = Big::from_u128(1);
+            for _ in 0..n / 9 {
+                b.mul_small(1_000_000_000);
+            }
+            for _ in 0..n % 9 {
+                b.mul_small(10);
+            }
+            b
+        }
+
+        fn to_decimal(&self) -> String {
+            let mut chunks = Vec::new();
+            let mut n = self.clone();
+            while !n.is_zero() {
+                chunks.push(n.div_small(1_000_000_000));
+            }
+            let mut s = chunks
+                .pop()
+                .map_or_else(|| "0".to_string(), |c| c.to_string());
+            for c in chunks.iter().rev() {
+                s.push_str(&format!("{c:09}"));
+            }
+            s
+        }
+    }
+
+    /// A finite extended value: `(-1)^neg * mant * 2^exp` (`mant == 0` is zero).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct LongDouble {
+        neg: bool,
+        mant: u64,
+        exp: i64,
+    }
+
+    /// A parsed operand: `strtold` accepts infinities.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Parsed {
+        Finite(LongDouble),
+        Infinite,
+    }
+
+    /// Rounds `n * 2^exp2` (plus a nonzero tail below it if `sticky`) to an extended value.
+    /// `None` on overflow.
+    fn round(neg: bool, n: &Big, exp2: i64, sticky: bool) -> Option<LongDouble> {
+        if n.is_zero() {
+            return Some(LongDouble {
+                neg,
+                mant: 0,
+                exp: 0,
+            });
+        }
+        let top = n.bit_len() - 1 + exp2;
+        let mut lsb = (top - 63).max(MIN_LSB_EXP);
+        let shift = lsb - exp2;
+        let mant = if shift <= 0 {
+            (n.bits_from(0) << -shift) as u64
+        } else {
+            let m = n.bits_from(shift) as u64;
+            let half = n.bit(shift - 1);
+            let rest = sticky || n.any_below(shift - 1);
+            if half && (rest || m & 1 == 1) {
+                match m.checked_add(1) {
+                    Some(m) => m,
+                    None => {
+                        lsb += 1;
+                        1 << 63
+                    }
+                }
+            } else {
+                m
+            }
+        };
+        if mant != 0 && 63 - mant.leading_zeros() as i64 + lsb > MAX_EXP {
+            return None;
+        }
+        Some(LongDouble {
+            neg,
+            mant,
+            exp: lsb,
+        })
+    }
+
+    impl LongDouble {
+        /// The exact value of a finite `f64` (`None` for NaN and infinities).
+        pub fn from_f64(f: f64) -> Option<LongDouble> {
+            if !f.is_finite() {
+                return None;
+            }
+            let bits = f.to_bits();
+            let neg = bits >> 63 == 1;
+            let biased = ((bits >> 52) & 0x7ff) as i64;
+            let frac = bits & ((1 << 52) - 1);
+            let (mant, exp) = if biased == 0 {
+                (frac, -1074)
+            } else {
+                (frac | 1 << 52, biased - 1075)
+            };
+            Some(LongDouble { neg, mant, exp })
+        }
+
+        pub fn from_i64(v: i64) -> LongDouble {
+            LongDouble {
+                neg: v < 0,
+                mant: v.unsigned_abs(),
+                exp: 0,
+            }
+        }
+
+        /// Parses like Redis's `string2ld` (`strtold` on the whole input): `None` for
+        /// anything it rejects (empty, leading space, trailing junk, NaN, overflow, a nonzero
+        /// value that underflows to zero, 5 KiB or longer).
+        pub fn parse(s: &[u8]) -> Option<Parsed> {
+            if s.is_empty() || s.len() > MAX_INPUT || s[0].is_ascii_whitespace() {
+                return None;
+            }
+            let (neg, body) = match s[0] {
+                b'-' => (true, &s[1..]),
+                b'+' => (false, &s[1..]),
+                _ => (false, s),
+            };
+            let lower = body.to_ascii_lowercase();
+            if lower == b"inf" || lower == b"infinity" {
+                return Some(Parsed::Infinite);
+            }
+            if lower.starts_with(b"0x") {
+                return parse_hex(neg, &lower[2..]).map(Parsed::Finite);
+            }
+            parse_decimal(neg, &lower).map(Parsed::Finite)
+        }
+
+        /// The correctly rounded sum; `None` when it overflows to infinity.
+        pub fn checked_add(self, o: LongDouble) -> Option<LongDouble> {
+            if o.mant == 0 {
+                return Some(if self.mant == 0 && self.neg != o.neg {
+                    LongDouble {
+                        neg: false,
+                        mant: 0,
+                        exp: 0,
+                    }
+                } else {
+                    self
+                });
+            }
+            if self.mant == 0 {
+                return Some(o);
+            }
+            let e = self.exp.min(o.exp);
+            let a = Big::from_u128(self.mant as u128).shl(self.exp - e);
+            let b = Big::from_u128(o.mant as u128).shl(o.exp - e);
+            if self.neg == o.neg {
+                return round(self.neg, &a.add(&b), e, false);
+            }
+            match a.cmp(&b) {
+                Ordering::Equal => Some(LongDouble {
+                    neg: false,
+                    mant: 0,
+                    exp: 0,
+                }),
+                Ordering::Greater => {
+                    let mut d = a;
+                    d.sub_assign(&b);
+                    round(self.neg, &d, e, false)
+                }
+                Ordering::Less => {
+                    let mut d = b;
+                    d.sub_assign(&a);
+                    round(o.neg, &d, e, false)
+                }
+            }
+        }
+
+        /// `%.17Lf` with trailing zeros (and a trailing `.`) removed, `-0` as `0`: Redis's
+        /// `ld2string(.., LD_STR_HUMAN)`.
+        pub fn to_human(self) -> String {
+            if self.mant == 0 {
+                return "0".to_string();
+            }
+            let mut out = String::new();
+            if self.neg {
+                out.push('-');
+            }
+            if self.exp >= 0 {
+                out.push_str(&Big::from_u128(self.mant as u128).shl(self.exp).to_decimal());
+                return out;
+            }
+            let k = -self.exp;
+            let (mut int, frac) = if k >= 64 {
+                (0u128, self.mant)
+            } else {
+                ((self.mant >> k) as u128, self.mant & ((1u64 << k) - 1))
+            };
+            const SCALE: u128 = 100_000_000_000_000_000;
+            let mut f = Big::from_u128(frac as u128);
+            f.mul_small(1_000_000_000);
+            f.mul_small(100_000_000);
+            let mut q = f.bits_from(k);
+            let half = f.bit(k - 1);
+            if half && (f.any_below(k - 1) || q & 1 == 1) {
+                q += 1;
+            }
+            if q == SCALE {
+                int += 1;
+                q = 0;
+            }
+            out.push_str(&int.to_string());
+            let digits = format!("{q:017}");
+            let digits = digits.trim_end_matches('0');
+            if !digits.is_empty() {
+                out.push('.');
+                out.push_str(digits);
+            }
+            if out == "-0" {
+                out.remove(0);
+            }
+            out
+        }
+    }
+
+    fn parse_digits_exp(s: &[u8], i: &mut usize) -> Option<i64> {
+        let neg = match s.get(*i) {
+            Some(b'-') => {
+                *i += 1;
+                true
+            }
+            Some(b'+') => {
+                *i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = *i;
+        let mut v: i64 = 0;
+        while let Some(d) = s.get(*i).filter(|d| d.is_ascii_digit()) {
+            v = (v * 10 + (d - b'0') as i64).min(1_000_000_000);
+            *i += 1;
+        }
+        (*i > start).then_some(if neg { -v } else { v })
+    }
+
+    fn parse_decimal(neg: bool, s: &[u8]) -> Option<LongDouble> {
+        let mut d = Big(Vec::new());
+        let (mut i, mut ndigits, mut sig_digits, mut exp10) = (0usize, 0usize, 0i64, 0i64);
+        let mut seen_dot = false;
+        while let Some(&c) = s.get(i) {
+            match c {
+                b'0'..=b'9' => {
+                    ndigits += 1;
+                    if !d.is_zero() || c != b'0' {
+                        d.mul_small(10);
+                        d.add_small((c - b'0') as u32);
+                        sig_digits += 1;
+                    }
+                    if seen_dot {
+                        exp10 -= 1;
+                    }
+                }
+                b'.' if !seen_dot => seen_dot = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        if ndigits == 0 {
+            return None;
+        }
+        if i < s.len() && s[i] == b'e' {
+            i += 1;
+            exp10 += parse_digits_exp(s, &mut i)?;
+        }
+        if i != s.len() {
+            return None;
+        }
+        if d.is_zero() {
+            return Some(LongDouble {
+                neg,
+                mant: 0,
+                exp: 0,
+            });
+        }
+        // Decimal magnitude: 10^(mag-1) <= value < 10^mag.
+        let mag = sig_digits + exp10;
+        if mag > 4935 {
+            return None;
+        }
+        if mag < -4955 {
+            return None;
+        }
+        let r = if exp10 >= 0 {
+            let mut n = d;
+            let p = Big::pow10(exp10 as u32);
+            n = mul(&n, &p);
+            round(neg, &n, 0, false)?
+        } else {
+            let den = Big::pow10((-exp10) as u32);
+            // Scale so the quotient has 67..68 bits, then divide bit by bit.
+            let s2 = 67 - (d.bit_len() - den.bit_len());
+            let (mut num, den) = if s2 >= 0 {
+                (d.shl(s2), den)
+            } else {
+                (d, den.shl(-s2))
+            };
+            let mut q: u128 = 0;
+            for bit in (0..70).rev() {
+                let t = den.shl(bit);
+                if num.cmp(&t) != Ordering::Less {
+                    num.sub_assign(&t);
+                    q |= 1 << bit;
+                }
+            }
+            round(neg, &Big::from_u128(q), -s2, !num.is_zero())?
+        };
+        // strtold reports a nonzero input that rounds to zero as a range error.
+        (r.mant != 0).then_some(r)
+    }
+
+    fn mul(a: &Big, b: &Big) -> Big {
+        let mut out = vec![0u32; a.0.len() + b.0.len() + 1];
+        for (i, &x) in a.0.iter().enumerate() {
+            let mut carry = 0u64;
+            for (j, &y) in b.0.iter().enumerate() {
+                let v = out[i + j] as u64 + x as u64 * y as u64 + carry;
+                out[i + j] = v as u32;
+                carry = v >> 32;
+            }
+            let mut k = i + b.0.len();
+            while carry != 0 {
+                let v = out[k] as u64 + carry;
+                out[k] = v as u32;
+                carry = v >> 32;
+                k += 1;
+            }
+        }
+        let mut r = Big(out);
+        r.trim();
+        r
+    }
+
+    fn parse_hex(neg: bool, s: &[u8]) -> Option<LongDouble> {
+        let mut d = Big(Vec::new());
+        let (mut i, mut ndigits, mut exp2) = (0usize, 0usize, 0i64);
+        let mut seen_dot = false;
+        while let Some(&c) = s.get(i) {
+            if let Some(v) = (c as char).to_digit(16) {
+                ndigits += 1;
+                if !d.is_zero() || v != 0 {
+                    d.mul_small(16);
+                    d.add_small(v);
+                }
+                if seen_dot {
+                    exp2 -= 4;
+                }
+            } else if c == b'.' && !seen_dot {
+                seen_dot = true;
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        if ndigits == 0 {
+            return None;
+        }
+        if i < s.len() && s[i] == b'p' {
+            i += 1;
+            exp2 += parse_digits_exp(s, &mut i)?;
+        }
+        if i != s.len() {
+            return None;
+        }
+        if d.is_zero() {
+            return Some(LongDouble {
+                neg,
+                mant: 0,
+                exp: 0,
+            });
+        }
+        let top = d.bit_len() - 1 + exp2;
+        if !(MIN_LSB_EXP - 1..=MAX_EXP).contains(&top) {
+            return None;
+        }
+        let r = round(neg, &d, exp2, false)?;
+        (r.mant != 0).then_some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::testkit::Kit;
+    use crate::cmd::Propagate;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn bulk(s: &str) -> Frame {
+        Frame::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn err(s: &str) -> Frame {
+        Frame::Error(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn int(i: i64) -> Frame {
+        Frame::Integer(i)
+    }
+
+    fn argv(s: &str) -> Vec<Bytes> {
+        s.split_whitespace()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    fn put_list(kit: &mut Kit, key: &str) {
+        let mut l = crate::value::ListValue::default();
+        l.items.push_back(Bytes::from_static(b"x"));
+        kit.ks.set(0, key.as_bytes(), Value::List(Box::new(l)));
+    }
+
+    fn prop(kit: &mut Kit, line: &str) -> Propagate {
+        kit.exec(line).expect("command ok").propagate
+    }
+
+    fn rewritten(line: &str) -> Propagate {
+        Propagate::Rewritten(vec![argv(line)])
+    }
+
+    fn enc(kit: &mut Kit, key: &str) -> &'static str {
+        let cfg = kit.ks.cfg.clone();
+        kit.ks.dbs[0]
+            .map
+            .get(key.as_bytes())
+            .expect("key")
+            .encoding_name(&cfg)
+    }
+
+    #[test]
+    fn incrbyfloat_matches_redis_long_double() {
+        // (current, increment, reply) as redis-server 7.0 on x86-64 answers.
+        let cases = [
+            ("10.50", "0.1", "10.6"),
+            ("1000", "0.1", "1000.09999999999999998"),
+            ("0", "3", "3"),
+            ("5.0e3", "0", "5000"),
+            ("0", "-0", "0"),
+            ("0", "0.000003814697265625", "0.00000381469726562"),
+            ("0", "0.000011444091796875", "0.00001144409179688"),
+            ("0", "0x10", "16"),
+            ("0", "0x1.8p1", "3"),
+            ("1e4932", "-1e4932", "0"),
+            ("1.1", "2.2", "3.3"),
+            ("-1.5", "1.5", "0"),
+            ("3.0", "-5.25", "-2.25"),
+            ("0.1", "0.2", "0.3"),
+            ("123456789012345678", "1", "123456789012345679"),
+            ("1e-10", "0", "0.0000000001"),
+            ("1e-4940", "0", "0"),
+            ("-7", "0.0000000000000000051", "-6.99999999999999999"),
+            ("99999999999999999999", "1", "100000000000000000000"),
+            ("0.333333333333333333333333", "0", "0.33333333333333333"),
+            ("1e20", "-1e-20", "100000000000000000000"),
+            ("2.5e-3", "1e2", "100.0025"),
+            ("17179869184", "0.5", "17179869184.5"),
+        ];
+        for (cur, inc, want) in cases {
+            let got = incr_by_long_double(Some(cur.as_bytes()), inc.as_bytes()).unwrap();
+            assert_eq!(got, want.as_bytes(), "{cur} + {inc}");
+        }
+        let big = incr_by_long_double(None, b"1e300").unwrap();
+        assert!(big.starts_with(b"1000000000000000000008997324079559193870523944273290747938"));
+        assert!(big.ends_with(b"89424915104006144"));
+        let max = incr_by_long_double(Some(b"1.18973149535723176502e+4932"), b"0").unwrap();
+        assert_eq!(max.len(), 4933);
+        assert!(max.starts_with(b"118973149535723176502126385303097020516906332229462420044"));
+    }
+
+    #[test]
+    fn long_double_rejects_like_strtold() {
+        for bad in [
+            "", " 1", "1 ", "abc", "1e", "1e+", "nan", "-nan", ".", "e5", "0x", "0x1p", "1e-5000",
+            "1e5000", "1.2.3", "--1",
+        ] {
+            assert_eq!(LongDouble::parse(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(LongDouble::parse(b"inf"), Some(Parsed::Infinite));
+        assert_eq!(LongDouble::parse(b"-Infinity"), Some(Parsed::Infinite));
+        assert!(LongDouble::parse(b"+5").is_some());
+        assert!(LongDouble::parse(&vec![b'1'; 5120]).is_none());
+        assert_eq!(
+            incr_by_long_double(Some(b"inf"), b"1"),
+            Err(FloatIncrError::InfiniteResult)
+        );
+        assert_eq!(
+            incr_by_long_double(Some(b"1"), b"inf"),
+            Err(FloatIncrError::InfiniteIncrement)
+        );
+        assert_eq!(
+            incr_by_long_double(Some(b"1.18973149535723176502e+4932"), b"1e4932"),
+            Err(FloatIncrError::InfiniteResult)
+        );
+    }
+
+    #[test]
+    fn format_long_double_prints_exact_f64() {
+        assert_eq!(format_long_double(1.5), "1.5");
+        assert_eq!(format_long_double(0.1), "0.10000000000000001");
+        assert_eq!(format_long_double(-0.0), "0");
+        assert_eq!(format_long_double(3.0), "3");
+        assert_eq!(format_long_double(-2.25), "-2.25");
+        assert_eq!(format_long_double(1e20), "100000000000000000000");
+        assert_eq!(format_long_double(f64::INFINITY), "inf");
+        assert_eq!(format_long_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(format_long_double(5e-324), "0");
+    }
+
+    #[test]
+    fn incrbyfloat_replies_errors_and_propagates_set_keepttl() {
+        let mut k = Kit::new();
+        k.run("SET f 10.50");
+        k.run("PEXPIRE f 5000");
+        let e = k.exec("INCRBYFLOAT f 0.1").unwrap();
+        assert_eq!(e.reply, bulk("10.6"));
+        assert_eq!(e.propagate, rewritten("SET f 10.6 KEEPTTL"));
+        assert_eq!(k.ks.ttl_ms(0, b"f"), Some(Some(5000)));
+        assert_eq!(k.run("INCRBYFLOAT n 3"), bulk("3"));
+        assert_eq!(enc(&mut k, "n"), "embstr");
+        assert_eq!(
+            k.run("INCRBYFLOAT n abc"),
+            err("ERR value is not a valid float")
+        );
+        k.run("SET s abc");
+        assert_eq!(
+            k.run("INCRBYFLOAT s 1"),
+            err("ERR value is not a valid float")
+        );
+        assert_eq!(
+            k.run("INCRBYFLOAT n inf"),
+            err("ERR increment would produce NaN or Infinity")
+        );
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("INCRBYFLOAT l 1"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+    }
+
+    #[test]
+    fn get_set_basics_and_encodings() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("GET a"), Frame::Null);
+        assert_eq!(k.run("SET a 123"), Frame::OK);
+        assert_eq!(enc(&mut k, "a"), "int");
+        assert_eq!(k.run("GET a"), bulk("123"));
+        k.run("SET b hello");
+        assert_eq!(enc(&mut k, "b"), "embstr");
+        let long = "x".repeat(45);
+        k.run(&format!("SET c {long}"));
+        assert_eq!(enc(&mut k, "c"), "raw");
+        assert_eq!(k.run("APPEND b !"), int(6));
+        assert_eq!(enc(&mut k, "b"), "raw");
+        assert_eq!(k.run("APPEND new 5"), int(1));
+        assert_eq!(enc(&mut k, "new"), "int");
+        assert_eq!(k.run("APPEND new 1"), int(2));
+        assert_eq!(enc(&mut k, "new"), "raw");
+        assert_eq!(k.run("INCR new"), int(52));
+        assert_eq!(enc(&mut k, "new"), "int");
+        assert_eq!(k.run("SETRANGE sr 2 ab"), int(4));
+        assert_eq!(k.run("GET sr"), bulk("\0\0ab"));
+        assert_eq!(enc(&mut k, "sr"), "raw");
+        k.run("SET b hello");
+        assert_eq!(enc(&mut k, "b"), "embstr");
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("GET l"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+    }
+
+    #[test]
+    fn set_options() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("SET a 1 NX"), Frame::OK);
+        assert_eq!(k.run("SET a 2 NX"), Frame::Null);
+        assert_eq!(k.run("SET b 2 XX"), Frame::Null);
+        assert_eq!(k.run("SET a 3 XX GET"), bulk("1"));
+        assert_eq!(k.run("SET z 3 GET"), Frame::Null);
+        assert_eq!(k.run("SET a 4 NX GET"), bulk("3"));
+        assert_eq!(k.run("GET a"), bulk("3"));
+        assert_eq!(k.run("SET a 1 EX 10 EX 20"), Frame::OK);
+        assert_eq!(k.ks.ttl_ms(0, b"a"), Some(Some(20_000)));
+        assert_eq!(k.run("SET a 1 KEEPTTL"), Frame::OK);
+        assert_eq!(k.ks.ttl_ms(0, b"a"), Some(Some(20_000)));
+        assert_eq!(k.run("SET a 1"), Frame::OK);
+        assert_eq!(k.ks.ttl_ms(0, b"a"), Some(None));
+        for bad in [
+            "SET a 1 NX XX",
+            "SET a 1 EX 10 PX 100",
+            "SET a 1 KEEPTTL EX 1",
+            "SET a 1 EX 1 KEEPTTL",
+            "SET a 1 EX",
+            "SET a 1 PERSIST",
+            "SET a 1 FOO",
+        ] {
+            assert_eq!(k.run(bad), err("ERR syntax error"), "{bad}");
+        }
+        assert_eq!(
+            k.run("SET a 1 EX abc"),
+            err("ERR value is not an integer or out of range")
+        );
+        for bad in [
+            "SET a 1 EX 0",
+            "SET a 1 PX -1",
+            "SET a 1 EX 9223372036854776",
+            "SET a 1 EX 9223372036854775",
+            "SET a 1 PX 9223372036854775807",
+        ] {
+            assert_eq!(
+                k.run(bad),
+                err("ERR invalid expire time in 'set' command"),
+                "{bad}"
+            );
+        }
+        assert_eq!(k.run("SET a 1 EXAT 9223372036854775"), Frame::OK);
+        assert_eq!(k.run("SET a 1 PXAT 9223372036854775807"), Frame::OK);
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("SET l 1 GET"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(k.run("SET l 1"), Frame::OK);
+    }
+
+    #[test]
+    fn set_propagation_forms() {
+        let mut k = Kit::new();
+        assert_eq!(prop(&mut k, "SET a 1"), Propagate::AsIs);
+        assert_eq!(
+            prop(&mut k, "SET a 1 EX 100"),
+            rewritten(&format!("SET a 1 PXAT {}", NOW + 100_000))
+        );
+        assert_eq!(prop(&mut k, "SET a 1 NX PX 5 GET"), Propagate::Nothing);
+        assert_eq!(
+            prop(&mut k, "SET a 1 XX PXAT 99999999999999 get"),
+            rewritten("SET a 1 PXAT 99999999999999")
+        );
+        assert_eq!(prop(&mut k, "SET a 2 get xx GET"), rewritten("SET a 2 xx"));
+        assert_eq!(
+            prop(&mut k, "SET b 2 keepttl GET"),
+            rewritten("SET b 2 keepttl")
+        );
+        assert_eq!(prop(&mut k, "SET b 2 XX"), Propagate::AsIs);
+        assert_eq!(prop(&mut k, "SET c 2 XX"), Propagate::Nothing);
+        assert_eq!(
+            prop(&mut k, "SETEX s 10 v"),
+            rewritten(&format!("SET s v PXAT {}", NOW + 10_000))
+        );
+        assert_eq!(
+            prop(&mut k, "PSETEX s 10 v"),
+            rewritten(&format!("SET s v PXAT {}", NOW + 10))
+        );
+        assert_eq!(prop(&mut k, "SETNX s v"), Propagate::Nothing);
+        assert_eq!(prop(&mut k, "SETNX t v"), Propagate::AsIs);
+        assert_eq!(prop(&mut k, "GETSET t w"), rewritten("SET t w"));
+        assert_eq!(prop(&mut k, "MSET x 1 y 2"), Propagate::AsIs);
+        assert_eq!(prop(&mut k, "MSETNX x 1 z 2"), Propagate::Nothing);
+        assert_eq!(prop(&mut k, "MSETNX w 1 z 2"), Propagate::AsIs);
+    }
+
+    #[test]
+    fn set_in_the_past_stores_then_expires_on_access() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("SET d 1 PXAT 1"), Frame::OK);
+        assert_eq!(k.run("GET d"), Frame::Null);
+        assert_eq!(k.ks.expired, vec![(0, Bytes::from_static(b"d"))]);
+    }
+
+    #[test]
+    fn setex_psetex_setnx_getset() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("SETEX s 10 v"), Frame::OK);
+        assert_eq!(k.ks.ttl_ms(0, b"s"), Some(Some(10_000)));
+        assert_eq!(k.run("PSETEX s 10 v"), Frame::OK);
+        assert_eq!(k.ks.ttl_ms(0, b"s"), Some(Some(10)));
+        assert_eq!(
+            k.run("SETEX s 0 v"),
+            err("ERR invalid expire time in 'setex' command")
+        );
+        assert_eq!(
+            k.run("PSETEX s -5 v"),
+            err("ERR invalid expire time in 'psetex' command")
+        );
+        assert_eq!(
+            k.run("SETEX s x v"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(k.run("SETNX s w"), int(0));
+        assert_eq!(k.run("SETNX n w"), int(1));
+        assert_eq!(k.run("GETSET s z"), bulk("v"));
+        assert_eq!(k.ks.ttl_ms(0, b"s"), Some(None));
+        assert_eq!(k.run("GETSET q z"), Frame::Null);
+        assert_eq!(
+            k.run("SETEX"),
+            err("ERR wrong number of arguments for 'setex' command")
+        );
+    }
+
+    #[test]
+    fn getdel_and_getex() {
+        let mut k = Kit::new();
+        k.run("SET a 1");
+        let e = k.exec("GETDEL a").unwrap();
+        assert_eq!((e.reply, e.propagate), (bulk("1"), rewritten("DEL a")));
+        let e = k.exec("GETDEL a").unwrap();
+        assert_eq!((e.reply, e.propagate), (Frame::Null, Propagate::Nothing));
+        k.run("SET a 1");
+        let e = k.exec("GETEX a EX 100").unwrap();
+        assert_eq!(e.reply, bulk("1"));
+        assert_eq!(
+            e.propagate,
+            rewritten(&format!("PEXPIREAT a {}", NOW + 100_000))
+        );
+        assert_eq!(prop(&mut k, "GETEX a PERSIST"), rewritten("PERSIST a"));
+        assert_eq!(prop(&mut k, "GETEX a PERSIST"), Propagate::Nothing);
+        assert_eq!(prop(&mut k, "GETEX a"), Propagate::Nothing);
+        assert_eq!(
+            prop(&mut k, "GETEX a PXAT 99999999999999"),
+            rewritten("PEXPIREAT a 99999999999999")
+        );
+        assert_eq!(prop(&mut k, "GETEX a EXAT 1"), rewritten("DEL a"));
+        assert_eq!(k.run("EXISTS a"), int(0));
+        assert_eq!(k.run("GETEX a EX abc"), Frame::Null);
+        k.run("SET a 1");
+        assert_eq!(
+            k.run("GETEX a EX abc"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            k.run("GETEX a EX 0"),
+            err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(k.run("GETEX a PERSIST EX 10"), err("ERR syntax error"));
+        assert_eq!(k.run("GETEX a KEEPTTL"), err("ERR syntax error"));
+        assert_eq!(k.run("GETEX a NX"), err("ERR syntax error"));
+        k.ks.cfg.lazyfree_lazy_expire = true;
+        assert_eq!(prop(&mut k, "GETEX a PXAT 5"), rewritten("UNLINK a"));
+    }
+
+    #[test]
+    fn mget_mset_msetnx() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("MSET a 1 b 2"), Frame::OK);
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("MGET a l nokey b"),
+            Frame::Array(vec![bulk("1"), Frame::Null, Frame::Null, bulk("2")])
+        );
+        assert_eq!(
+            k.run("MSET a 1 b"),
+            err("ERR wrong number of arguments for 'mset' command")
+        );
+        assert_eq!(
+            k.run("MSETNX a 1 b"),
+            err("ERR wrong number of arguments for 'msetnx' command")
+        );
+        assert_eq!(k.run("MSETNX a 5 c 3"), int(0));
+        assert_eq!(k.run("GET c"), Frame::Null);
+        assert_eq!(k.run("MSETNX c 3 d 4"), int(1));
+        assert_eq!(k.run("GET d"), bulk("4"));
+    }
+
+    #[test]
+    fn counters() {
+        let mut k = Kit::new();
+        assert_eq!(k.run("INCR n"), int(1));
+        assert_eq!(k.run("INCRBY n 10"), int(11));
+        assert_eq!(k.run("DECR n"), int(10));
+        assert_eq!(k.run("DECRBY n 20"), int(-10));
+        k.run("PEXPIRE n 1000");
+        assert_eq!(k.run("INCR n"), int(-9));
+        assert_eq!(k.ks.ttl_ms(0, b"n"), Some(Some(1000)));
+        k.run("SET m 9223372036854775807");
+        assert_eq!(
+            k.run("INCR m"),
+            err("ERR increment or decrement would overflow")
+        );
+        assert_eq!(
+            k.run("DECRBY m -9223372036854775808"),
+            err("ERR decrement would overflow")
+        );
+        assert_eq!(
+            k.run("INCRBY m abc"),
+            err("ERR value is not an integer or out of range")
+        );
+        k.run("SET s 01");
+        assert_eq!(
+            k.run("INCR s"),
+            err("ERR value is not an integer or out of range")
+        );
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("INCRBY l x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            k.run("INCR l"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(prop(&mut k, "INCRBY n 1"), Propagate::AsIs);
+    }
+
+    #[test]
+    fn strlen_getrange_substr() {
+        let mut k = Kit::new();
+        k.run("SET s Hello,World");
+        assert_eq!(k.run("STRLEN s"), int(11));
+        assert_eq!(k.run("STRLEN none"), int(0));
+        for (range, want) in [
+            ("0 4", "Hello"),
+            ("-5 -1", "World"),
+            ("-1 -5", ""),
+            ("5 2", ""),
+            ("0 100", "Hello,World"),
+            ("-100 2", "Hel"),
+            ("-100 -50", "H"),
+            ("20 30", ""),
+        ] {
+            assert_eq!(k.run(&format!("GETRANGE s {range}")), bulk(want), "{range}");
+        }
+        assert_eq!(k.run("SUBSTR s 0 1"), bulk("He"));
+        assert_eq!(k.run("GETRANGE none 0 1"), bulk(""));
+        assert_eq!(
+            k.run("GETRANGE s a 1"),
+            err("ERR value is not an integer or out of range")
+        );
+    }
+
+    #[test]
+    fn setrange_and_append_limits() {
+        let mut k = Kit::new();
+        k.run("SET s Hello");
+        assert_eq!(k.run("SETRANGE s 1 a"), int(5));
+        assert_eq!(k.run("GET s"), bulk("Hallo"));
+        assert_eq!(k.run("SETRANGE s -1 a"), err("ERR offset is out of range"));
+        assert_eq!(
+            k.run("SETRANGE s 536870912 a"),
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        );
+        let e = k
+            .exec_argv(&[b("SETRANGE"), b("s"), b("100"), Bytes::new()])
+            .unwrap();
+        assert_eq!((e.reply, e.propagate), (int(5), Propagate::Nothing));
+        let e = k
+            .exec_argv(&[b("SETRANGE"), b("none"), b("100"), Bytes::new()])
+            .unwrap();
+        assert_eq!(e.reply, int(0));
+        assert_eq!(k.run("EXISTS none"), int(0));
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("SETRANGE l 0 x"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(k.run("SETRANGE l -1 x"), err("ERR offset is out of range"));
+        let mut kit = Kit::new();
+        let ctx = Ctx {
+            ks: &mut kit.ks,
+            db: 0,
+            protocol: Protocol::Resp2,
+            no_block: false,
+            rng: &mut kit.rng,
+        };
+        assert!(check_string_length(&ctx, PROTO_MAX_BULK_LEN, 1).is_err());
+        assert!(check_string_length(&ctx, PROTO_MAX_BULK_LEN - 1, 1).is_ok());
+        ctx.ks.mode = ExpireMode::ReplicaApply;
+        assert!(check_string_length(&ctx, PROTO_MAX_BULK_LEN, 1).is_ok());
+    }
+
+    #[test]
+    fn lcs_variants() {
+        let mut k = Kit::new();
+        k.run("MSET key1 ohmytext key2 mynewtext");
+        assert_eq!(k.run("LCS key1 key2"), bulk("mytext"));
+        assert_eq!(k.run("LCS key1 key2 LEN"), int(6));
+        let pair = |a: i64, b: i64| Frame::Array(vec![int(a), int(b)]);
+        assert_eq!(
+            k.run("LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN"),
+            Frame::Array(vec![
+                bulk("matches"),
+                Frame::Array(vec![Frame::Array(vec![pair(4, 7), pair(5, 8), int(4)])]),
+                bulk("len"),
+                int(6),
+            ])
+        );
+        assert_eq!(
+            k.run("LCS key1 key2 IDX"),
+            Frame::Array(vec![
+                bulk("matches"),
+                Frame::Array(vec![
+                    Frame::Array(vec![pair(4, 7), pair(5, 8)]),
+                    Frame::Array(vec![pair(2, 3), pair(0, 1)]),
+                ]),
+                bulk("len"),
+                int(6),
+            ])
+        );
+        assert_eq!(
+            k.run("LCS key1 key2 IDX LEN"),
+            err("ERR If you want both the length and indexes, please just use IDX.")
+        );
+        assert_eq!(k.run("LCS key1 key2 FOO"), err("ERR syntax error"));
+        assert_eq!(k.run("LCS key1 key2 MINMATCHLEN"), err("ERR syntax error"));
+        assert_eq!(k.run("LCS none key2"), bulk(""));
+        put_list(&mut k, "l");
+        assert_eq!(
+            k.run("LCS l key2"),
+            err("ERR The specified keys must contain string values")
+        );
+    }
+}

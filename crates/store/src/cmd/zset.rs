@@ -1,0 +1,5 @@
+//! zset commands.
+
+use super::{Handler, Spec};
+
+pub static COMMANDS: &[Spec<Handler>] = &[];

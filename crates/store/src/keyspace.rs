@@ -1,0 +1,458 @@
+//! The keyspace: `databases` numbered [`Db`]s, each a map from [`Key`] to [`Entry`].
+//!
+//! ## Expiry and roles
+//!
+//! Every lookup goes through [`Keyspace::lookup`], which applies the rules of the node's
+//! [`ExpireMode`] (set by the node before each command):
+//!
+//! - `Primary`: a logically expired key is deleted on access, and its deletion is recorded in
+//!   [`Keyspace::expired`] so the caller can propagate a `DEL` (replicas and AOF never expire
+//!   keys on their own).
+//! - `ReplicaClient`: a normal client on a replica; an expired key is *hidden* (reads see
+//!   nothing) but not deleted: only the primary's `DEL` removes it.
+//! - `ReplicaApply`: the primary's stream being applied; expiry is ignored entirely, so a
+//!   command from the primary acts on exactly the data the primary had.
+//!
+//! ## Map layout
+//!
+//! `IndexMap` keeps entries in one dense vector, which gives O(1) random sampling (active
+//! expire, eviction, `RANDOMKEY`) and a SCAN cursor that survives deletions: the cursor walks
+//! indices downwards, and `swap_remove` only ever moves the *last* (already visited) entry
+//! into the hole, so an element present for the whole scan is returned at least once.
+
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+use crate::config::StoreConfig;
+use crate::glob::glob_match;
+use crate::key::Key;
+use crate::value::{StrEncoding, Value};
+
+pub type KeyMap = IndexMap<Key, Entry, ahash::RandomState>;
+
+/// No expiry set on an entry.
+pub const NO_EXPIRE: i64 = i64::MAX;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute Unix time in milliseconds, or [`NO_EXPIRE`].
+    pub expire_at: i64,
+    /// LRU clock (seconds, wrapping) or LFU (16-bit minutes << 8 | 8-bit log counter),
+    /// depending on `maxmemory-policy`, as Redis stores in `robj.lru`.
+    pub access: u32,
+    /// For strings: how the value was built (decides `OBJECT ENCODING`, see [`StrEncoding`]).
+    pub str_encoding: StrEncoding,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Entry {
+        Entry {
+            value,
+            expire_at: NO_EXPIRE,
+            access: 0,
+            str_encoding: StrEncoding::Auto,
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with.
+    pub fn encoding_name(&self, cfg: &StoreConfig) -> &'static str {
+        match &self.value {
+            Value::Str(s) => crate::value::string_encoding_as(s, self.str_encoding),
+            v => v.encoding_name(cfg),
+        }
+    }
+
+    pub fn expire(&self) -> Option<i64> {
+        (self.expire_at != NO_EXPIRE).then_some(self.expire_at)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpireMode {
+    #[default]
+    Primary,
+    ReplicaClient,
+    ReplicaApply,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Db {
+    pub map: KeyMap,
+    /// Keys that carry a TTL (sampled by the active expire cycle and `volatile-*` eviction).
+    pub expires: IndexSet<Key, ahash::RandomState>,
+    /// Where the active expire cycle resumes (see `expire.rs`).
+    pub expire_cursor: usize,
+    /// Running `avg_ttl` estimate for `INFO keyspace`.
+    pub avg_ttl: i64,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Removes a key without any expiry logic. Returns the entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.swap_remove(key)?;
+        if e.expire_at != NO_EXPIRE {
+            self.expires.swap_remove(key);
+        }
+        Some(e)
+    }
+
+    /// Inserts or replaces an entry as is (expiry included).
+    pub fn put(&mut self, key: &[u8], entry: Entry) {
+        let has_ttl = entry.expire_at != NO_EXPIRE;
+        match self.map.get_mut(key) {
+            Some(old) => {
+                let had_ttl = old.expire_at != NO_EXPIRE;
+                *old = entry;
+                match (had_ttl, has_ttl) {
+                    (true, false) => {
+                        self.expires.swap_remove(key);
+                    }
+                    (false, true) => {
+                        self.expires.insert(Key::new(key));
+                    }
+                    _ => {}
+                }
+            }
+            None => {
+                self.map.insert(Key::new(key), entry);
+                if has_ttl {
+                    self.expires.insert(Key::new(key));
+                }
+            }
+        }
+    }
+
+    /// Sets or clears (`None`) the expiry of an existing key. Returns false if no such key.
+    pub fn set_expire(&mut self, key: &[u8], at: Option<i64>) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        let had = e.expire_at != NO_EXPIRE;
+        e.expire_at = at.unwrap_or(NO_EXPIRE);
+        match (had, at.is_some()) {
+            (true, false) => {
+                self.expires.swap_remove(key);
+            }
+            (false, true) => {
+                self.expires.insert(Key::new(key));
+            }
+            _ => {}
+        }
+        true
+    }
+
+    pub fn clear(&mut self) {
+        self.map = KeyMap::default();
+        self.expires = IndexSet::default();
+        self.expire_cursor = 0;
+        self.avg_ttl = 0;
+    }
+
+    /// One SCAN step. `cursor` 0 starts a scan; the returned cursor is 0 when it is done.
+    /// Cursor `c > 0` means "the next index to visit is `c - 1`" (indices go downwards, see the
+    /// module doc). `filter` is applied to keys already chosen, as Redis applies MATCH/TYPE
+    /// after sampling, so a step may return fewer than `count` keys.
+    pub fn scan_step(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
+        let len = self.map.len();
+        let mut next = if cursor == 0 || cursor as usize > len {
+            len
+        } else {
+            cursor as usize
+        };
+        let mut out = Vec::with_capacity(count.min(1024));
+        let mut visited = 0;
+        while next > 0 && visited < count.max(1) {
+            let (k, _) = self.map.get_index(next - 1).expect("index < len");
+            out.push(k.to_bytes());
+            next -= 1;
+            visited += 1;
+        }
+        (next as u64, out)
+    }
+
+    /// `KEYS pattern` over the whole database (without expiry filtering; the caller hides
+    /// expired keys).
+    pub fn keys_matching(&self, pattern: &[u8]) -> Vec<Bytes> {
+        let all = pattern == b"*";
+        self.map
+            .keys()
+            .filter(|k| all || glob_match(pattern, k.as_slice()))
+            .map(Key::to_bytes)
+            .collect()
+    }
+
+    pub fn random_index(&self, rng: &mut impl Rng) -> Option<usize> {
+        (!self.map.is_empty()).then(|| rng.gen_range(0..self.map.len()))
+    }
+}
+
+/// The whole dataset plus what commands need to know about the node while they run.
+#[derive(Debug)]
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    pub cfg: StoreConfig,
+    /// Current time for this command (Unix ms). Set by the node before each command so one
+    /// command sees one instant.
+    pub now_ms: i64,
+    pub mode: ExpireMode,
+    /// Keys deleted by lazy or active expiry since the caller last drained this: the caller
+    /// propagates a `DEL` for each (db, key).
+    pub expired: Vec<(usize, Bytes)>,
+    /// Counters for INFO stats.
+    pub stats: KeyspaceStats,
+    /// LRU clock in seconds, refreshed by the node.
+    pub lru_clock: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct KeyspaceStats {
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
+}
+
+impl Keyspace {
+    pub fn new(cfg: StoreConfig) -> Keyspace {
+        Keyspace {
+            dbs: (0..cfg.databases).map(|_| Db::default()).collect(),
+            cfg,
+            now_ms: 0,
+            mode: ExpireMode::Primary,
+            expired: Vec::new(),
+            stats: KeyspaceStats::default(),
+            lru_clock: 0,
+        }
+    }
+
+    pub fn db(&self, db: usize) -> &Db {
+        &self.dbs[db]
+    }
+
+    pub fn db_mut(&mut self, db: usize) -> &mut Db {
+        &mut self.dbs[db]
+    }
+
+    /// Is `entry` logically expired now?
+    fn is_expired(&self, expire_at: i64) -> bool {
+        expire_at != NO_EXPIRE && expire_at <= self.now_ms && self.mode != ExpireMode::ReplicaApply
+    }
+
+    /// Looks a key up applying the expiry rules of [`ExpireMode`], and touches its access
+    /// clock. Returns `None` for a missing or (logically) expired key.
+    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let expire_at = self.dbs[db].map.get(key)?.expire_at;
+        if self.is_expired(expire_at) {
+            if self.mode == ExpireMode::Primary {
+                self.delete_expired(db, key);
+            }
+            return None;
+        }
+        let clock = self.lru_clock;
+        let lfu = self.cfg.maxmemory_policy.is_lfu();
+        let (log_factor, decay) = (self.cfg.lfu_log_factor, self.cfg.lfu_decay_time);
+        let e = self.dbs[db].map.get_mut(key)?;
+        e.access = if lfu {
+            crate::evict::lfu_touch(e.access, clock, log_factor, decay)
+        } else {
+            clock
+        };
+        Some(e)
+    }
+
+    /// Like [`lookup`](Self::lookup) but returns the value only.
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Value> {
+        self.lookup(db, key).map(|e| &mut e.value)
+    }
+
+    /// Whether the key exists (after expiry rules), without touching its access clock.
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        let Some(e) = self.dbs[db].map.get(key) else {
+            return false;
+        };
+        if self.is_expired(e.expire_at) {
+            if self.mode == ExpireMode::Primary {
+                self.delete_expired(db, key);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Removes an expired key and records it for propagation.
+    pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
+        if self.dbs[db].remove(key).is_some() {
+            self.stats.expired_keys += 1;
+            self.expired.push((db, Bytes::copy_from_slice(key)));
+        }
+    }
+
+    /// Stores `value` under `key`, discarding any old value and its TTL (what `SET` does).
+    pub fn set(&mut self, db: usize, key: &[u8], value: Value) {
+        let mut e = Entry::new(value);
+        e.access = self.new_access();
+        self.dbs[db].put(key, e);
+    }
+
+    /// Stores `value` under `key`, keeping the old TTL if the key existed (and was live).
+    pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
+        let ttl = self.lookup(db, key).map(|e| e.expire_at);
+        let mut e = Entry::new(value);
+        e.access = self.new_access();
+        e.expire_at = ttl.unwrap_or(NO_EXPIRE);
+        self.dbs[db].put(key, e);
+    }
+
+    /// Deletes a key if it exists (after expiry rules). Returns whether it was deleted.
+    pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
+        if !self.exists(db, key) {
+            return false;
+        }
+        self.dbs[db].remove(key).is_some()
+    }
+
+    /// Remaining TTL in ms: `None` if the key does not exist, `Some(None)` if it has no TTL.
+    pub fn ttl_ms(&mut self, db: usize, key: &[u8]) -> Option<Option<i64>> {
+        let now = self.now_ms;
+        let e = self.lookup(db, key)?;
+        Some(e.expire().map(|at| (at - now).max(0)))
+    }
+
+    /// Number of keys, as `DBSIZE` reports it (includes not-yet-collected expired keys).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs[db].len()
+    }
+
+    /// The initial access clock for a new entry: the LRU clock, or the LFU initial counter.
+    pub fn new_access(&self) -> u32 {
+        if self.cfg.maxmemory_policy.is_lfu() {
+            crate::evict::lfu_initial(self.lru_clock)
+        } else {
+            self.lru_clock
+        }
+    }
+
+    /// Replaces the whole dataset (used after a successful load or a full sync).
+    pub fn replace_dbs(&mut self, dbs: Vec<Db>) {
+        self.dbs = dbs;
+    }
+
+    pub fn flush_all(&mut self) {
+        for db in &mut self.dbs {
+            db.clear();
+        }
+    }
+
+    /// A random live key of `db`, trying a bounded number of samples as Redis's `RANDOMKEY`
+    /// does; expired keys met on the way are handled by the expiry rules.
+    pub fn random_key(&mut self, db: usize, rng: &mut impl Rng) -> Option<Bytes> {
+        for _ in 0..100 {
+            let i = self.dbs[db].random_index(rng)?;
+            let (k, e) = self.dbs[db].map.get_index(i)?;
+            let key = k.to_bytes();
+            if !self.is_expired(e.expire_at) {
+                return Some(key);
+            }
+            if self.mode == ExpireMode::Primary {
+                self.delete_expired(db, &key);
+            } else {
+                // Replicas cannot delete: return the (hidden) key as Redis does after
+                // a bounded number of tries.
+                return Some(key);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ks() -> Keyspace {
+        let mut k = Keyspace::new(StoreConfig::default());
+        k.now_ms = 1_000;
+        k
+    }
+
+    #[test]
+    fn primary_deletes_expired_on_access_and_records_it() {
+        let mut k = ks();
+        k.set(0, b"a", Value::Str(Bytes::from_static(b"1")));
+        k.db_mut(0).set_expire(b"a", Some(1_500));
+        assert!(k.exists(0, b"a"));
+        k.now_ms = 1_500;
+        assert!(!k.exists(0, b"a"));
+        assert_eq!(k.expired, vec![(0, Bytes::from_static(b"a"))]);
+        assert_eq!(k.db(0).len(), 0);
+        assert_eq!(k.db(0).expires_len(), 0);
+    }
+
+    #[test]
+    fn replica_hides_but_keeps_expired_keys_and_apply_sees_them() {
+        let mut k = ks();
+        k.set(0, b"a", Value::Str(Bytes::from_static(b"1")));
+        k.db_mut(0).set_expire(b"a", Some(500));
+        k.mode = ExpireMode::ReplicaClient;
+        assert!(k.get(0, b"a").is_none());
+        assert_eq!(k.db(0).len(), 1);
+        k.mode = ExpireMode::ReplicaApply;
+        assert!(k.get(0, b"a").is_some());
+        assert!(k.expired.is_empty());
+    }
+
+    #[test]
+    fn scan_returns_every_stable_key_despite_deletions() {
+        let mut k = ks();
+        for i in 0..100 {
+            k.set(0, format!("k{i}").as_bytes(), Value::Str(Bytes::new()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut steps = 0;
+        loop {
+            let (next, keys) = k.db(0).scan_step(cursor, 7);
+            seen.extend(keys);
+            // Delete some keys that are not part of the "stable" set (k0..k49 stay).
+            for j in 50 + steps * 3..50 + steps * 3 + 3 {
+                k.db_mut(0).remove(format!("k{j}").as_bytes());
+            }
+            steps += 1;
+            cursor = next;
+            if cursor == 0 || steps > 1000 {
+                break;
+            }
+        }
+        for i in 0..50 {
+            assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missing");
+        }
+    }
+
+    #[test]
+    fn set_keep_ttl_keeps_expiry() {
+        let mut k = ks();
+        k.set(0, b"a", Value::Str(Bytes::new()));
+        k.db_mut(0).set_expire(b"a", Some(5_000));
+        k.set_keep_ttl(0, b"a", Value::Str(Bytes::from_static(b"x")));
+        assert_eq!(k.ttl_ms(0, b"a"), Some(Some(4_000)));
+        k.set(0, b"a", Value::Str(Bytes::new()));
+        assert_eq!(k.ttl_ms(0, b"a"), Some(None));
+        assert_eq!(k.db(0).expires_len(), 0);
+    }
+}

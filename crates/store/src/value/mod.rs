@@ -1,0 +1,164 @@
+//! Values held by the keyspace, one variant per Redis type, each with the compact encodings
+//! Redis 7.0 uses (they decide `OBJECT ENCODING`, RDB layout and memory use).
+//!
+//! | type   | small encoding            | large encoding | switch (config)                     |
+//! |--------|---------------------------|----------------|-------------------------------------|
+//! | string | `int` / `embstr` (<= 44 B)| `raw`          | value shape                         |
+//! | list   | `quicklist` (always, 7.0) |                |                                     |
+//! | hash   | `listpack`                | `hashtable`    | hash-max-listpack-entries / -value  |
+//! | set    | `intset`                  | `hashtable`    | set-max-intset-entries, non-integer |
+//! | zset   | `listpack`                | `skiplist`     | zset-max-listpack-entries / -value  |
+//!
+//! A collection only ever grows into its large encoding; like Redis, it does not convert back
+//! when it shrinks (except on load/RESTORE, which picks the encoding from the data).
+//! Empty collections never stay in the keyspace: the command that empties one deletes the key.
+
+pub mod hash;
+pub mod list;
+pub mod set;
+pub mod zset;
+
+use bytes::Bytes;
+
+pub use hash::HashValue;
+pub use list::ListValue;
+pub use set::SetValue;
+pub use zset::ZSetValue;
+
+use crate::config::StoreConfig;
+
+/// Largest string Redis stores as `embstr`.
+pub const EMBSTR_MAX: usize = 44;
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Bytes),
+    List(Box<ListValue>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
+}
+
+impl Value {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` replies with.
+    pub fn encoding_name(&self, cfg: &StoreConfig) -> &'static str {
+        match self {
+            Value::Str(s) => string_encoding(s),
+            Value::List(l) => l.encoding_name(cfg),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
+        }
+    }
+}
+
+/// How a string value was built, when that (and not only its bytes) decides its
+/// `OBJECT ENCODING`, as in Redis where the object's encoding is remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StrEncoding {
+    /// From the bytes (`int`, `embstr`, `raw`): what SET and loading do.
+    #[default]
+    Auto,
+    /// Never `int` (`embstr` up to 44 bytes, else `raw`): INCRBYFLOAT's result.
+    NoInt,
+    /// Always `raw`: a string modified in place (APPEND, SETRANGE, SETBIT).
+    Raw,
+}
+
+/// `OBJECT ENCODING` of the string `s` built as `how` says.
+pub fn string_encoding_as(s: &[u8], how: StrEncoding) -> &'static str {
+    match how {
+        StrEncoding::Auto => string_encoding(s),
+        StrEncoding::NoInt if s.len() <= EMBSTR_MAX => "embstr",
+        StrEncoding::NoInt | StrEncoding::Raw => "raw",
+    }
+}
+
+/// `int` when the string is the canonical form of an i64 (what `string2ll` accepts and
+/// `ll2string` gives back), `embstr` up to 44 bytes, else `raw`.
+pub fn string_encoding(s: &[u8]) -> &'static str {
+    if s.len() <= 20 && parse_canonical_i64(s).is_some() {
+        "int"
+    } else if s.len() <= EMBSTR_MAX {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// Parses `s` as an i64 only if it is written exactly as Redis would print it: no sign on
+/// zero, no leading zeros, no `+`, no spaces.
+pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        let d = (d - b'0') as i64;
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_integers() {
+        for (s, want) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("01", None),
+            ("-0", None),
+            ("+1", None),
+            (" 1", None),
+            ("", None),
+            ("-", None),
+        ] {
+            assert_eq!(parse_canonical_i64(s.as_bytes()), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn string_encodings() {
+        assert_eq!(string_encoding(b"123"), "int");
+        assert_eq!(string_encoding(b"0123"), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 44]), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 45]), "raw");
+    }
+
+    #[test]
+    fn value_stays_small() {
+        assert!(std::mem::size_of::<Value>() <= 40);
+    }
+}
