@@ -85,8 +85,8 @@ fn run_file(path: &Path) -> FileOutcome {
         }
     };
     let resp3 = name.ends_with(".resp3.redis");
-    let mut reference = Side::start(Flavor::Redis, resp3);
-    let mut subject = Side::start(Flavor::subject(), resp3);
+    let mut reference = Side::reference(resp3);
+    let mut subject = Side::subject(resp3);
     run_lines(&name, &lines, &mut reference, &mut subject)
 }
 
@@ -95,6 +95,7 @@ struct Side {
     server: Server,
     conn: Option<Conn>,
     resp3: bool,
+    reference: bool,
 }
 
 /// A reply, or what happened instead.
@@ -106,9 +107,19 @@ enum Answer {
 }
 
 impl Side {
-    fn start(flavor: Flavor, resp3: bool) -> Side {
+    /// The reference: real redis-server.
+    fn reference(resp3: bool) -> Side {
+        Side::start(Flavor::Redis, resp3, true)
+    }
+
+    /// The server under test.
+    fn subject(resp3: bool) -> Side {
+        Side::start(Flavor::subject(), resp3, false)
+    }
+
+    fn start(flavor: Flavor, resp3: bool, reference: bool) -> Side {
         let server = Server::start(flavor, &[] as &[&str]);
-        let mut side = Side { server, conn: None, resp3 };
+        let mut side = Side { server, conn: None, resp3, reference };
         match side.ask(&[b"FLUSHALL".to_vec()]) {
             Answer::Reply(r) if r.raw == b"+OK\r\n" => {}
             other => panic!("FLUSHALL on {}: {other:?}", flavor.name()),
@@ -116,8 +127,14 @@ impl Side {
         side
     }
 
+    /// The label in reports: `redis` for the reference, `ferrokv` (or `subject` when
+    /// `E2E_SUBJECT=redis`) for the server under test.
     fn name(&self) -> &'static str {
-        self.server.flavor().name()
+        match (self.reference, self.server.flavor()) {
+            (true, _) => "redis",
+            (false, Flavor::Ferrokv) => "ferrokv",
+            (false, Flavor::Redis) => "subject",
+        }
     }
 
     /// A connection, opened (with `HELLO 3` for RESP3 scripts) when there is none.
@@ -303,8 +320,8 @@ mod tests {
             QUIT\n\
             PING\n";
         let lines = parse_script(script).unwrap();
-        let mut a = Side::start(Flavor::Redis, false);
-        let mut b = Side::start(Flavor::Redis, false);
+        let mut a = Side::reference(false);
+        let mut b = Side::start(Flavor::Redis, false, false);
         let outcome = run_lines("self", &lines, &mut a, &mut b);
         assert_eq!(outcome.commands, 10);
         assert_eq!(outcome.mismatches.len(), 1, "{:#?}", outcome.mismatches);
@@ -317,8 +334,8 @@ mod tests {
             return;
         }
         let lines = parse_script("HSET h a 1\nHGETALL h\n").unwrap();
-        let mut a = Side::start(Flavor::Redis, true);
-        let mut b = Side::start(Flavor::Redis, true);
+        let mut a = Side::reference(true);
+        let mut b = Side::start(Flavor::Redis, true, false);
         assert!(run_lines("self.resp3", &lines, &mut a, &mut b).mismatches.is_empty());
         match a.ask(&[b"HGETALL".to_vec(), b"h".to_vec()]) {
             Answer::Reply(reply) => assert_eq!(reply.raw, b"%1\r\n$1\r\na\r\n$1\r\n1\r\n"),

@@ -351,7 +351,7 @@ fn client_kill(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, C
             None => Err(CmdError::msg("No such client")),
         };
     }
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut filter_id = None;

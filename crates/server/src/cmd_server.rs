@@ -345,7 +345,7 @@ fn command_info(c: Command) -> Frame {
     Frame::Array(vec![
         Frame::bulk(c.name()),
         Frame::Integer(c.arity() as i64),
-        flag_frames(c.flags() | if matches!(c.keys(), KeySpec::Movable(_)) { 0 } else { 0 }),
+        flag_frames(c.flags()),
         Frame::Integer(first),
         Frame::Integer(last),
         Frame::Integer(step),

@@ -118,7 +118,7 @@ impl ConfigValue for SaveRules {
         if parts.is_empty() {
             return Ok(SaveRules(Vec::new()));
         }
-        if parts.len() % 2 != 0 {
+        if !parts.len().is_multiple_of(2) {
             return Err("Invalid save parameters".into());
         }
         let mut rules = Vec::new();
@@ -144,7 +144,7 @@ impl ConfigValue for SaveRules {
 impl ConfigValue for OutputBufferLimits {
     fn parse(s: &str, _: Kind) -> Result<Self, String> {
         let parts: Vec<&str> = s.split_whitespace().collect();
-        if parts.is_empty() || parts.len() % 4 != 0 {
+        if parts.is_empty() || !parts.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.".into());
         }
         let mut out = OutputBufferLimits::default();

@@ -55,7 +55,8 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                     }
                 },
             };
-            if let Some(wait) = node.borrow().pause_for(&argv) {
+            let paused = node.borrow().pause_for(&argv);
+            if let Some(wait) = paused {
                 pending = Some(argv);
                 flush(&mut wr, &mut wbuf, &node).await;
                 tokio::time::sleep(wait.min(Duration::from_millis(50))).await;

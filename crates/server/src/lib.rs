@@ -20,6 +20,7 @@ pub mod info;
 pub mod memory;
 pub mod node;
 pub mod propagate;
+pub mod primary;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;

@@ -324,9 +324,7 @@ impl Node {
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
             if flags & store_cmd::NO_MULTI != 0 {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(CmdError::msg_owned(format!(
-                    "Command not allowed inside a transaction"
-                ))));
+                return Err(Stop::Error(CmdError::msg("Command not allowed inside a transaction")));
             }
             let c = self.clients.get_mut(&id).expect("checked above");
             c.multi.as_mut().expect("in multi").queued.push(argv.to_vec());

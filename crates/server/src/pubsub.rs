@@ -64,9 +64,7 @@ fn replies(node: &mut Node, id: ClientId, mut frames: Vec<Frame>) -> Frame {
 fn subscribe_common(node: &mut Node, id: ClientId, names: &[Bytes], pattern: bool) -> Result<Frame, CmdError> {
     let proto = node.protocol_of(id);
     if node.clients.get(&id).is_some_and(|c| c.multi.is_some()) {
-        return Err(CmdError::msg_owned(format!(
-            "Command not allowed inside a transaction"
-        )));
+        return Err(CmdError::msg("Command not allowed inside a transaction"));
     }
     let kind: &'static [u8] = if pattern { b"psubscribe" } else { b"subscribe" };
     let mut out = Vec::new();

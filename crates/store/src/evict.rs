@@ -35,11 +35,7 @@ pub fn lfu_decayed(access: u32, lru_clock_secs: u32, decay_time: u32) -> u32 {
     } else {
         65535 - last + now
     };
-    let periods = if decay_time > 0 {
-        elapsed / decay_time
-    } else {
-        0
-    };
+    let periods = elapsed.checked_div(decay_time).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 

@@ -41,13 +41,10 @@ pub fn glob_match_case(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
                     t += 1;
                     continue;
                 }
-                b'[' if t < text.len() => {
-                    let (matched, next) = match_class(pattern, p, text[t], nocase);
-                    if matched {
-                        p = next;
-                        t += 1;
-                        continue;
-                    }
+                b'[' if t < text.len() && match_class(pattern, p, text[t], nocase).0 => {
+                    p = match_class(pattern, p, text[t], nocase).1;
+                    t += 1;
+                    continue;
                 }
                 b'\\' if t < text.len() => {
                     let lit = if p + 1 < pattern.len() {
@@ -62,12 +59,10 @@ pub fn glob_match_case(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
                         continue;
                     }
                 }
-                c if t < text.len() && c != b'?' && c != b'[' && c != b'\\' => {
-                    if eq(c, text[t]) {
-                        p += 1;
-                        t += 1;
-                        continue;
-                    }
+                c if t < text.len() && c != b'?' && c != b'[' && c != b'\\' && eq(c, text[t]) => {
+                    p += 1;
+                    t += 1;
+                    continue;
                 }
                 _ => {}
             }

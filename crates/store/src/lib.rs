@@ -11,9 +11,11 @@ pub mod cmd;
 pub mod config;
 pub mod evict;
 pub mod expire;
+pub mod fork;
 pub mod glob;
 pub mod key;
 pub mod keyspace;
+pub mod snapshot;
 pub mod value;
 
 pub use config::StoreConfig;

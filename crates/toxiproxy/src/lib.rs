@@ -60,6 +60,9 @@
 //!   (Toxiproxy can recurse forever or panic on `average_size` 0 or a large variation).
 //! - **Toxicity rolls** once per link and toxic revision; Toxiproxy re-rolls whenever another
 //!   toxic is added after it.
+//! - **One side closing closes the connection at once**, as in Toxiproxy, but bytes the other
+//!   direction still holds in a toxic (say, a response waiting in `latency`) are dropped;
+//!   Toxiproxy delivers those first.
 //! - **`stream`** is stored lower-case (`"UpStream"` is accepted, shown as `"upstream"`).
 //! - **`/version`** answers `2.12.0-ferrokv`, so a test can tell which server it talks to.
 //! - **Error bodies** carry `Content-Type: application/json` (Go's `http.Error` says

@@ -53,6 +53,8 @@ const CHUNK_QUEUE: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bandwidth pieces carry at most this much time's worth of bytes, so pacing stays smooth.
 const BANDWIDTH_SLICE_MS: u64 = 100;
+/// Longest wait any toxic attribute can ask for (a year: "forever" in a test).
+const MAX_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A toxic as links see it: the API's toxic plus identity for change detection.
 #[derive(Clone, Debug)]
@@ -338,9 +340,7 @@ impl Direction {
             .values()
             .filter(|s| s.applies)
             .filter_map(|s| match s.kind {
-                ToxicKind::Timeout(t) if t.timeout > 0 => {
-                    Some(s.since + Duration::from_millis(t.timeout.unsigned_abs()))
-                }
+                ToxicKind::Timeout(t) if t.timeout > 0 => Some(later(s.since, millis(t.timeout))),
                 _ => None,
             })
             .min()
@@ -421,7 +421,7 @@ impl Direction {
                 revision,
             } = piece.item
             {
-                self.wait_for_toxic(Instant::now() + pause, id, revision)
+                self.wait_for_toxic(later(Instant::now(), pause), id, revision)
                     .await?;
                 continue;
             }
@@ -463,7 +463,7 @@ impl Direction {
                 if l.jitter > 0 {
                     delay = delay.saturating_add(self.rng.gen_range(-l.jitter..l.jitter));
                 }
-                let target = at + Duration::from_millis(delay.max(0).unsigned_abs());
+                let target = later(at, millis(delay));
                 if let Waited::Elapsed = self.wait_for_toxic(target, id, revision).await? {
                     at = at.max(target);
                 }
@@ -492,7 +492,7 @@ impl Direction {
                 let cost = Duration::from_micros(((head.len() as u64).saturating_mul(1000)) / rate);
                 let send_at = match self.seen.get_mut(&id) {
                     Some(seen) => {
-                        let at = seen.next_free.map_or(now, |t| t.max(now)) + cost;
+                        let at = later(seen.next_free.map_or(now, |t| t.max(now)), cost);
                         seen.next_free = Some(at);
                         at
                     }
@@ -506,7 +506,7 @@ impl Direction {
                 });
             }
             (ToxicKind::SlowClose(s), Item::Eof) => {
-                let until = Instant::now() + Duration::from_millis(s.delay.max(0).unsigned_abs());
+                let until = later(Instant::now(), millis(s.delay));
                 self.wait_for_toxic(until, id, revision).await?;
                 stack.push(Piece {
                     item: Item::Eof,
@@ -516,7 +516,7 @@ impl Direction {
             }
             (ToxicKind::Timeout(_), Item::Data(_)) => {} // dropped on the floor
             (ToxicKind::ResetPeer(r), item) => {
-                let until = Instant::now() + Duration::from_millis(r.timeout.max(0).unsigned_abs());
+                let until = later(Instant::now(), millis(r.timeout));
                 match self.wait_for_toxic(until, id, revision).await? {
                     Waited::Elapsed => return Err(LinkEnd::Reset),
                     Waited::Gone => stack.push(Piece { item, at, passed }),
@@ -525,7 +525,7 @@ impl Direction {
             (ToxicKind::Slicer(s), Item::Data(bytes)) => {
                 let cuts =
                     slice_points(bytes.len(), s.average_size, s.size_variation, &mut self.rng);
-                let pause = Duration::from_micros(s.delay.max(0).unsigned_abs());
+                let pause = Duration::from_micros(s.delay.max(0).unsigned_abs()).min(MAX_WAIT);
                 // Pushed last-first so the first slice comes off the stack first; a pause
                 // sits between two slices and starts when the slice before it went out.
                 for k in (0..cuts.len()).rev() {
@@ -587,6 +587,17 @@ impl Direction {
         }
         Ok(())
     }
+}
+
+/// Milliseconds from an API attribute: negative counts as 0.
+fn millis(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0).unsigned_abs())
+}
+
+/// `at + d`, with waits capped at [`MAX_WAIT`] so no attribute can overflow an `Instant`.
+fn later(at: Instant, d: Duration) -> Instant {
+    let d = d.min(MAX_WAIT);
+    at.checked_add(d).unwrap_or(at)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -83,6 +83,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -98,7 +99,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("bad -port {:?}", flags.port))?;
     let host = flags.host.trim_start_matches('[').trim_end_matches(']');
-    let listener = tokio::net::TcpListener::bind((host, port))
+    let mut addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve {host}"))?
+        .collect();
+    // Like Go, prefer IPv4: `localhost` means 127.0.0.1 where both exist.
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    let listener = tokio::net::TcpListener::bind(addrs.as_slice())
         .await
         .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let addr = listener.local_addr()?;

@@ -20,7 +20,9 @@ pub struct Crc64 {
 
 impl Crc64 {
     pub fn new() -> Self {
-        Self { digest: Digest::new(CrcAlgorithm::Crc64Redis) }
+        Self {
+            digest: Digest::new(CrcAlgorithm::Crc64Redis),
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -62,7 +64,12 @@ mod tests {
         for &b in data {
             crc ^= u64::from(b);
             for _ in 0..8 {
-                crc = (crc >> 1) ^ if crc & 1 == 1 { 0x95ac_9329_ac4b_c9b5 } else { 0 };
+                crc = (crc >> 1)
+                    ^ if crc & 1 == 1 {
+                        0x95ac_9329_ac4b_c9b5
+                    } else {
+                        0
+                    };
             }
         }
         crc

@@ -36,7 +36,9 @@ pub enum RdbError {
         at: usize,
         expected: &'static str,
     },
-    #[error("RDB CRC error at offset {offset}: file says {stored:016x}, data gives {computed:016x}")]
+    #[error(
+        "RDB CRC error at offset {offset}: file says {stored:016x}, data gives {computed:016x}"
+    )]
     Checksum {
         offset: u64,
         stored: u64,

@@ -20,7 +20,7 @@ pub fn parse(blob: &[u8]) -> Result<Vec<i64>, BlobError> {
         return Err(BlobError::new(0, "an intset encoding of 2, 4 or 8"));
     }
     let len = u32::from_le_bytes([blob[4], blob[5], blob[6], blob[7]]) as usize;
-    if (blob.len() - HEADER) / width != len || (blob.len() - HEADER) % width != 0 {
+    if len.checked_mul(width) != Some(blob.len() - HEADER) {
         return Err(BlobError::new(4, "an intset length matching the blob size"));
     }
     let mut out = Vec::with_capacity(len);
@@ -35,7 +35,10 @@ pub fn parse(blob: &[u8]) -> Result<Vec<i64>, BlobError> {
             }
         };
         if out.last().is_some_and(|&prev| prev >= v) {
-            return Err(BlobError::new(HEADER + i * width, "intset elements in strictly ascending order"));
+            return Err(BlobError::new(
+                HEADER + i * width,
+                "intset elements in strictly ascending order",
+            ));
         }
         out.push(v);
     }
@@ -44,7 +47,10 @@ pub fn parse(blob: &[u8]) -> Result<Vec<i64>, BlobError> {
 
 /// Writes `sorted` (strictly ascending, checked by the caller) as an intset into `out`.
 pub fn write(sorted: &[i64], out: &mut Vec<u8>) {
-    let (lo, hi) = (sorted.first().copied().unwrap_or(0), sorted.last().copied().unwrap_or(0));
+    let (lo, hi) = (
+        sorted.first().copied().unwrap_or(0),
+        sorted.last().copied().unwrap_or(0),
+    );
     let fits = |min: i64, max: i64| lo >= min && hi <= max;
     let width: usize = if fits(i16::MIN.into(), i16::MAX.into()) {
         2
@@ -71,7 +77,10 @@ mod tests {
     fn matches_captured_redis_bytes() {
         let mut out = Vec::new();
         write(&[1, 100_000], &mut out);
-        assert_eq!(out, [4, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0xa0, 0x86, 0x01, 0x00]);
+        assert_eq!(
+            out,
+            [4, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0xa0, 0x86, 0x01, 0x00]
+        );
         write(&[1, 3, 5], &mut out);
         assert_eq!(out, [2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 3, 0, 5, 0]);
         assert_eq!(parse(&out).unwrap(), [1, 3, 5]);
@@ -80,12 +89,12 @@ mod tests {
     #[test]
     fn corrupt_intsets_are_rejected() {
         let cases: &[&[u8]] = &[
-            &[2, 0, 0, 0, 1, 0, 0],                     // short header
-            &[3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0],         // bad width
-            &[2, 0, 0, 0, 2, 0, 0, 0, 1, 0],            // length vs size
-            &[2, 0, 0, 0, 2, 0, 0, 0, 5, 0, 1, 0],      // descending
-            &[2, 0, 0, 0, 2, 0, 0, 0, 5, 0, 5, 0],      // duplicate
-            &[2, 0, 0, 0, 1, 0, 0, 0, 5, 0, 5],         // trailing byte
+            &[2, 0, 0, 0, 1, 0, 0],                // short header
+            &[3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0],    // bad width
+            &[2, 0, 0, 0, 2, 0, 0, 0, 1, 0],       // length vs size
+            &[2, 0, 0, 0, 2, 0, 0, 0, 5, 0, 1, 0], // descending
+            &[2, 0, 0, 0, 2, 0, 0, 0, 5, 0, 5, 0], // duplicate
+            &[2, 0, 0, 0, 1, 0, 0, 0, 5, 0, 5],    // trailing byte
         ];
         for c in cases {
             assert!(parse(c).is_err(), "{c:?}");

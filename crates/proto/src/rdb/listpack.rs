@@ -59,11 +59,17 @@ pub fn for_each(
     mut f: impl FnMut(Entry) -> Result<(), BlobError>,
 ) -> Result<usize, BlobError> {
     if blob.len() < HEADER + 1 {
-        return Err(BlobError::new(0, "a 6-byte listpack header and an end byte"));
+        return Err(BlobError::new(
+            0,
+            "a 6-byte listpack header and an end byte",
+        ));
     }
     let total = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
     if total != blob.len() {
-        return Err(BlobError::new(0, "a total-bytes header equal to the blob size"));
+        return Err(BlobError::new(
+            0,
+            "a total-bytes header equal to the blob size",
+        ));
     }
     let count = u16::from_le_bytes([blob[4], blob[5]]);
     let end = blob.len() - 1;
@@ -82,14 +88,20 @@ pub fn for_each(
         backlen.clear();
         push_backlen(&mut backlen, size);
         if blob[p + size..p + size + bl] != backlen[..] {
-            return Err(BlobError::new(p + size, "an entry backlen equal to the entry size"));
+            return Err(BlobError::new(
+                p + size,
+                "an entry backlen equal to the entry size",
+            ));
         }
         f(entry)?;
         n += 1;
         p += size + bl;
     }
     if count != UNKNOWN_COUNT && usize::from(count) != n {
-        return Err(BlobError::new(4, "an element count equal to the number of entries"));
+        return Err(BlobError::new(
+            4,
+            "an element count equal to the number of entries",
+        ));
     }
     Ok(n)
 }
@@ -98,7 +110,8 @@ pub fn for_each(
 /// end byte). Returns the entry and its size.
 fn decode_entry(body: &[u8], p: usize) -> Result<(Entry, usize), BlobError> {
     let need = |k: usize| -> Result<&[u8], BlobError> {
-        body.get(p..p + k).ok_or(BlobError::new(p, "a listpack entry inside the blob"))
+        body.get(p..p + k)
+            .ok_or(BlobError::new(p, "a listpack entry inside the blob"))
     };
     let b = body[p];
     let (entry, size) = match b {
@@ -137,7 +150,10 @@ fn decode_entry(body: &[u8], p: usize) -> Result<(Entry, usize), BlobError> {
         }
         0xF3 => {
             let h = need(5)?;
-            (Entry::Int(i64::from(i32::from_le_bytes([h[1], h[2], h[3], h[4]]))), 5)
+            (
+                Entry::Int(i64::from(i32::from_le_bytes([h[1], h[2], h[3], h[4]]))),
+                5,
+            )
         }
         0xF4 => {
             let h = need(9)?;
@@ -146,7 +162,12 @@ fn decode_entry(body: &[u8], p: usize) -> Result<(Entry, usize), BlobError> {
             (Entry::Int(i64::from_le_bytes(a)), 9)
         }
         0xF5..=0xFE => return Err(BlobError::new(p, "a valid listpack entry encoding")),
-        0xFF => return Err(BlobError::new(p, "the end byte only at the end of the listpack")),
+        0xFF => {
+            return Err(BlobError::new(
+                p,
+                "the end byte only at the end of the listpack",
+            ))
+        }
     };
     Ok((entry, size))
 }
@@ -185,13 +206,15 @@ fn str_header_size(len: usize) -> usize {
 pub struct Builder<'a> {
     buf: &'a mut Vec<u8>,
     count: usize,
+    /// A string of 4 GB or more was pushed (it cannot be encoded); `finish` fails.
+    oversize: bool,
 }
 
 impl<'a> Builder<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         buf.clear();
         buf.extend_from_slice(&[0; HEADER]);
-        Self { buf, count: 0 }
+        Self { buf, count: 0, oversize: false }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -243,6 +266,10 @@ impl<'a> Builder<'a> {
     pub fn push_str(&mut self, s: &[u8]) {
         let start = self.buf.len();
         let len = s.len();
+        if u32::try_from(len).is_err() {
+            self.oversize = true;
+            return;
+        }
         let b = &mut *self.buf;
         if len < 64 {
             b.push(0x80 | len as u8);
@@ -261,6 +288,9 @@ impl<'a> Builder<'a> {
 
     /// Writes the end byte and header. Fails when the listpack exceeds the 32-bit size field.
     pub fn finish(self) -> Result<&'a [u8], &'static str> {
+        if self.oversize {
+            return Err("a listpack entry must be smaller than 4 GB");
+        }
         self.buf.push(END);
         let total =
             u32::try_from(self.buf.len()).map_err(|_| "a listpack must be smaller than 4 GB")?;
@@ -310,8 +340,8 @@ mod tests {
         assert_eq!(
             lp,
             [
-                0x14, 0, 0, 0, 4, 0, 0x81, b'a', 2, 0x83, b'1', b'.', b'5', 4, 0x81, b'b', 2, 2,
-                1, 0xFF
+                0x14, 0, 0, 0, 4, 0, 0x81, b'a', 2, 0x83, b'1', b'.', b'5', 4, 0x81, b'b', 2, 2, 1,
+                0xFF
             ]
         );
         assert_eq!(build(&[]), [7, 0, 0, 0, 0, 0, 0xFF]);
@@ -325,13 +355,31 @@ mod tests {
         let long_d = vec![b'w'; 4096];
         let long_e = vec![b'v'; 20_000];
         let ints: Vec<String> = [
-            0i64, 127, 128, -1, -4096, 4095, 4096, -4097, 32767, -32768, 32768, 8_388_607,
-            -8_388_608, 8_388_608, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN,
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -4097,
+            32767,
+            -32768,
+            32768,
+            8_388_607,
+            -8_388_608,
+            8_388_608,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
         ]
         .iter()
         .map(|v| v.to_string())
         .collect();
-        let mut items: Vec<&[u8]> = vec![b"", b"-0", b"01", &long_a, &long_b, &long_c, &long_d, &long_e];
+        let mut items: Vec<&[u8]> = vec![
+            b"", b"-0", b"01", &long_a, &long_b, &long_c, &long_d, &long_e,
+        ];
         items.extend(ints.iter().map(|s| s.as_bytes()));
         let lp = build(&items);
         let back = decode(&lp).unwrap();

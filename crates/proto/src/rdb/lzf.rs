@@ -123,7 +123,10 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, BlobError> {
                 return Err(BlobError::new(ip, "literal run within the compressed data"));
             }
             if out.len() + len > out_len {
-                return Err(BlobError::new(ip, "output no longer than the declared length"));
+                return Err(BlobError::new(
+                    ip,
+                    "output no longer than the declared length",
+                ));
             }
             out.extend_from_slice(&input[ip..ip + len]);
             ip += len;
@@ -146,7 +149,10 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, BlobError> {
                 return Err(BlobError::new(ip - 1, "back-reference inside the output"));
             }
             if out.len() + len > out_len {
-                return Err(BlobError::new(ip - 1, "output no longer than the declared length"));
+                return Err(BlobError::new(
+                    ip - 1,
+                    "output no longer than the declared length",
+                ));
             }
             let start = out.len() - off;
             if off >= len {
@@ -160,7 +166,10 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, BlobError> {
         }
     }
     if out.len() != out_len {
-        return Err(BlobError::new(input.len(), "as many output bytes as the declared length"));
+        return Err(BlobError::new(
+            input.len(),
+            "as many output bytes as the declared length",
+        ));
     }
     Ok(out)
 }

@@ -59,4 +59,4 @@ pub use crc::{crc64, Crc64};
 pub use error::RdbError;
 pub use read::{parse_dump_payload, Checksum, RdbEntry, RdbItem, RdbReader};
 pub use value::{EncodingLimits, RdbValue, ValueEncoding};
-pub use write::{dump_payload, KeyMeta, ReplAux, RdbWriter, WriterOptions};
+pub use write::{dump_payload, KeyMeta, RdbWriter, ReplAux, WriterOptions};

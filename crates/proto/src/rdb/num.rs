@@ -44,7 +44,11 @@ pub fn format_score(d: f64) -> String {
         return if d < 0.0 { "-inf".into() } else { "inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let min = -4_503_599_627_370_495.0;
     let max = 4_503_599_627_370_496.0;
@@ -67,7 +71,7 @@ fn format_g17(d: f64) -> String {
     if neg {
         out.push('-');
     }
-    if x < -4 || x >= P {
+    if !(-4..P).contains(&x) {
         // Scientific: first digit, fraction without trailing zeros, exponent of 2+ digits.
         out.push(digits[0] as char);
         let frac = trim_zeros(&digits[1..]);
@@ -132,8 +136,19 @@ mod tests {
             assert_eq!(canonical_i64(s), Some(*v), "{}", String::from_utf8_lossy(s));
         }
         let no: &[&[u8]] = &[
-            b"", b"-", b"-0", b"+1", b"01", b" 1", b"1 ", b"1.0", b"9223372036854775808",
-            b"-9223372036854775809", b"99999999999999999999", b"123456789012345678901", b"1a",
+            b"",
+            b"-",
+            b"-0",
+            b"+1",
+            b"01",
+            b" 1",
+            b"1 ",
+            b"1.0",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"99999999999999999999",
+            b"123456789012345678901",
+            b"1a",
         ];
         for s in no {
             assert_eq!(canonical_i64(s), None, "{}", String::from_utf8_lossy(s));
@@ -154,7 +169,7 @@ mod tests {
             (1e20, "1e+20"),
             (1e-5, "1.0000000000000001e-05"),
             (123456789012345678.0, "1.2345678901234568e+17"),
-            (3.14159, "3.1415899999999999"),
+            (3.14158, "3.1415799999999998"),
             (4503599627370496.0, "4503599627370496"),
             (1e16, "10000000000000000"),
             (0.0001, "0.0001"),

@@ -84,7 +84,13 @@ struct Input<R> {
 
 impl<R: BufRead> Input<R> {
     fn new(inner: R, crc_on: bool) -> Self {
-        Self { inner, pos: 0, consumed: 0, crc: Crc64::new(), crc_on }
+        Self {
+            inner,
+            pos: 0,
+            consumed: 0,
+            crc: Crc64::new(),
+            crc_on,
+        }
     }
 
     fn offset(&self) -> u64 {
@@ -92,7 +98,10 @@ impl<R: BufRead> Input<R> {
     }
 
     fn io(&self, source: std::io::Error) -> RdbError {
-        RdbError::Io { offset: self.offset(), source }
+        RdbError::Io {
+            offset: self.offset(),
+            source,
+        }
     }
 
     fn fill(&mut self) -> Result<usize, RdbError> {
@@ -112,7 +121,9 @@ impl<R: BufRead> Input<R> {
         }
         let len = self.fill()?;
         if self.pos > len {
-            return Err(self.io(std::io::Error::other("BufRead buffer shrank without consume")));
+            return Err(self.io(std::io::Error::other(
+                "BufRead buffer shrank without consume",
+            )));
         }
         if self.crc_on {
             if let Ok(buf) = self.inner.fill_buf() {
@@ -133,7 +144,9 @@ impl<R: BufRead> Input<R> {
             return Ok(len - self.pos);
         }
         if self.pos > len {
-            return Err(self.io(std::io::Error::other("BufRead buffer shrank without consume")));
+            return Err(self.io(std::io::Error::other(
+                "BufRead buffer shrank without consume",
+            )));
         }
         self.commit()?;
         self.fill()
@@ -144,7 +157,10 @@ impl<R: BufRead> Input<R> {
         let avail = self.available()?;
         let n = avail.min(max);
         if n > 0 {
-            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io { offset: self.consumed, source: e })?;
+            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io {
+                offset: self.consumed,
+                source: e,
+            })?;
             out.extend_from_slice(&buf[self.pos..self.pos + n]);
             self.pos += n;
         }
@@ -158,7 +174,10 @@ impl<R: BufRead> Input<R> {
     fn array<const N: usize>(&mut self, expected: &'static str) -> Result<[u8; N], RdbError> {
         let mut a = [0u8; N];
         if self.available()? >= N {
-            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io { offset: self.consumed, source: e })?;
+            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io {
+                offset: self.consumed,
+                source: e,
+            })?;
             a.copy_from_slice(&buf[self.pos..self.pos + N]);
             self.pos += N;
             return Ok(a);
@@ -168,7 +187,10 @@ impl<R: BufRead> Input<R> {
         while v.len() < N {
             let want = N - v.len();
             if self.take_into(&mut v, want)? == 0 {
-                return Err(RdbError::Truncated { offset: self.offset().max(start), expected });
+                return Err(RdbError::Truncated {
+                    offset: self.offset().max(start),
+                    expected,
+                });
             }
         }
         a.copy_from_slice(&v);
@@ -178,13 +200,19 @@ impl<R: BufRead> Input<R> {
     /// Reads exactly `n` bytes; the buffer grows only as bytes arrive.
     fn bytes(&mut self, n: u64, expected: &'static str) -> Result<Vec<u8>, RdbError> {
         let Ok(n) = usize::try_from(n) else {
-            return Err(RdbError::Invalid { offset: self.offset(), expected: "a length that fits in memory" });
+            return Err(RdbError::Invalid {
+                offset: self.offset(),
+                expected: "a length that fits in memory",
+            });
         };
         let mut v = Vec::with_capacity(n.min(MAX_STRING_RESERVE));
         while v.len() < n {
             let want = n - v.len();
             if self.take_into(&mut v, want)? == 0 {
-                return Err(RdbError::Truncated { offset: self.offset(), expected });
+                return Err(RdbError::Truncated {
+                    offset: self.offset(),
+                    expected,
+                });
             }
         }
         Ok(v)
@@ -218,7 +246,10 @@ impl<R: BufRead> Input<R> {
         let at = self.offset();
         match self.len_or_enc(expected)? {
             Len::Plain(n) => Ok(n),
-            Len::Special(_) => Err(RdbError::Invalid { offset: at, expected }),
+            Len::Special(_) => Err(RdbError::Invalid {
+                offset: at,
+                expected,
+            }),
         }
     }
 
@@ -227,15 +258,13 @@ impl<R: BufRead> Input<R> {
         let at = self.offset();
         match self.len_or_enc(expected)? {
             Len::Plain(n) => Ok(Bytes::from(self.bytes(n, expected)?)),
-            Len::Special(enc::INT8) => {
-                Ok(Bytes::from((self.u8(expected)? as i8).to_string()))
-            }
-            Len::Special(enc::INT16) => {
-                Ok(Bytes::from(i16::from_le_bytes(self.array(expected)?).to_string()))
-            }
-            Len::Special(enc::INT32) => {
-                Ok(Bytes::from(i32::from_le_bytes(self.array(expected)?).to_string()))
-            }
+            Len::Special(enc::INT8) => Ok(Bytes::from((self.u8(expected)? as i8).to_string())),
+            Len::Special(enc::INT16) => Ok(Bytes::from(
+                i16::from_le_bytes(self.array(expected)?).to_string(),
+            )),
+            Len::Special(enc::INT32) => Ok(Bytes::from(
+                i32::from_le_bytes(self.array(expected)?).to_string(),
+            )),
             Len::Special(enc::LZF) => {
                 let clen = self.len("the compressed length of an LZF string")?;
                 let len_at = self.offset();
@@ -293,11 +322,18 @@ impl<R: BufRead> Input<R> {
                         f64::from_le_bytes(self.array("an 8-byte score")?)
                     };
                     if score.is_nan() {
-                        return Err(RdbError::Invalid { offset: score_at, expected: "a score that is not NaN" });
+                        return Err(RdbError::Invalid {
+                            offset: score_at,
+                            expected: "a score that is not NaN",
+                        });
                     }
                     items.push((member, score));
                 }
-                unique(items.iter().map(|(m, _)| m), at, "sorted set members without duplicates")?;
+                unique(
+                    items.iter().map(|(m, _)| m),
+                    at,
+                    "sorted set members without duplicates",
+                )?;
                 Ok(RdbValue::SortedSet(items))
             }
             types::HASH => {
@@ -308,15 +344,26 @@ impl<R: BufRead> Input<R> {
                     let value = self.string("a hash value")?;
                     items.push((field, value));
                 }
-                unique(items.iter().map(|(f, _)| f), at, "hash fields without duplicates")?;
+                unique(
+                    items.iter().map(|(f, _)| f),
+                    at,
+                    "hash fields without duplicates",
+                )?;
                 Ok(RdbValue::Hash(items))
             }
             types::HASH_ZIPMAP => {
                 let (blob_at, blob) = self.blob("a zipmap")?;
-                let ranges = ziplist::parse_zipmap(&blob).map_err(|e| blob_error(blob_at, "zipmap", e))?;
-                let pairs: Vec<(Bytes, Bytes)> =
-                    ranges.into_iter().map(|(k, v)| (blob.slice(k), blob.slice(v))).collect();
-                unique(pairs.iter().map(|(f, _)| f), at, "hash fields without duplicates")?;
+                let ranges =
+                    ziplist::parse_zipmap(&blob).map_err(|e| blob_error(blob_at, "zipmap", e))?;
+                let pairs: Vec<(Bytes, Bytes)> = ranges
+                    .into_iter()
+                    .map(|(k, v)| (blob.slice(k), blob.slice(v)))
+                    .collect();
+                unique(
+                    pairs.iter().map(|(f, _)| f),
+                    at,
+                    "hash fields without duplicates",
+                )?;
                 Ok(RdbValue::Hash(pairs))
             }
             types::LIST_ZIPLIST => {
@@ -327,7 +374,11 @@ impl<R: BufRead> Input<R> {
             types::SET_INTSET => {
                 let (blob_at, blob) = self.blob("an intset")?;
                 let ints = intset::parse(&blob).map_err(|e| blob_error(blob_at, "intset", e))?;
-                Ok(RdbValue::Set(ints.into_iter().map(|v| Bytes::from(v.to_string())).collect()))
+                Ok(RdbValue::Set(
+                    ints.into_iter()
+                        .map(|v| Bytes::from(v.to_string()))
+                        .collect(),
+                ))
             }
             types::ZSET_ZIPLIST | types::ZSET_LISTPACK => {
                 let mut flat = Vec::new();
@@ -349,7 +400,11 @@ impl<R: BufRead> Input<R> {
                     self.listpack_into(&mut flat, "hash listpack")?;
                 }
                 let pairs = pairs(flat, blob_at)?;
-                unique(pairs.iter().map(|(f, _)| f), at, "hash fields without duplicates")?;
+                unique(
+                    pairs.iter().map(|(f, _)| f),
+                    at,
+                    "hash fields without duplicates",
+                )?;
                 Ok(RdbValue::Hash(pairs))
             }
             types::LIST_QUICKLIST => {
@@ -367,7 +422,9 @@ impl<R: BufRead> Input<R> {
                     let c_at = self.offset();
                     match self.len("a quicklist node container")? {
                         container::PLAIN => items.push(self.string("a plain quicklist node")?),
-                        container::PACKED => self.listpack_into(&mut items, "quicklist node listpack")?,
+                        container::PACKED => {
+                            self.listpack_into(&mut items, "quicklist node listpack")?
+                        }
                         _ => {
                             return Err(RdbError::Invalid {
                                 offset: c_at,
@@ -378,7 +435,10 @@ impl<R: BufRead> Input<R> {
                 }
                 Ok(RdbValue::List(items))
             }
-            _ => Err(refused(t, at).unwrap_or(RdbError::UnknownType { offset: at, byte: t })),
+            _ => Err(refused(t, at).unwrap_or(RdbError::UnknownType {
+                offset: at,
+                byte: t,
+            })),
         }
     }
 
@@ -390,7 +450,10 @@ impl<R: BufRead> Input<R> {
             legacy_double::NEG_INF => Ok(f64::NEG_INFINITY),
             n => {
                 let text = self.bytes(u64::from(n), "a text score")?;
-                parse_score(&text).ok_or(RdbError::Invalid { offset: at, expected: "a decimal score" })
+                parse_score(&text).ok_or(RdbError::Invalid {
+                    offset: at,
+                    expected: "a decimal score",
+                })
             }
         }
     }
@@ -427,11 +490,17 @@ impl<R: BufRead> Input<R> {
 fn refused(t: u8, at: u64) -> Option<RdbError> {
     let what = match t {
         types::MODULE_PRE_GA | types::MODULE_2 => "a module value",
-        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => "a stream",
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
+            "a stream"
+        }
         types::SET_LISTPACK => "a set listpack (RDB 11, Redis 7.2)",
         _ => return None,
     };
-    Some(RdbError::Unsupported { offset: at, byte: t, what })
+    Some(RdbError::Unsupported {
+        offset: at,
+        byte: t,
+        what,
+    })
 }
 
 enum Len {
@@ -444,7 +513,12 @@ fn reserve(n: u64) -> usize {
 }
 
 fn blob_error(offset: u64, encoding: &'static str, e: BlobError) -> RdbError {
-    RdbError::Blob { offset, encoding, at: e.at, expected: e.expected }
+    RdbError::Blob {
+        offset,
+        encoding,
+        at: e.at,
+        expected: e.expected,
+    }
 }
 
 fn entry_bytes(blob: &Bytes, e: Entry) -> Bytes {
@@ -472,8 +546,11 @@ fn unique<'a>(
 }
 
 fn pairs(flat: Vec<Bytes>, blob_at: u64) -> Result<Vec<(Bytes, Bytes)>, RdbError> {
-    if flat.len() % 2 != 0 {
-        return Err(RdbError::Invalid { offset: blob_at, expected: "an even number of entries (pairs)" });
+    if flat.len() & 1 == 1 {
+        return Err(RdbError::Invalid {
+            offset: blob_at,
+            expected: "an even number of entries (pairs)",
+        });
     }
     let mut out = Vec::with_capacity(flat.len() / 2);
     let mut it = flat.into_iter();
@@ -487,11 +564,18 @@ fn zset_pairs(flat: Vec<Bytes>, blob_at: u64, at: u64) -> Result<Vec<(Bytes, f64
     let mut out = Vec::with_capacity(flat.len() / 2);
     for (member, score) in pairs(flat, blob_at)? {
         let Some(score) = parse_score(&score) else {
-            return Err(RdbError::Invalid { offset: blob_at, expected: "a decimal score that is not NaN" });
+            return Err(RdbError::Invalid {
+                offset: blob_at,
+                expected: "a decimal score that is not NaN",
+            });
         };
         out.push((member, score));
     }
-    unique(out.iter().map(|(m, _)| m), at, "sorted set members without duplicates")?;
+    unique(
+        out.iter().map(|(m, _)| m),
+        at,
+        "sorted set members without duplicates",
+    )?;
     Ok(out)
 }
 
@@ -522,11 +606,18 @@ impl<R: BufRead> RdbReader<R> {
         if !head[5..].iter().all(u8::is_ascii_digit) {
             return Err(RdbError::BadMagic { offset: 5 });
         }
-        let version = head[5..].iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        let version = head[5..]
+            .iter()
+            .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
         if version < u32::from(MIN_RDB_VERSION) || version > u32::from(RDB_VERSION) {
             return Err(RdbError::UnsupportedVersion { offset: 5, version });
         }
-        Ok(Self { input, version: version as u16, pending: KeyMeta::default(), done: false })
+        Ok(Self {
+            input,
+            version: version as u16,
+            pending: KeyMeta::default(),
+            done: false,
+        })
     }
 
     /// Returns the file's RDB version.
@@ -545,7 +636,13 @@ impl<R: BufRead> RdbReader<R> {
             return Ok(None);
         }
         let item = self.read_item();
-        if !matches!(item, Ok(RdbItem::Aux { .. } | RdbItem::SelectDb(_) | RdbItem::ResizeDb { .. } | RdbItem::Entry(_))) {
+        if !matches!(
+            item,
+            Ok(RdbItem::Aux { .. }
+                | RdbItem::SelectDb(_)
+                | RdbItem::ResizeDb { .. }
+                | RdbItem::Entry(_))
+        ) {
             self.done = true;
         }
         item.map(Some)
@@ -574,7 +671,10 @@ impl<R: BufRead> RdbReader<R> {
                 opcode::RESIZEDB => {
                     let db_size = self.input.len("the RESIZEDB key count")?;
                     let expires_size = self.input.len("the RESIZEDB expire count")?;
-                    return Ok(RdbItem::ResizeDb { db_size, expires_size });
+                    return Ok(RdbItem::ResizeDb {
+                        db_size,
+                        expires_size,
+                    });
                 }
                 opcode::EXPIRETIME_MS => {
                     let ms = i64::from_le_bytes(self.input.array("an 8-byte expire time")?);
@@ -587,16 +687,33 @@ impl<R: BufRead> RdbReader<R> {
                 opcode::IDLE => self.pending.lru_idle = Some(self.input.len("an LRU idle time")?),
                 opcode::FREQ => self.pending.lfu_freq = Some(self.input.u8("an LFU counter")?),
                 opcode::MODULE_AUX => {
-                    return Err(RdbError::Unsupported { offset: at, byte: b, what: "module aux data" })
+                    return Err(RdbError::Unsupported {
+                        offset: at,
+                        byte: b,
+                        what: "module aux data",
+                    })
                 }
                 opcode::FUNCTION2 | opcode::FUNCTION_PRE_GA => {
-                    return Err(RdbError::Unsupported { offset: at, byte: b, what: "a function library" })
+                    return Err(RdbError::Unsupported {
+                        offset: at,
+                        byte: b,
+                        what: "a function library",
+                    })
                 }
                 opcode::SLOT_INFO => {
-                    return Err(RdbError::Unsupported { offset: at, byte: b, what: "cluster slot info (RDB 12)" })
+                    return Err(RdbError::Unsupported {
+                        offset: at,
+                        byte: b,
+                        what: "cluster slot info (RDB 12)",
+                    })
                 }
                 opcode::EOF => return self.read_checksum(),
-                t if type_name(t).is_none() => return Err(RdbError::UnknownType { offset: at, byte: t }),
+                t if type_name(t).is_none() => {
+                    return Err(RdbError::UnknownType {
+                        offset: at,
+                        byte: t,
+                    })
+                }
                 t => {
                     // Refuse before reading the key: these bodies cannot be skipped.
                     if let Some(e) = refused(t, at) {
@@ -605,7 +722,12 @@ impl<R: BufRead> RdbReader<R> {
                     let key = self.input.string("a key")?;
                     let value = self.input.value(t, at)?;
                     let meta = std::mem::take(&mut self.pending);
-                    return Ok(RdbItem::Entry(RdbEntry { key, value, meta, rdb_type: t }));
+                    return Ok(RdbItem::Entry(RdbEntry {
+                        key,
+                        value,
+                        meta,
+                        rdb_type: t,
+                    }));
                 }
             }
         }
@@ -624,7 +746,11 @@ impl<R: BufRead> RdbReader<R> {
         if stored == 0 {
             Ok(RdbItem::Eof(Checksum::Disabled))
         } else if stored != computed {
-            Err(RdbError::Checksum { offset: at, stored, computed })
+            Err(RdbError::Checksum {
+                offset: at,
+                stored,
+                computed,
+            })
         } else {
             Ok(RdbItem::Eof(Checksum::Verified(stored)))
         }
@@ -649,14 +775,21 @@ pub fn parse_dump_payload(payload: &[u8]) -> Result<RdbValue, RdbError> {
     let body_end = len - 10;
     let version = u16::from_le_bytes([payload[body_end], payload[body_end + 1]]);
     if version > RDB_VERSION {
-        return Err(RdbError::DumpVersion { offset: body_end as u64, version });
+        return Err(RdbError::DumpVersion {
+            offset: body_end as u64,
+            version,
+        });
     }
     let mut stored = [0u8; 8];
     stored.copy_from_slice(&payload[len - 8..]);
     let stored = u64::from_le_bytes(stored);
     let computed = crc64(&payload[..len - 8]);
     if stored != computed {
-        return Err(RdbError::DumpChecksum { offset: (len - 8) as u64, stored, computed });
+        return Err(RdbError::DumpChecksum {
+            offset: (len - 8) as u64,
+            stored,
+            computed,
+        });
     }
     let mut input = Input::new(&payload[..body_end], false);
     let t = input.u8("an object type")?;
@@ -665,7 +798,10 @@ pub fn parse_dump_payload(payload: &[u8]) -> Result<RdbValue, RdbError> {
     }
     let value = input.value(t, 0)?;
     if input.offset() != body_end as u64 {
-        return Err(RdbError::Invalid { offset: input.offset(), expected: "the end of the value before the footer" });
+        return Err(RdbError::Invalid {
+            offset: input.offset(),
+            expected: "the end of the value before the footer",
+        });
     }
     Ok(value)
 }

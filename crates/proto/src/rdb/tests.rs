@@ -16,69 +16,174 @@ fn b(s: &str) -> Bytes {
 }
 
 fn opts() -> WriterOptions {
-    WriterOptions { ctime: 1_700_000_000, used_mem: 123_456, ..WriterOptions::default() }
+    WriterOptions {
+        ctime: 1_700_000_000,
+        used_mem: 123_456,
+        ..WriterOptions::default()
+    }
 }
 
 /// Every encoding with a few size classes: (key, value, encoding, meta).
 fn sample_keyspace() -> Vec<(Bytes, RdbValue, ValueEncoding, KeyMeta)> {
     let none = KeyMeta::default();
-    let big_list: Vec<Bytes> = (0..5000).map(|i| Bytes::from(format!("element-{i}"))).collect();
+    let big_list: Vec<Bytes> = (0..5000)
+        .map(|i| Bytes::from(format!("element-{i}")))
+        .collect();
     let mut out = vec![
-        (b("s-empty"), RdbValue::String(Bytes::new()), ValueEncoding::String, none),
-        (b("s-int8"), RdbValue::String(b("-5")), ValueEncoding::String, none),
-        (b("s-int16"), RdbValue::String(b("12345")), ValueEncoding::String, none),
-        (b("s-int32"), RdbValue::String(b("2147483647")), ValueEncoding::String, none),
-        (b("s-big"), RdbValue::String(b("9999999999")), ValueEncoding::String, none),
-        (b("s-lead0"), RdbValue::String(b("007")), ValueEncoding::String, none),
-        (b("s-lzf"), RdbValue::String(Bytes::from(vec![b'a'; 100])), ValueEncoding::String, none),
+        (
+            b("s-empty"),
+            RdbValue::String(Bytes::new()),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-int8"),
+            RdbValue::String(b("-5")),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-int16"),
+            RdbValue::String(b("12345")),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-int32"),
+            RdbValue::String(b("2147483647")),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-big"),
+            RdbValue::String(b("9999999999")),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-lead0"),
+            RdbValue::String(b("007")),
+            ValueEncoding::String,
+            none,
+        ),
+        (
+            b("s-lzf"),
+            RdbValue::String(Bytes::from(vec![b'a'; 100])),
+            ValueEncoding::String,
+            none,
+        ),
         (
             b("s-64k"),
-            RdbValue::String(Bytes::from((0..70_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>())),
+            RdbValue::String(Bytes::from(
+                (0..70_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+            )),
             ValueEncoding::String,
-            KeyMeta { expire_ms: Some(4_102_444_800_000), lru_idle: None, lfu_freq: None },
+            KeyMeta {
+                expire_ms: Some(4_102_444_800_000),
+                lru_idle: None,
+                lfu_freq: None,
+            },
         ),
         (
             b("l-small"),
             RdbValue::List(vec![b("a"), b("b"), b("c"), b("1"), b("2")]),
             ValueEncoding::ListQuicklist2,
-            KeyMeta { expire_ms: None, lru_idle: Some(77), lfu_freq: None },
+            KeyMeta {
+                expire_ms: None,
+                lru_idle: Some(77),
+                lfu_freq: None,
+            },
         ),
-        (b("l-big"), RdbValue::List(big_list), ValueEncoding::ListQuicklist2, none),
+        (
+            b("l-big"),
+            RdbValue::List(big_list),
+            ValueEncoding::ListQuicklist2,
+            none,
+        ),
         (
             b("l-huge-elems"),
-            RdbValue::List(vec![Bytes::from(vec![b'x'; 9000]), b(""), Bytes::from(vec![b'y'; 5000])]),
+            RdbValue::List(vec![
+                Bytes::from(vec![b'x'; 9000]),
+                b(""),
+                Bytes::from(vec![b'y'; 5000]),
+            ]),
             ValueEncoding::ListQuicklist2,
-            KeyMeta { expire_ms: None, lru_idle: None, lfu_freq: Some(5) },
+            KeyMeta {
+                expire_ms: None,
+                lru_idle: None,
+                lfu_freq: Some(5),
+            },
         ),
-        (b("set-i16"), RdbValue::Set(vec![b("1"), b("3"), b("5")]), ValueEncoding::SetIntset, none),
-        (b("set-i64"), RdbValue::Set(vec![b("-9223372036854775808"), b("7")]), ValueEncoding::SetIntset, none),
-        (b("set-ht"), RdbValue::Set(vec![b("x"), b("y"), b("1")]), ValueEncoding::SetHashtable, none),
+        (
+            b("set-i16"),
+            RdbValue::Set(vec![b("1"), b("3"), b("5")]),
+            ValueEncoding::SetIntset,
+            none,
+        ),
+        (
+            b("set-i64"),
+            RdbValue::Set(vec![b("-9223372036854775808"), b("7")]),
+            ValueEncoding::SetIntset,
+            none,
+        ),
+        (
+            b("set-ht"),
+            RdbValue::Set(vec![b("x"), b("y"), b("1")]),
+            ValueEncoding::SetHashtable,
+            none,
+        ),
         (
             b("z-lp"),
-            RdbValue::SortedSet(vec![(b("a"), 1.5), (b("b"), 2.0), (b("c"), f64::INFINITY), (b("d"), -0.25)]),
+            RdbValue::SortedSet(vec![
+                (b("a"), 1.5),
+                (b("b"), 2.0),
+                (b("c"), f64::INFINITY),
+                (b("d"), -0.25),
+            ]),
             ValueEncoding::ZsetListpack,
             none,
         ),
         (
             b("z-sl"),
-            RdbValue::SortedSet((0..300).map(|i| (Bytes::from(format!("m{i}")), f64::from(i) / 3.0)).collect()),
+            RdbValue::SortedSet(
+                (0..300)
+                    .map(|i| (Bytes::from(format!("m{i}")), f64::from(i) / 3.0))
+                    .collect(),
+            ),
             ValueEncoding::ZsetSkiplist,
             none,
         ),
         (
             b("h-lp"),
-            RdbValue::Hash(vec![(b("f"), b("v")), (b("n"), b("5")), (b("neg"), b("-70000"))]),
+            RdbValue::Hash(vec![
+                (b("f"), b("v")),
+                (b("n"), b("5")),
+                (b("neg"), b("-70000")),
+            ]),
             ValueEncoding::HashListpack,
             none,
         ),
         (
             b("h-ht"),
-            RdbValue::Hash((0..200).map(|i| (Bytes::from(format!("f{i}")), Bytes::from(format!("{i}")))).collect()),
+            RdbValue::Hash(
+                (0..200)
+                    .map(|i| (Bytes::from(format!("f{i}")), Bytes::from(format!("{i}"))))
+                    .collect(),
+            ),
             ValueEncoding::HashHashtable,
-            KeyMeta { expire_ms: Some(1), lru_idle: None, lfu_freq: None },
+            KeyMeta {
+                expire_ms: Some(1),
+                lru_idle: None,
+                lfu_freq: None,
+            },
         ),
     ];
-    out.push((Bytes::from(vec![0u8, 255, 10]), RdbValue::String(b("binary key")), ValueEncoding::String, none));
+    out.push((
+        Bytes::from(vec![0u8, 255, 10]),
+        RdbValue::String(b("binary key")),
+        ValueEncoding::String,
+        none,
+    ));
     out
 }
 
@@ -128,7 +233,11 @@ fn every_encoding_roundtrips() {
     let keys = sample_keyspace();
     for compression in [true, false] {
         for checksum in [true, false] {
-            let o = WriterOptions { compression, checksum, ..opts() };
+            let o = WriterOptions {
+                compression,
+                checksum,
+                ..opts()
+            };
             let file = write_file(&keys, &o);
             let items = read_all(file.as_slice()).unwrap();
             let got = entries(&items);
@@ -139,7 +248,11 @@ fn every_encoding_roundtrips() {
                 assert_eq!(entry.rdb_type, e.type_byte());
                 assert_eq!(&entry.meta, m);
             }
-            let expected = if checksum { Checksum::Verified(crc64(&file[..file.len() - 8])) } else { Checksum::Disabled };
+            let expected = if checksum {
+                Checksum::Verified(crc64(&file[..file.len() - 8]))
+            } else {
+                Checksum::Disabled
+            };
             assert_eq!(items.last(), Some(&RdbItem::Eof(expected)));
         }
     }
@@ -148,7 +261,11 @@ fn every_encoding_roundtrips() {
 #[test]
 fn header_matches_redis_7_0() {
     let o = WriterOptions {
-        repl: Some(ReplAux { stream_db: 0, repl_id: b("8371b4fb1155b71f4a04d3e1bc3e18c4a990aeea"), offset: 0 }),
+        repl: Some(ReplAux {
+            stream_db: 0,
+            repl_id: b("8371b4fb1155b71f4a04d3e1bc3e18c4a990aeea"),
+            offset: 0,
+        }),
         ..opts()
     };
     let file = write_file(&[], &o);
@@ -166,11 +283,32 @@ fn header_matches_redis_7_0() {
     assert_eq!(file[file.len() - 8..], crc64(&expect).to_le_bytes());
 
     let items = read_all(file.as_slice()).unwrap();
-    assert_eq!(items[0], RdbItem::Aux { key: b("redis-ver"), value: b("7.0.15") });
-    assert_eq!(items[1], RdbItem::Aux { key: b("redis-bits"), value: b("64") });
-    assert_eq!(items[2], RdbItem::Aux { key: b("ctime"), value: b("1700000000") });
+    assert_eq!(
+        items[0],
+        RdbItem::Aux {
+            key: b("redis-ver"),
+            value: b("7.0.15")
+        }
+    );
+    assert_eq!(
+        items[1],
+        RdbItem::Aux {
+            key: b("redis-bits"),
+            value: b("64")
+        }
+    );
+    assert_eq!(
+        items[2],
+        RdbItem::Aux {
+            key: b("ctime"),
+            value: b("1700000000")
+        }
+    );
     assert!(items.contains(&RdbItem::SelectDb(0)));
-    assert!(items.contains(&RdbItem::ResizeDb { db_size: 0, expires_size: 0 }));
+    assert!(items.contains(&RdbItem::ResizeDb {
+        db_size: 0,
+        expires_size: 0
+    }));
 }
 
 /// Builds a file from raw entry bytes: magic, body, EOF and (version >= 5) checksum.
@@ -237,7 +375,8 @@ fn captured_redis_values_decode_and_encode_identically() {
         let key = &bytes[2..2 + key_len];
         let mut w = RdbWriter::new(Vec::new(), &opts()).unwrap();
         let start = w.offset() as usize;
-        w.write_entry(key, &KeyMeta::default(), &value, encoding).unwrap();
+        w.write_entry(key, &KeyMeta::default(), &value, encoding)
+            .unwrap();
         let file = w.finish().unwrap();
         assert_eq!(&file[start..file.len() - 9], bytes, "{value:?}");
     }
@@ -283,19 +422,47 @@ fn legacy_encodings_decode() {
     for version in ["0006", "0003"] {
         let file = raw_file(version, &body);
         let items = read_all(file.as_slice()).unwrap();
-        let got: Vec<(Bytes, RdbValue, Option<i64>)> =
-            entries(&items).iter().map(|e| (e.key.clone(), e.value.clone(), e.meta.expire_ms)).collect();
+        let got: Vec<(Bytes, RdbValue, Option<i64>)> = entries(&items)
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone(), e.meta.expire_ms))
+            .collect();
         let expect = vec![
             (b("ll"), RdbValue::List(vec![b("a"), b("7")]), Some(16_000)),
-            (b("z3"), RdbValue::SortedSet(vec![(b("a"), 1.5), (b("b"), f64::INFINITY), (b("c"), f64::NEG_INFINITY)]), None),
-            (b("zm"), RdbValue::Hash(vec![(b("f1"), b("v1")), (b("f2"), b("12"))]), None),
-            (b("zl"), RdbValue::List(vec![b("x"), b("-3"), b("300000")]), None),
-            (b("zz"), RdbValue::SortedSet(vec![(b("m"), 2.5), (b("n"), 3.0)]), None),
+            (
+                b("z3"),
+                RdbValue::SortedSet(vec![
+                    (b("a"), 1.5),
+                    (b("b"), f64::INFINITY),
+                    (b("c"), f64::NEG_INFINITY),
+                ]),
+                None,
+            ),
+            (
+                b("zm"),
+                RdbValue::Hash(vec![(b("f1"), b("v1")), (b("f2"), b("12"))]),
+                None,
+            ),
+            (
+                b("zl"),
+                RdbValue::List(vec![b("x"), b("-3"), b("300000")]),
+                None,
+            ),
+            (
+                b("zz"),
+                RdbValue::SortedSet(vec![(b("m"), 2.5), (b("n"), 3.0)]),
+                None,
+            ),
             (b("hz"), RdbValue::Hash(vec![(b("k"), b("v"))]), None),
             (b("ql"), RdbValue::List(vec![b("q1"), b("q2")]), None),
         ];
         assert_eq!(got, expect);
-        let eof = if version == "0003" { Checksum::Absent } else { Checksum::Verified(u64::from_le_bytes(file[file.len() - 8..].try_into().unwrap())) };
+        let eof = if version == "0003" {
+            Checksum::Absent
+        } else {
+            Checksum::Verified(u64::from_le_bytes(
+                file[file.len() - 8..].try_into().unwrap(),
+            ))
+        };
         assert_eq!(items.last(), Some(&RdbItem::Eof(eof)));
     }
 }
@@ -324,17 +491,41 @@ fn refused_types_name_themselves_and_their_offset() {
         assert!(matches!(e, RdbError::Unsupported { .. }), "{e}");
     }
     let e = err_of(&raw_file("0010", b"\x08\x01k"));
-    assert!(matches!(e, RdbError::UnknownType { offset: 9, byte: 8 }), "{e}");
+    assert!(
+        matches!(e, RdbError::UnknownType { offset: 9, byte: 8 }),
+        "{e}"
+    );
     let e = err_of(&raw_file("0010", b"\x00\x01k\x01v\x16"));
-    assert!(matches!(e, RdbError::UnknownType { offset: 14, byte: 22 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            RdbError::UnknownType {
+                offset: 14,
+                byte: 22
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_headers_are_rejected() {
-    assert!(matches!(err_of(b"REDIX0010\xFF"), RdbError::BadMagic { offset: 0 }));
-    assert!(matches!(err_of(b"REDIS00a0\xFF"), RdbError::BadMagic { offset: 5 }));
-    assert!(matches!(err_of(b"REDIS0011\xFF"), RdbError::UnsupportedVersion { version: 11, .. }));
-    assert!(matches!(err_of(b"REDIS0000\xFF"), RdbError::UnsupportedVersion { version: 0, .. }));
+    assert!(matches!(
+        err_of(b"REDIX0010\xFF"),
+        RdbError::BadMagic { offset: 0 }
+    ));
+    assert!(matches!(
+        err_of(b"REDIS00a0\xFF"),
+        RdbError::BadMagic { offset: 5 }
+    ));
+    assert!(matches!(
+        err_of(b"REDIS0011\xFF"),
+        RdbError::UnsupportedVersion { version: 11, .. }
+    ));
+    assert!(matches!(
+        err_of(b"REDIS0000\xFF"),
+        RdbError::UnsupportedVersion { version: 0, .. }
+    ));
     assert!(matches!(err_of(b"REDIS00"), RdbError::Truncated { .. }));
 }
 
@@ -356,9 +547,16 @@ fn every_truncation_is_an_error() {
     let mut cut = 0;
     while cut < file.len() {
         let e = err_of(&file[..cut]);
-        assert!(matches!(e, RdbError::Truncated { .. } | RdbError::BadMagic { .. }), "cut {cut}: {e}");
+        assert!(
+            matches!(e, RdbError::Truncated { .. } | RdbError::BadMagic { .. }),
+            "cut {cut}: {e}"
+        );
         assert!(e.offset() <= cut as u64, "cut {cut}: {e}");
-        cut += if cut > 300 && cut < file.len() - 300 { 97 } else { 1 };
+        cut += if cut > 300 && cut < file.len() - 300 {
+            97
+        } else {
+            1
+        };
     }
 }
 
@@ -376,21 +574,27 @@ fn absurd_lengths_do_not_allocate() {
         let mut file = b"REDIS0010".to_vec();
         file.extend_from_slice(&body);
         let e = err_of(&file);
-        assert!(matches!(e, RdbError::Truncated { .. } | RdbError::Invalid { .. } | RdbError::Blob { .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                RdbError::Truncated { .. } | RdbError::Invalid { .. } | RdbError::Blob { .. }
+            ),
+            "{e}"
+        );
     }
 }
 
 #[test]
 fn invalid_values_are_rejected_with_offsets() {
     let cases: &[(&[u8], u64)] = &[
-        (b"\x02\x01k\x02\x01a\x01a", 9),                  // duplicate set member
-        (b"\x04\x01k\x02\x01f\x01v\x01f\x01w", 9),        // duplicate hash field
+        (b"\x02\x01k\x02\x01a\x01a", 9),           // duplicate set member
+        (b"\x04\x01k\x02\x01f\x01v\x01f\x01w", 9), // duplicate hash field
         (b"\x05\x01k\x01\x01a\x00\x00\x00\x00\x00\x00\xF8\x7F", 15), // NaN score
-        (b"\x03\x01k\x01\x01a\xFD", 15),                  // legacy NaN marker
-        (b"\x12\x01k\x01\x03\x01a", 13),                  // bad container
-        (b"\x00\x01k\xC5", 12),                           // bad string encoding
-        (b"\x00\x01k\x85", 12),                           // bad length encoding
-        (b"\x0B\x01k\x02\x00\x00", 12),                   // intset too short
+        (b"\x03\x01k\x01\x01a\xFD", 15),           // legacy NaN marker
+        (b"\x12\x01k\x01\x03\x01a", 13),           // bad container
+        (b"\x00\x01k\xC5", 12),                    // bad string encoding
+        (b"\x00\x01k\x85", 12),                    // bad length encoding
+        (b"\x0B\x01k\x02\x00\x00", 12),            // intset too short
     ];
     for (body, offset) in cases {
         let e = err_of(&raw_file("0010", body));
@@ -422,7 +626,10 @@ fn dump_payloads_roundtrip() {
             let n = payload.len();
             assert_eq!(payload[0], encoding.type_byte());
             assert_eq!(payload[n - 10..n - 8], [10, 0]);
-            assert_eq!(normalized(&parse_dump_payload(&payload).unwrap()), normalized(&value));
+            assert_eq!(
+                normalized(&parse_dump_payload(&payload).unwrap()),
+                normalized(&value)
+            );
         }
     }
 }
@@ -433,13 +640,21 @@ fn dump_payload_footer_errors() {
     let mut bad_crc = payload.to_vec();
     *bad_crc.last_mut().unwrap() ^= 0x40;
     let e = parse_dump_payload(&bad_crc).unwrap_err();
-    assert!(e.is_dump_footer_error() && matches!(e, RdbError::DumpChecksum { .. }), "{e}");
+    assert!(
+        e.is_dump_footer_error() && matches!(e, RdbError::DumpChecksum { .. }),
+        "{e}"
+    );
     let mut newer = payload[..payload.len() - 8].to_vec();
     newer[payload.len() - 10] = 11;
     let crc = crc64(&newer);
     newer.extend_from_slice(&crc.to_le_bytes());
-    assert!(matches!(parse_dump_payload(&newer).unwrap_err(), RdbError::DumpVersion { version: 11, .. }));
-    assert!(parse_dump_payload(b"short").unwrap_err().is_dump_footer_error());
+    assert!(matches!(
+        parse_dump_payload(&newer).unwrap_err(),
+        RdbError::DumpVersion { version: 11, .. }
+    ));
+    assert!(parse_dump_payload(b"short")
+        .unwrap_err()
+        .is_dump_footer_error());
     // Valid footer, corrupt body: not a footer error ("Bad data format").
     let mut body = b"\x00\x05hel".to_vec();
     body.extend_from_slice(&[10, 0]);
@@ -452,36 +667,78 @@ fn dump_payload_footer_errors() {
     body.extend_from_slice(&[10, 0]);
     let crc = crc64(&body);
     body.extend_from_slice(&crc.to_le_bytes());
-    assert!(matches!(parse_dump_payload(&body).unwrap_err(), RdbError::Invalid { offset: 3, .. }));
+    assert!(matches!(
+        parse_dump_payload(&body).unwrap_err(),
+        RdbError::Invalid { offset: 3, .. }
+    ));
 }
 
 #[test]
 fn writer_refuses_what_redis_cannot_load() {
     let mut w = RdbWriter::new(Vec::new(), &opts()).unwrap();
     let m = KeyMeta::default();
-    assert!(w.write_entry(b"k", &m, &RdbValue::List(vec![]), ValueEncoding::ListQuicklist2).is_err());
-    assert!(w.write_entry(b"k", &m, &RdbValue::Set(vec![b("a")]), ValueEncoding::SetIntset).is_err());
-    assert!(w.write_entry(b"k", &m, &RdbValue::String(b("a")), ValueEncoding::HashListpack).is_err());
+    assert!(w
+        .write_entry(
+            b"k",
+            &m,
+            &RdbValue::List(vec![]),
+            ValueEncoding::ListQuicklist2
+        )
+        .is_err());
+    assert!(w
+        .write_entry(
+            b"k",
+            &m,
+            &RdbValue::Set(vec![b("a")]),
+            ValueEncoding::SetIntset
+        )
+        .is_err());
+    assert!(w
+        .write_entry(
+            b"k",
+            &m,
+            &RdbValue::String(b("a")),
+            ValueEncoding::HashListpack
+        )
+        .is_err());
     let nan = RdbValue::SortedSet(vec![(b("a"), f64::NAN)]);
-    assert!(w.write_entry(b"k", &m, &nan, ValueEncoding::ZsetListpack).is_err());
-    assert!(w.write_entry(b"k", &m, &nan, ValueEncoding::ZsetSkiplist).is_err());
+    assert!(w
+        .write_entry(b"k", &m, &nan, ValueEncoding::ZsetListpack)
+        .is_err());
+    assert!(w
+        .write_entry(b"k", &m, &nan, ValueEncoding::ZsetSkiplist)
+        .is_err());
 }
 
 #[test]
 fn typed_writers_match_write_entry() {
-    let m = KeyMeta { expire_ms: Some(5), ..KeyMeta::default() };
+    let m = KeyMeta {
+        expire_ms: Some(5),
+        ..KeyMeta::default()
+    };
     let mut w = RdbWriter::new(Vec::new(), &opts()).unwrap();
     w.write_string(b"s", &m, b"v").unwrap();
     w.write_list(b"l", &m, [b"a".as_slice(), b"b"]).unwrap();
     w.write_set_intset(b"i", &m, &[5, -1, 5, 3]).unwrap();
     w.write_set(b"t", &m, [b"x".as_slice()]).unwrap();
-    w.write_zset_listpack(b"zl", &m, [(b"b".as_slice(), 2.0), (b"a", 2.0), (b"c", -1.0)]).unwrap();
-    w.write_zset_skiplist(b"zs", &m, [(b"b".as_slice(), 2.0)]).unwrap();
-    w.write_hash_listpack(b"hl", &m, [(b"f".as_slice(), b"v".as_slice())]).unwrap();
-    w.write_hash(b"hh", &m, [(b"f".as_slice(), b"v".as_slice())]).unwrap();
+    w.write_zset_listpack(
+        b"zl",
+        &m,
+        [(b"b".as_slice(), 2.0), (b"a", 2.0), (b"c", -1.0)],
+    )
+    .unwrap();
+    w.write_zset_skiplist(b"zs", &m, [(b"b".as_slice(), 2.0)])
+        .unwrap();
+    w.write_hash_listpack(b"hl", &m, [(b"f".as_slice(), b"v".as_slice())])
+        .unwrap();
+    w.write_hash(b"hh", &m, [(b"f".as_slice(), b"v".as_slice())])
+        .unwrap();
     let file = w.finish().unwrap();
     let items = read_all(file.as_slice()).unwrap();
-    let got: Vec<(Bytes, RdbValue)> = entries(&items).iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+    let got: Vec<(Bytes, RdbValue)> = entries(&items)
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -489,7 +746,10 @@ fn typed_writers_match_write_entry() {
             (b("l"), RdbValue::List(vec![b("a"), b("b")])),
             (b("i"), RdbValue::Set(vec![b("-1"), b("3"), b("5")])),
             (b("t"), RdbValue::Set(vec![b("x")])),
-            (b("zl"), RdbValue::SortedSet(vec![(b("c"), -1.0), (b("a"), 2.0), (b("b"), 2.0)])),
+            (
+                b("zl"),
+                RdbValue::SortedSet(vec![(b("c"), -1.0), (b("a"), 2.0), (b("b"), 2.0)])
+            ),
             (b("zs"), RdbValue::SortedSet(vec![(b("b"), 2.0)])),
             (b("hl"), RdbValue::Hash(vec![(b("f"), b("v"))])),
             (b("hh"), RdbValue::Hash(vec![(b("f"), b("v"))])),
@@ -499,8 +759,17 @@ fn typed_writers_match_write_entry() {
 
 #[test]
 fn quicklist_nodes_stay_within_8kb() {
-    let items: Vec<Bytes> = (0..3000).map(|i| Bytes::from(format!("value-{i:05}"))).collect();
-    let mut w = RdbWriter::new(Vec::new(), &WriterOptions { compression: false, ..opts() }).unwrap();
+    let items: Vec<Bytes> = (0..3000)
+        .map(|i| Bytes::from(format!("value-{i:05}")))
+        .collect();
+    let mut w = RdbWriter::new(
+        Vec::new(),
+        &WriterOptions {
+            compression: false,
+            ..opts()
+        },
+    )
+    .unwrap();
     let start = w.offset() as usize;
     w.write_list(b"l", &KeyMeta::default(), &items).unwrap();
     let file = w.finish().unwrap();
@@ -516,8 +785,10 @@ fn quicklist_nodes_stay_within_8kb() {
 /// Random bytes after a valid header, and random single-bit flips of a valid file.
 #[test]
 fn bit_flips_never_panic_and_are_detected() {
-    let small: Vec<_> =
-        sample_keyspace().into_iter().filter(|k| !matches!(&k.0[..], b"s-64k" | b"l-big" | b"z-sl" | b"h-ht")).collect();
+    let small: Vec<_> = sample_keyspace()
+        .into_iter()
+        .filter(|k| !matches!(&k.0[..], b"s-64k" | b"l-big" | b"z-sl" | b"h-ht"))
+        .collect();
     let file = write_file(&small, &opts());
     let step = (file.len() / 1500).max(1);
     for pos in (0..file.len()).step_by(step) {
@@ -525,7 +796,10 @@ fn bit_flips_never_panic_and_are_detected() {
             let mut f = file.clone();
             f[pos] ^= 1 << bit;
             // With the checksum on, no flip may go unnoticed.
-            assert!(read_all(f.as_slice()).is_err(), "flip at {pos} bit {bit} undetected");
+            assert!(
+                read_all(f.as_slice()).is_err(),
+                "flip at {pos} bit {bit} undetected"
+            );
         }
     }
 }
@@ -547,27 +821,59 @@ fn arb_value() -> impl Strategy<Value = (RdbValue, ValueEncoding)> {
     };
     prop_oneof![
         arb_bytes().prop_map(|s| (RdbValue::String(s), ValueEncoding::String)),
-        proptest::collection::vec(arb_bytes(), 1..200).prop_map(|v| (RdbValue::List(v), ValueEncoding::ListQuicklist2)),
+        proptest::collection::vec(arb_bytes(), 1..200)
+            .prop_map(|v| (RdbValue::List(v), ValueEncoding::ListQuicklist2)),
         proptest::collection::vec(any::<i64>(), 1..100).prop_map(|v| {
             let mut v = v;
             v.sort_unstable();
             v.dedup();
-            (RdbValue::Set(v.iter().map(|i| Bytes::from(i.to_string())).collect()), ValueEncoding::SetIntset)
+            (
+                RdbValue::Set(v.iter().map(|i| Bytes::from(i.to_string())).collect()),
+                ValueEncoding::SetIntset,
+            )
         }),
-        proptest::collection::vec(arb_bytes(), 1..50).prop_map(move |v| (RdbValue::Set(uniq(v)), ValueEncoding::SetHashtable)),
-        (proptest::collection::vec((arb_bytes(), any::<f64>().prop_filter("NaN", |d| !d.is_nan())), 1..50), any::<bool>())
+        proptest::collection::vec(arb_bytes(), 1..50)
+            .prop_map(move |v| (RdbValue::Set(uniq(v)), ValueEncoding::SetHashtable)),
+        (
+            proptest::collection::vec(
+                (
+                    arb_bytes(),
+                    any::<f64>().prop_filter("NaN", |d| !d.is_nan())
+                ),
+                1..50
+            ),
+            any::<bool>()
+        )
             .prop_map(|(v, lp)| {
                 let mut v = v;
                 v.sort_by(|a, b| a.0.cmp(&b.0));
                 v.dedup_by(|a, b| a.0 == b.0);
-                (RdbValue::SortedSet(v), if lp { ValueEncoding::ZsetListpack } else { ValueEncoding::ZsetSkiplist })
+                (
+                    RdbValue::SortedSet(v),
+                    if lp {
+                        ValueEncoding::ZsetListpack
+                    } else {
+                        ValueEncoding::ZsetSkiplist
+                    },
+                )
             }),
-        (proptest::collection::vec((arb_bytes(), arb_bytes()), 1..50), any::<bool>()).prop_map(|(v, lp)| {
-            let mut v = v;
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v.dedup_by(|a, b| a.0 == b.0);
-            (RdbValue::Hash(v), if lp { ValueEncoding::HashListpack } else { ValueEncoding::HashHashtable })
-        }),
+        (
+            proptest::collection::vec((arb_bytes(), arb_bytes()), 1..50),
+            any::<bool>()
+        )
+            .prop_map(|(v, lp)| {
+                let mut v = v;
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v.dedup_by(|a, b| a.0 == b.0);
+                (
+                    RdbValue::Hash(v),
+                    if lp {
+                        ValueEncoding::HashListpack
+                    } else {
+                        ValueEncoding::HashHashtable
+                    },
+                )
+            }),
     ]
 }
 
@@ -634,7 +940,10 @@ proptest! {
 
 #[test]
 fn type_bytes_are_stable() {
-    assert_eq!(ValueEncoding::ListQuicklist2.type_byte(), types::LIST_QUICKLIST_2);
+    assert_eq!(
+        ValueEncoding::ListQuicklist2.type_byte(),
+        types::LIST_QUICKLIST_2
+    );
     assert_eq!(type_name(18), Some("quicklist-v2"));
     assert_eq!(type_name(8), None);
 }

@@ -59,7 +59,8 @@ impl RdbValue {
             }
             Self::SortedSet(e) => {
                 if e.len() <= limits.zset_max_listpack_entries
-                    && e.iter().all(|(m, _)| m.len() <= limits.zset_max_listpack_value)
+                    && e.iter()
+                        .all(|(m, _)| m.len() <= limits.zset_max_listpack_value)
                 {
                     ValueEncoding::ZsetListpack
                 } else {
@@ -120,7 +121,8 @@ impl ValueEncoding {
 }
 
 /// Redis's compact-encoding limits (config names `set-max-intset-entries`,
-/// `zset-max-listpack-entries`, ...), defaulting to Redis 7.0's defaults.
+/// `zset-max-listpack-entries`, ...), defaulting to Redis 7.0.15's defaults as `CONFIG GET`
+/// shows them (note `hash-max-listpack-entries` is 512, not 128 like the zset limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodingLimits {
     pub set_max_intset_entries: usize,
@@ -136,7 +138,7 @@ impl Default for EncodingLimits {
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
         }
     }
@@ -158,15 +160,23 @@ mod tests {
         let many = RdbValue::Set((0..513).map(|i| b(&i.to_string())).collect());
         assert_eq!(many.redis_encoding(&l), ValueEncoding::SetHashtable);
         let non_canonical = RdbValue::Set(vec![b("1"), b("01")]);
-        assert_eq!(non_canonical.redis_encoding(&l), ValueEncoding::SetHashtable);
+        assert_eq!(
+            non_canonical.redis_encoding(&l),
+            ValueEncoding::SetHashtable
+        );
         let small_zset = RdbValue::SortedSet(vec![(b("a"), 1.0)]);
         assert_eq!(small_zset.redis_encoding(&l), ValueEncoding::ZsetListpack);
         let long_member = RdbValue::SortedSet(vec![(Bytes::from(vec![b'm'; 65]), 1.0)]);
         assert_eq!(long_member.redis_encoding(&l), ValueEncoding::ZsetSkiplist);
-        let hash = RdbValue::Hash((0..129).map(|i| (b(&i.to_string()), b("v"))).collect());
+        let hash = RdbValue::Hash((0..512).map(|i| (b(&i.to_string()), b("v"))).collect());
+        assert_eq!(hash.redis_encoding(&l), ValueEncoding::HashListpack);
+        let hash = RdbValue::Hash((0..513).map(|i| (b(&i.to_string()), b("v"))).collect());
         assert_eq!(hash.redis_encoding(&l), ValueEncoding::HashHashtable);
         let long_value = RdbValue::Hash(vec![(b("f"), Bytes::from(vec![b'v'; 65]))]);
         assert_eq!(long_value.redis_encoding(&l), ValueEncoding::HashHashtable);
-        assert_eq!(RdbValue::List(vec![]).redis_encoding(&l), ValueEncoding::ListQuicklist2);
+        assert_eq!(
+            RdbValue::List(vec![]).redis_encoding(&l),
+            ValueEncoding::ListQuicklist2
+        );
     }
 }

@@ -87,7 +87,14 @@ impl Default for WriterOptions {
         let ctime = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        Self { compression: true, checksum: true, ctime, used_mem: 0, repl: None, aof_base: false }
+        Self {
+            compression: true,
+            checksum: true,
+            ctime,
+            used_mem: 0,
+            repl: None,
+            aof_base: false,
+        }
     }
 }
 
@@ -101,7 +108,12 @@ struct Out<W: Write> {
 
 impl<W: Write> Out<W> {
     fn new(inner: W) -> Self {
-        Self { inner, buf: Vec::with_capacity(BUF_CAP), crc: Crc64::new(), flushed: 0 }
+        Self {
+            inner,
+            buf: Vec::with_capacity(BUF_CAP),
+            crc: Crc64::new(),
+            flushed: 0,
+        }
     }
 
     fn offset(&self) -> u64 {
@@ -109,7 +121,10 @@ impl<W: Write> Out<W> {
     }
 
     fn io(&self, source: std::io::Error) -> RdbError {
-        RdbError::Io { offset: self.offset(), source }
+        RdbError::Io {
+            offset: self.offset(),
+            source,
+        }
     }
 
     fn flush_buf(&mut self) -> Result<(), RdbError> {
@@ -169,7 +184,11 @@ impl<W: Write> Encoder<W> {
     }
 
     fn unencodable(&self, what: &'static str, reason: &'static str) -> RdbError {
-        RdbError::Unencodable { offset: self.out.offset(), what, reason }
+        RdbError::Unencodable {
+            offset: self.out.offset(),
+            what,
+            reason,
+        }
     }
 
     /// Writes an RDB length in its smallest form.
@@ -177,7 +196,8 @@ impl<W: Write> Encoder<W> {
         if n < 1 << 6 {
             self.out.byte(n as u8)
         } else if n < 1 << 14 {
-            self.out.put(&[(lenc::BITS_14 << 6) | (n >> 8) as u8, n as u8])
+            self.out
+                .put(&[(lenc::BITS_14 << 6) | (n >> 8) as u8, n as u8])
         } else if let Ok(n32) = u32::try_from(n) {
             self.out.byte(lenc::BITS_32)?;
             self.out.put(&n32.to_be_bytes())
@@ -191,7 +211,7 @@ impl<W: Write> Encoder<W> {
     fn string(&mut self, s: &[u8]) -> Result<(), RdbError> {
         if s.len() <= 11 {
             if let Some(v) = canonical_i64(s) {
-                let special = (lenc::ENCVAL << 6) as u8;
+                let special = lenc::ENCVAL << 6;
                 if let Ok(v) = i8::try_from(v) {
                     return self.out.put(&[special | enc::INT8, v as u8]);
                 } else if let Ok(v) = i16::try_from(v) {
@@ -199,7 +219,9 @@ impl<W: Write> Encoder<W> {
                     return self.out.put(&[special | enc::INT16, b[0], b[1]]);
                 } else if let Ok(v) = i32::try_from(v) {
                     let b = v.to_le_bytes();
-                    return self.out.put(&[special | enc::INT32, b[0], b[1], b[2], b[3]]);
+                    return self
+                        .out
+                        .put(&[special | enc::INT32, b[0], b[1], b[2], b[3]]);
                 }
             }
         }
@@ -306,7 +328,11 @@ impl<W: Write> Encoder<W> {
     }
 
     /// Finishes `lp` and writes it as a string.
-    fn listpack_string(&mut self, lp: listpack::Builder<'_>, what: &'static str) -> Result<(), RdbError> {
+    fn listpack_string(
+        &mut self,
+        lp: listpack::Builder<'_>,
+        what: &'static str,
+    ) -> Result<(), RdbError> {
         match lp.finish() {
             Ok(blob) => self.string(blob),
             Err(reason) => Err(self.unencodable(what, reason)),
@@ -353,7 +379,9 @@ impl<W: Write> Encoder<W> {
             return Err(self.unencodable("zset", "a score is NaN"));
         }
         entries.sort_by(|a, b| {
-            a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(b.0))
+            a.1.partial_cmp(&b.1)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.0.cmp(b.0))
         });
         let mut blob = std::mem::take(&mut self.blob);
         let mut lp = listpack::Builder::new(&mut blob);
@@ -476,11 +504,15 @@ impl<W: Write> Encoder<W> {
                 let mut sorted: Vec<(&[u8], f64)> =
                     entries.iter().map(|(m, s)| (m.as_ref(), *s)).collect();
                 sorted.sort_by(|a, b| {
-                    b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal).then_with(|| b.0.cmp(a.0))
+                    b.1.partial_cmp(&a.1)
+                        .unwrap_or(Ordering::Equal)
+                        .then_with(|| b.0.cmp(a.0))
                 });
                 self.zset_skiplist_body(sorted.into_iter())
             }
-            (RdbValue::Hash(pairs), E::HashListpack) => self.hash_listpack_body(pairs.iter().map(|(f, v)| (f, v))),
+            (RdbValue::Hash(pairs), E::HashListpack) => {
+                self.hash_listpack_body(pairs.iter().map(|(f, v)| (f, v)))
+            }
             (RdbValue::Hash(pairs), _) => self.hash_body(pairs.iter().map(|(f, v)| (f, v))),
         }
     }
@@ -527,7 +559,10 @@ pub struct RdbWriter<W: Write> {
 impl<W: Write> RdbWriter<W> {
     /// Writes the magic and the aux fields Redis 7.0 writes, in its order.
     pub fn new(inner: W, opts: &WriterOptions) -> Result<Self, RdbError> {
-        let mut w = Self { enc: Encoder::new(inner, opts.compression), checksum: opts.checksum };
+        let mut w = Self {
+            enc: Encoder::new(inner, opts.compression),
+            checksum: opts.checksum,
+        };
         w.enc.out.put(MAGIC)?;
         w.enc.out.put(format!("{RDB_VERSION:04}").as_bytes())?;
         w.write_aux(b"redis-ver", REDIS_VER.as_bytes())?;
@@ -578,7 +613,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a string (type 0).
-    pub fn write_string(&mut self, key: &[u8], meta: &KeyMeta, value: &[u8]) -> Result<(), RdbError> {
+    pub fn write_string(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        value: &[u8],
+    ) -> Result<(), RdbError> {
         self.enc.header(key, meta, types::STRING)?;
         self.enc.string(value)
     }
@@ -596,7 +636,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a set of integers as an intset (type 11); any order, duplicates are dropped.
-    pub fn write_set_intset(&mut self, key: &[u8], meta: &KeyMeta, members: &[i64]) -> Result<(), RdbError> {
+    pub fn write_set_intset(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        members: &[i64],
+    ) -> Result<(), RdbError> {
         self.enc.header(key, meta, types::SET_INTSET)?;
         self.enc.intset_body(members)
     }
@@ -613,20 +658,31 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a sorted set as a listpack (type 17); entries are sorted here by (score, member).
-    pub fn write_zset_listpack<I, M>(&mut self, key: &[u8], meta: &KeyMeta, entries: I) -> Result<(), RdbError>
+    pub fn write_zset_listpack<I, M>(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        entries: I,
+    ) -> Result<(), RdbError>
     where
         I: IntoIterator<Item = (M, f64)>,
         M: AsRef<[u8]>,
     {
         let owned: Vec<(M, f64)> = entries.into_iter().collect();
         self.enc.header(key, meta, types::ZSET_LISTPACK)?;
-        self.enc.zset_listpack_body(owned.iter().map(|(m, s)| (m.as_ref(), *s)).collect())
+        self.enc
+            .zset_listpack_body(owned.iter().map(|(m, s)| (m.as_ref(), *s)).collect())
     }
 
     /// Writes a sorted set as member + binary double pairs (type 5) in the given order. Redis
     /// writes the highest score first (then the highest member), which makes its loader's
     /// skiplist inserts O(1); pass the entries that way for the fastest load.
-    pub fn write_zset_skiplist<I, M>(&mut self, key: &[u8], meta: &KeyMeta, entries: I) -> Result<(), RdbError>
+    pub fn write_zset_skiplist<I, M>(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        entries: I,
+    ) -> Result<(), RdbError>
     where
         I: IntoIterator<Item = (M, f64)>,
         I::IntoIter: ExactSizeIterator,
@@ -637,7 +693,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a hash as a listpack (type 16); fields must be unique.
-    pub fn write_hash_listpack<I, F, V>(&mut self, key: &[u8], meta: &KeyMeta, pairs: I) -> Result<(), RdbError>
+    pub fn write_hash_listpack<I, F, V>(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        pairs: I,
+    ) -> Result<(), RdbError>
     where
         I: IntoIterator<Item = (F, V)>,
         F: AsRef<[u8]>,
@@ -648,7 +709,12 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes a hash as a plain field/value list (type 4); fields must be unique.
-    pub fn write_hash<I, F, V>(&mut self, key: &[u8], meta: &KeyMeta, pairs: I) -> Result<(), RdbError>
+    pub fn write_hash<I, F, V>(
+        &mut self,
+        key: &[u8],
+        meta: &KeyMeta,
+        pairs: I,
+    ) -> Result<(), RdbError>
     where
         I: IntoIterator<Item = (F, V)>,
         I::IntoIter: ExactSizeIterator,
@@ -663,12 +729,19 @@ impl<W: Write> RdbWriter<W> {
     pub fn finish(mut self) -> Result<W, RdbError> {
         self.enc.out.byte(opcode::EOF)?;
         self.enc.out.flush_buf()?;
-        let crc = if self.checksum { self.enc.out.crc.value() } else { 0 };
+        let crc = if self.checksum {
+            self.enc.out.crc.value()
+        } else {
+            0
+        };
         self.enc.out.put(&crc.to_le_bytes())?;
         self.enc.out.flush_buf()?;
         let mut out = self.enc.out;
         if let Err(source) = out.inner.flush() {
-            return Err(RdbError::Io { offset: out.flushed, source });
+            return Err(RdbError::Io {
+                offset: out.flushed,
+                source,
+            });
         }
         Ok(out.inner)
     }
@@ -689,4 +762,48 @@ pub fn dump_payload(
     let mut bytes = enc.out.inner;
     bytes.extend_from_slice(&crc.to_le_bytes());
     Ok(Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_splitter_follows_the_8kb_rule_and_plain_threshold() {
+        let mut s = NodeSplitter::default();
+        assert_eq!(s.place(10, || 4000), Place::NewNode);
+        assert_eq!(s.place(10, || 4000), Place::SameNode); // 7 + 8000 = 8007
+        assert_eq!(s.place(10, || 185), Place::SameNode); // 8192: still fits
+        assert_eq!(s.place(10, || 1), Place::NewNode); // 8193 would not
+        assert_eq!(s.place(PLAIN_THRESHOLD, || unreachable!()), Place::Plain);
+        assert_eq!(s.place(10, || 3), Place::NewNode);
+        assert_eq!(s.place(10, || 9000), Place::NewNode); // too big for any node: alone
+        assert_eq!(s.place(10, || 3), Place::NewNode);
+    }
+
+    #[test]
+    fn string_forms_follow_redis_rules() {
+        let enc = |s: &[u8], compression: bool| {
+            let mut e = Encoder::new(Vec::new(), compression);
+            e.string(s).unwrap();
+            e.out.flush_buf().unwrap();
+            e.out.inner
+        };
+        assert_eq!(enc(b"0", true), [0xC0, 0]);
+        assert_eq!(enc(b"-129", true), [0xC1, 0x7F, 0xFF]);
+        assert_eq!(enc(b"2147483647", true), [0xC2, 0xFF, 0xFF, 0xFF, 0x7F]);
+        assert_eq!(enc(b"2147483648", true), b"\x0A2147483648");
+        assert_eq!(enc(b"-0", true), b"\x02-0");
+        assert_eq!(enc(b"+1", true), b"\x02+1");
+        // 20 bytes: never compressed; 21 compressible bytes: compressed; incompressible: raw.
+        assert_eq!(enc(&[b'a'; 20], true)[0], 20);
+        assert_eq!(enc(&[b'a'; 21], true)[0], 0xC3);
+        assert_eq!(enc(&[b'a'; 21], false)[0], 21);
+        let random: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        assert_eq!(enc(&random, true)[0], 64);
+        // Lengths: 6-bit, 14-bit big-endian, 32-bit big-endian.
+        assert_eq!(enc(&[b'x'; 63], false)[0], 63);
+        assert_eq!(enc(&[b'x'; 300], false)[..2], [0x41, 0x2C]);
+        assert_eq!(enc(&vec![b'x'; 20_000], false)[..5], [0x80, 0, 0, 0x4E, 0x20]);
+    }
 }

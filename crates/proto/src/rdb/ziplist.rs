@@ -26,7 +26,10 @@ pub fn for_each(
     mut f: impl FnMut(Entry) -> Result<(), BlobError>,
 ) -> Result<usize, BlobError> {
     if blob.len() < HEADER + 1 {
-        return Err(BlobError::new(0, "a 10-byte ziplist header and an end byte"));
+        return Err(BlobError::new(
+            0,
+            "a 10-byte ziplist header and an end byte",
+        ));
     }
     let zlbytes = u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize;
     if zlbytes != blob.len() {
@@ -59,7 +62,10 @@ pub fn for_each(
         }
         p += pl_size;
         let e = *body.get(p).ok_or(err("an entry encoding byte"))?;
-        let need = |k: usize| body.get(p..p.saturating_add(k)).ok_or(err("entry data inside the ziplist"));
+        let need = |k: usize| {
+            body.get(p..p.saturating_add(k))
+                .ok_or(err("entry data inside the ziplist"))
+        };
         let (entry, size) = match e >> 6 {
             0 => {
                 let len = usize::from(e & 0x3F);
@@ -85,7 +91,10 @@ pub fn for_each(
                 }
                 0xD0 => {
                     let h = need(5)?;
-                    (Entry::Int(i32::from_le_bytes([h[1], h[2], h[3], h[4]]).into()), 5)
+                    (
+                        Entry::Int(i32::from_le_bytes([h[1], h[2], h[3], h[4]]).into()),
+                        5,
+                    )
                 }
                 0xE0 => {
                     let h = need(9)?;
@@ -95,7 +104,10 @@ pub fn for_each(
                 }
                 0xF0 => {
                     let h = need(4)?;
-                    (Entry::Int((i32::from_le_bytes([0, h[1], h[2], h[3]]) >> 8).into()), 4)
+                    (
+                        Entry::Int((i32::from_le_bytes([0, h[1], h[2], h[3]]) >> 8).into()),
+                        4,
+                    )
                 }
                 0xFE => {
                     let h = need(2)?;
@@ -112,16 +124,25 @@ pub fn for_each(
         last_start = start;
     }
     if zltail != last_start {
-        return Err(BlobError::new(4, "a zltail header pointing at the last entry"));
+        return Err(BlobError::new(
+            4,
+            "a zltail header pointing at the last entry",
+        ));
     }
     if zllen != u16::MAX && usize::from(zllen) != n {
-        return Err(BlobError::new(8, "a zllen header equal to the number of entries"));
+        return Err(BlobError::new(
+            8,
+            "a zllen header equal to the number of entries",
+        ));
     }
     Ok(n)
 }
 
+/// A zipmap (field, value) as ranges of the blob.
+pub type ZipmapPair = (Range<usize>, Range<usize>);
+
 /// Parses a zipmap into (field, value) ranges of `blob`, checking the count when it is known.
-pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<(Range<usize>, Range<usize>)>, BlobError> {
+pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<ZipmapPair>, BlobError> {
     let Some(&zmlen) = blob.first() else {
         return Err(BlobError::new(0, "a zipmap length byte"));
     };
@@ -133,7 +154,9 @@ pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<(Range<usize>, Range<usize>)>, Bl
             None => Err(BlobError::new(at, "a zipmap length")),
             Some(&END) => Ok(None),
             Some(&0xFE) => {
-                let b = blob.get(at + 1..at + 5).ok_or(BlobError::new(at, "a 5-byte zipmap length"))?;
+                let b = blob
+                    .get(at + 1..at + 5)
+                    .ok_or(BlobError::new(at, "a 5-byte zipmap length"))?;
                 *p += 5;
                 Ok(Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize))
             }
@@ -168,7 +191,10 @@ pub fn parse_zipmap(blob: &[u8]) -> Result<Vec<(Range<usize>, Range<usize>)>, Bl
         out.push((key, value));
     }
     if zmlen < 254 && usize::from(zmlen) != out.len() {
-        return Err(BlobError::new(0, "a zipmap length equal to the number of pairs"));
+        return Err(BlobError::new(
+            0,
+            "a zipmap length equal to the number of pairs",
+        ));
     }
     Ok(out)
 }
@@ -281,18 +307,39 @@ mod tests {
         let big = vec![b'b'; 300];
         let huge = vec![b'h'; 17_000];
         let items: Vec<&[u8]> = vec![
-            b"", b"a", b"0", b"12", b"13", b"-1", b"-128", b"200", b"-30000", b"8000000",
-            b"-8388608", b"2000000000", b"9223372036854775807", b"-0", b"007", &big, &huge, b"x",
+            b"",
+            b"a",
+            b"0",
+            b"12",
+            b"13",
+            b"-1",
+            b"-128",
+            b"200",
+            b"-30000",
+            b"8000000",
+            b"-8388608",
+            b"2000000000",
+            b"9223372036854775807",
+            b"-0",
+            b"007",
+            &big,
+            &huge,
+            b"x",
         ];
         let zl = build::ziplist(&items);
-        assert_eq!(decode(&zl).unwrap(), items.iter().map(|i| i.to_vec()).collect::<Vec<_>>());
+        assert_eq!(
+            decode(&zl).unwrap(),
+            items.iter().map(|i| i.to_vec()).collect::<Vec<_>>()
+        );
         assert_eq!(decode(&build::ziplist(&[])).unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
     fn hand_made_ziplist_decodes() {
         // ["a", 5] : zlbytes 15, zltail 13, zllen 2, [00 01 'a'] [03 F6] FF
-        let zl = [15, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0x00, 0x01, b'a', 0x03, 0xF6, 0xFF];
+        let zl = [
+            15, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0x00, 0x01, b'a', 0x03, 0xF6, 0xFF,
+        ];
         let mut zl = zl.to_vec();
         zl[0] = zl.len() as u8;
         assert_eq!(decode(&zl).unwrap(), vec![b"a".to_vec(), b"5".to_vec()]);
@@ -318,8 +365,10 @@ mod tests {
         let pairs: Vec<(&[u8], &[u8])> = vec![(b"f", b"v"), (b"k2", &long), (b"", b"")];
         let zm = build::zipmap(&pairs);
         let parsed = parse_zipmap(&zm).unwrap();
-        let back: Vec<(&[u8], &[u8])> =
-            parsed.iter().map(|(k, v)| (&zm[k.clone()], &zm[v.clone()])).collect();
+        let back: Vec<(&[u8], &[u8])> = parsed
+            .iter()
+            .map(|(k, v)| (&zm[k.clone()], &zm[v.clone()]))
+            .collect();
         assert_eq!(back, pairs);
         let mut bad_count = zm.clone();
         bad_count[0] = 2;

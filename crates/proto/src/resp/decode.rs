@@ -228,8 +228,9 @@ impl RequestDecoder {
                     let Some(cr) = self.scan.find(buf, b'\r', true, limit, err)? else {
                         return Ok(None);
                     };
+                    let max = self.limits.max_multibulk_len as u64;
                     let count = parse_i64(&buf[1..cr])
-                        .filter(|&n| n <= self.limits.max_multibulk_len as i64)
+                        .filter(|&n| n <= 0 || n as u64 <= max)
                         .ok_or(ProtoError::InvalidMultibulkLength)?;
                     if self.auth_required && count > UNAUTH_MAX_MULTIBULK_LEN {
                         return Err(ProtoError::UnauthenticatedMultibulkLength);
@@ -359,7 +360,7 @@ pub struct Decoded {
 /// | `_`                       | `Null`                         |
 /// | `,<double>`               | `Double` (`inf`, `-inf`, `nan` too) |
 /// | `#t` / `#f`               | `Boolean`                      |
-/// | `%<n>` `~<n>` `>`<n>`     | `Map` (n pairs), `Set`, `Push` |
+/// | `%<n>`, `~<n>`, `><n>`    | `Map` (n pairs), `Set`, `Push` |
 /// | `(<digits>`               | `BigNumber`                    |
 /// | `=<len>\r\ntxt:...`       | `Verbatim`                     |
 /// | `\|<n>` attribute         | read and dropped               |
@@ -575,9 +576,7 @@ impl FrameDecoder {
             if level.remaining > 0 {
                 return None;
             }
-            let Some(level) = self.stack.pop() else {
-                return None;
-            };
+            let level = self.stack.pop()?;
             if level.kind == AggKind::Attribute {
                 // Attributes describe the value after them and are not elements themselves.
                 return None;

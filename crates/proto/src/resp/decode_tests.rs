@@ -124,9 +124,10 @@ fn argvs(run: &Run<Request>) -> Vec<Vec<&[u8]>> {
 }
 
 fn small_big_arg() -> RequestDecoder {
-    let mut dec = RequestDecoder::default();
-    dec.big_arg = 8;
-    dec
+    RequestDecoder {
+        big_arg: 8,
+        ..RequestDecoder::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,10 +281,9 @@ fn an_inline_line_of_exactly_64k_is_accepted() {
 
 #[test]
 fn unauthenticated_clients_get_small_limits() {
-    let auth = || {
-        let mut dec = RequestDecoder::default();
-        dec.auth_required = true;
-        dec
+    let auth = || RequestDecoder {
+        auth_required: true,
+        ..RequestDecoder::default()
     };
     let got = run_whole(auth(), b"*11\r\n");
     assert_eq!(got.error, Some(ProtoError::UnauthenticatedMultibulkLength));
@@ -326,6 +326,20 @@ fn configured_limits_are_used() {
     assert_eq!(got.error, Some(ProtoError::InvalidBulkLength));
     let got = run_whole(RequestDecoder::new(limits), b"ECHO abcde\r\n");
     assert_eq!(got.error, Some(ProtoError::TooBigInline));
+}
+
+#[test]
+fn unlimited_counts_still_skip_negative_ones() {
+    let limits = Limits {
+        max_multibulk_len: usize::MAX,
+        ..Limits::default()
+    };
+    let got = run_whole(
+        RequestDecoder::new(limits),
+        b"*-1\r\n*1\r\n$4\r\nPING\r\n*9999999999\r\n",
+    );
+    assert_eq!(argvs(&got), vec![vec![&b"PING"[..]]]);
+    assert_eq!(got.error, None);
 }
 
 #[test]
@@ -449,8 +463,10 @@ fn a_huge_claimed_bulk_allocates_nothing_until_bytes_arrive() {
 
 #[test]
 fn query_buffer_len_counts_buffered_and_held_bytes() {
-    let mut limits = Limits::default();
-    limits.client_query_buffer_limit = 100_000;
+    let limits = Limits {
+        client_query_buffer_limit: 100_000,
+        ..Limits::default()
+    };
     let mut dec = RequestDecoder::new(limits);
     let mut buf = BytesMut::from(&b"*1\r\n$200000\r\n"[..]);
     buf.put_slice(&[b'x'; 60_000]);
@@ -604,10 +620,9 @@ fn frame_decoder_splits_a_mixed_stream() {
     let input: &[u8] = b"+OK\r\n|1\r\n+k\r\n+v\r\n%1\r\n$1\r\nk\r\n*3\r\n:1\r\n,0.5\r\n$-1\r\n\
 >3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$20\r\n01234567890123456789\r\n_\r\n";
     for big_arg in [8, BIG_ARG] {
-        let make = || {
-            let mut dec = FrameDecoder::default();
-            dec.big_arg = big_arg;
-            dec
+        let make = || FrameDecoder {
+            big_arg,
+            ..FrameDecoder::default()
         };
         let got = assert_split_invariant(make, input);
         assert_eq!(got.error, None);
@@ -712,6 +727,43 @@ fn chunked<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     out
 }
 
+/// Header lines and values for the arbitrary-input test...
+const FUZZ_LINES: &[&[u8]] = &[
+    b"*1\r\n",
+    b"*3\r\n",
+    b"*2147483647\r\n",
+    b"*-1\r\n",
+    b"*0\r\n",
+    b"$3\r\n",
+    b"$-1\r\n",
+    b"$536870912\r\n",
+    b"$1000000\r\n",
+    b"$40000\r\n",
+    b"%2\r\n",
+    b"~1\r\n",
+    b">2\r\n",
+    b"|1\r\n",
+    b"=8\r\n",
+    b"=1000000\r\n",
+    b"!3\r\n",
+    b"+OK\r\n",
+    b":12\r\n",
+    b",1.5\r\n",
+    b"#t\r\n",
+    b"(12\r\n",
+    b"_\r\n",
+    b"SET a b\r\n",
+    b"\r\n",
+    b"abc",
+    b"txt:abcd\r\n",
+];
+
+/// ...and single bytes that break them anywhere.
+const FUZZ_BYTES: &[&[u8]] = &[
+    b"*", b"$", b"%", b"=", b"+", b":", b"-", b"1", b"9", b"\r", b"\n", b" ", b"\"", b"'", b"\\",
+    b"\0", b"\xff",
+];
+
 proptest! {
     // XorShift: the default ChaCha generator dominates these tests' time in debug builds.
     #![proptest_config(ProptestConfig {
@@ -756,8 +808,10 @@ proptest! {
             encode_command(argv, &mut wire);
             lens.push(wire.len() - before);
         }
-        let mut dec = RequestDecoder::default();
-        dec.big_arg = big_arg;
+        let mut dec = RequestDecoder {
+            big_arg,
+            ..RequestDecoder::default()
+        };
         let got = run(&mut dec, &chunked(&wire, &cuts));
         prop_assert_eq!(&got.error, &None);
         let argv: Vec<Vec<Bytes>> = got.items.iter().map(|r| r.argv.clone()).collect();
@@ -795,31 +849,33 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_nor_overallocate(
         tokens in prop::collection::vec(prop_oneof![
-            Just(&b"*"[..]), Just(&b"$"[..]), Just(&b"%"[..]), Just(&b"~"[..]), Just(&b">"[..]),
-            Just(&b"|"[..]), Just(&b"="[..]), Just(&b"!"[..]), Just(&b"+"[..]), Just(&b":"[..]),
-            Just(&b","[..]), Just(&b"#"[..]), Just(&b"("[..]), Just(&b"_"[..]), Just(&b"-1"[..]),
-            Just(&b"1"[..]), Just(&b"3"[..]), Just(&b"16"[..]), Just(&b"2147483647"[..]),
-            Just(&b"536870912"[..]), Just(&b"1000000"[..]), Just(&b"\r\n"[..]), Just(&b"\r"[..]),
-            Just(&b"\n"[..]), Just(&b" "[..]), Just(&b"\""[..]), Just(&b"'"[..]), Just(&b"\\"[..]),
-            Just(&b"abc"[..]), Just(&b"txt:"[..]), Just(&b"\0"[..]), Just(&b"\xff"[..]),
+            // Mostly whole lines, so inputs get deep into the state machine.
+            3 => prop::sample::select(FUZZ_LINES),
+            1 => prop::sample::select(FUZZ_BYTES),
         ], 0..200),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
         let input: Vec<u8> = tokens.concat();
         let chunks = chunked(&input, &cuts);
         let bound = |fed: usize| BULK_PREALLOC_CAP + 64 * 1024 + 256 * fed;
-        let mut auth = RequestDecoder::default();
-        auth.auth_required = true;
-        let mut small = RequestDecoder::default();
-        small.big_arg = 4;
+        let auth = RequestDecoder {
+            auth_required: true,
+            ..RequestDecoder::default()
+        };
+        let small = RequestDecoder {
+            big_arg: 4,
+            ..RequestDecoder::default()
+        };
         let mut requests = [RequestDecoder::default(), auth, RequestDecoder::primary_link(), small];
         for dec in &mut requests {
             check_bounded(dec, &chunks, bound)?;
         }
         let mut frames = FrameDecoder::default();
         check_bounded(&mut frames, &chunks, bound)?;
-        let mut small = FrameDecoder::default();
-        small.big_arg = 4;
+        let mut small = FrameDecoder {
+            big_arg: 4,
+            ..FrameDecoder::default()
+        };
         check_bounded(&mut small, &chunks, bound)?;
     }
 }

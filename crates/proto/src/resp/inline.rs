@@ -133,7 +133,8 @@ mod tests {
     /// Each row was checked against redis-server 7.0.15 with `ECHO`/`SET` over a raw socket.
     #[test]
     fn splits_like_sdssplitargs() {
-        let table: &[(&[u8], Option<Vec<Vec<u8>>>)] = &[
+        type Row = (&'static [u8], Option<Vec<Vec<u8>>>);
+        let table: &[Row] = &[
             (b"SET a b", args(&[b"SET", b"a", b"b"])),
             (b"  SET\t a  ", args(&[b"SET", b"a"])),
             (b"", args(&[])),

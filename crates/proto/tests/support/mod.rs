@@ -39,17 +39,28 @@ impl RedisServer {
     /// on a port taken from a `:0` bind (retried if another process grabbed it meanwhile).
     pub fn start(dir: &Path, dbfilename: &str, extra: &[&str]) -> RedisServer {
         for _attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let mut cmd = Command::new("redis-server");
-            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-                .args(["--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir)
-                .args(["--dbfilename", dbfilename])
-                .args(["--logfile", "redis.log"])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--dbfilename", dbfilename])
+            .args(["--logfile", "redis.log"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
             let mut child = cmd.spawn().expect("spawn redis-server");
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -60,7 +71,11 @@ impl RedisServer {
                     let mut c = Client::new(stream);
                     // LOADING replies an error until the dataset is in memory.
                     if matches!(c.cmd(&["PING"]), Reply::Simple(_)) {
-                        return RedisServer { child, port, dir: dir.to_path_buf() };
+                        return RedisServer {
+                            child,
+                            port,
+                            dir: dir.to_path_buf(),
+                        };
                     }
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -130,8 +145,13 @@ pub struct Client {
 
 impl Client {
     fn new(stream: TcpStream) -> Client {
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Client { w: stream.try_clone().unwrap(), r: BufReader::new(stream) }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            w: stream.try_clone().unwrap(),
+            r: BufReader::new(stream),
+        }
     }
 
     pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
@@ -150,8 +170,10 @@ impl Client {
     pub fn ok<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
         let r = self.cmd(args);
         if let Reply::Error(e) = &r {
-            let shown: Vec<String> =
-                args.iter().map(|a| String::from_utf8_lossy(a.as_ref()).into_owned()).collect();
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+                .collect();
             panic!("{shown:?} failed: {e}");
         }
         r
@@ -199,14 +221,31 @@ pub fn fetch(c: &mut Client, key: &[u8]) -> Option<RdbValue> {
     Some(match &ty[..] {
         b"none" => return None,
         b"string" => RdbValue::String(bulk(&c.ok(&[b"GET".as_slice(), key]))),
-        b"list" => RdbValue::List(c.ok(&[b"LRANGE".as_slice(), key, b"0", b"-1"]).array().iter().map(bulk).collect()),
-        b"set" => RdbValue::Set(c.ok(&[b"SMEMBERS".as_slice(), key]).array().iter().map(bulk).collect()),
+        b"list" => RdbValue::List(
+            c.ok(&[b"LRANGE".as_slice(), key, b"0", b"-1"])
+                .array()
+                .iter()
+                .map(bulk)
+                .collect(),
+        ),
+        b"set" => RdbValue::Set(
+            c.ok(&[b"SMEMBERS".as_slice(), key])
+                .array()
+                .iter()
+                .map(bulk)
+                .collect(),
+        ),
         b"zset" => {
-            let flat = c.ok(&[b"ZRANGE".as_slice(), key, b"0", b"-1", b"WITHSCORES"]).array();
+            let flat = c
+                .ok(&[b"ZRANGE".as_slice(), key, b"0", b"-1", b"WITHSCORES"])
+                .array();
             RdbValue::SortedSet(
                 flat.chunks(2)
                     .map(|p| {
-                        let score = String::from_utf8(p[1].bytes()).unwrap().parse::<f64>().unwrap();
+                        let score = String::from_utf8(p[1].bytes())
+                            .unwrap()
+                            .parse::<f64>()
+                            .unwrap();
                         (bulk(&p[0]), score)
                     })
                     .collect(),
@@ -245,7 +284,14 @@ pub fn canon(v: &RdbValue) -> RdbValue {
 
 /// Runs `redis-check-rdb file`; returns (success, combined output).
 pub fn check_rdb(file: &Path) -> (bool, String) {
-    let out = Command::new("redis-check-rdb").arg(file).output().expect("run redis-check-rdb");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("redis-check-rdb")
+        .arg(file)
+        .output()
+        .expect("run redis-check-rdb");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }

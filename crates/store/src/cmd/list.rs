@@ -45,13 +45,49 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("ltrim", 4, WRITE, KeySpec::FIRST, ltrim),
     spec("lpos", -3, READONLY, KeySpec::FIRST, lpos),
     spec("lmove", 5, WRITE | DENYOOM, KeySpec::FIRST_TWO, lmove),
-    spec("rpoplpush", 3, WRITE | DENYOOM, KeySpec::FIRST_TWO, rpoplpush),
-    spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, ALL_BUT_LAST, blpop),
-    spec("brpop", -3, WRITE | NOSCRIPT | BLOCKING, ALL_BUT_LAST, brpop),
-    spec("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, KeySpec::FIRST_TWO, blmove),
-    spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, KeySpec::FIRST_TWO, brpoplpush),
+    spec(
+        "rpoplpush",
+        3,
+        WRITE | DENYOOM,
+        KeySpec::FIRST_TWO,
+        rpoplpush,
+    ),
+    spec(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        ALL_BUT_LAST,
+        blpop,
+    ),
+    spec(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        ALL_BUT_LAST,
+        brpop,
+    ),
+    spec(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KeySpec::FIRST_TWO,
+        blmove,
+    ),
+    spec(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        KeySpec::FIRST_TWO,
+        brpoplpush,
+    ),
     spec("lmpop", -4, WRITE, KeySpec::Movable(lmpop_keys), lmpop),
-    spec("blmpop", -5, WRITE | BLOCKING, KeySpec::Movable(blmpop_keys), blmpop),
+    spec(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING,
+        KeySpec::Movable(blmpop_keys),
+        blmpop,
+    ),
 ];
 
 /// `BLPOP key [key ...] timeout`: keys from 1 to the one before last.
@@ -142,7 +178,12 @@ fn parse_deadline(ctx: &Ctx, b: &[u8]) -> Result<Option<i64>, CmdError> {
     Ok((ms > 0).then(|| ctx.now_ms().saturating_add(ms)))
 }
 
-fn push_generic(ctx: &mut Ctx, args: &mut Args, end: End, only_existing: bool) -> Result<Executed, CmdError> {
+fn push_generic(
+    ctx: &mut Ctx,
+    args: &mut Args,
+    end: End,
+    only_existing: bool,
+) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let items = args.take_rest();
     if only_existing && !ctx.check_type(key, "list")? {
@@ -195,11 +236,13 @@ fn pop_generic(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Executed, Cmd
     match count {
         None => {
             let popped = pop_n(ctx, key, end, 1)?.unwrap_or_default();
-            Ok(Executed::write(popped.into_iter().next().map_or(Frame::Null, Frame::Bulk)))
+            Ok(Executed::write(
+                popped.into_iter().next().map_or(Frame::Null, Frame::Bulk),
+            ))
         }
         Some(0) => Ok(Executed::read(Frame::Array(Vec::new()))),
         Some(n) => {
-            let n = n.min(usize::MAX as u64) as usize;
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
             let popped = pop_n(ctx, key, end, n)?.unwrap_or_default();
             Ok(Executed::write(Frame::Array(
                 popped.into_iter().map(Frame::Bulk).collect(),
@@ -246,7 +289,9 @@ fn lindex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Null));
     };
     let index = args.next_i64()?;
-    let reply = list.get(index).map_or(Frame::Null, |v| Frame::Bulk(v.clone()));
+    let reply = list
+        .get(index)
+        .map_or(Frame::Null, |v| Frame::Bulk(v.clone()));
     Ok(Executed::read(reply))
 }
 
@@ -395,7 +440,11 @@ fn lpos(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         r => (false, r as u64 - 1),
     };
     let len = list.len();
-    let limit = if maxlen == 0 { len } else { (maxlen.min(len as u64)) as usize };
+    let limit = if maxlen == 0 {
+        len
+    } else {
+        (maxlen.min(len as u64)) as usize
+    };
     let want = count.map_or(1, |c| if c == 0 { u64::MAX } else { c });
     let mut matches: u64 = 0;
     let mut found = Vec::new();
@@ -430,7 +479,13 @@ fn non_negative(b: &[u8], msg: &'static str) -> Result<u64, CmdError> {
 /// Moves one element from `src` to `dst`. `None` if `src` has no list. `dst`'s type is
 /// checked only when there is something to move (as Redis does); the element is pushed
 /// before `src` is deleted, so `src == dst` rotates a single-element list in place.
-fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Option<Bytes>, CmdError> {
+fn move_one(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+) -> Result<Option<Bytes>, CmdError> {
     match ctx.get_list(src)? {
         Some(l) if !l.is_empty() => {}
         _ => return Ok(None),
@@ -512,7 +567,12 @@ fn blmove_generic(
 ) -> Result<Executed, CmdError> {
     match move_one(ctx, src, dst, from, to)? {
         Some(v) => Ok(Executed::rewritten(Frame::Bulk(v), propagate)),
-        None => Ok(block_or_nil(ctx, std::slice::from_ref(src), deadline, Frame::Null)),
+        None => Ok(block_or_nil(
+            ctx,
+            std::slice::from_ref(src),
+            deadline,
+            Frame::Null,
+        )),
     }
 }
 
@@ -565,7 +625,7 @@ fn parse_mpop(argv: &[Bytes], numkeys_idx: usize) -> Result<MPop<'_>, CmdError> 
         let more = i + 1 < argv.len();
         if count.is_none() && more && argv[i].eq_ignore_ascii_case(b"count") {
             match parse_i64(&argv[i + 1]) {
-                Some(n) if n > 0 => count = Some(n.min(usize::MAX as i64) as usize),
+                Some(n) if n > 0 => count = Some(usize::try_from(n).unwrap_or(usize::MAX)),
                 _ => return Err(CmdError::msg("count should be greater than 0")),
             }
             i += 2;
@@ -676,8 +736,14 @@ mod tests {
         let range = err("ERR value is out of range, must be positive");
         assert_eq!(k.run("LPOP l -1"), range);
         assert_eq!(k.run("LPOP l abc"), range);
-        assert_eq!(k.run("LPOP l 1 2"), err("ERR wrong number of arguments for 'lpop' command"));
-        assert_eq!(k.run("RPOP l 1 2"), err("ERR wrong number of arguments for 'rpop' command"));
+        assert_eq!(
+            k.run("LPOP l 1 2"),
+            err("ERR wrong number of arguments for 'lpop' command")
+        );
+        assert_eq!(
+            k.run("RPOP l 1 2"),
+            err("ERR wrong number of arguments for 'rpop' command")
+        );
     }
 
     #[test]
@@ -685,19 +751,42 @@ mod tests {
         let mut k = Kit::new();
         k.ks.set(0, b"s", Value::Str(Bytes::from_static(b"x")));
         for cmd in [
-            "LPUSH s a", "RPUSH s a", "LPUSHX s a", "RPUSHX s a", "LPOP s", "RPOP s 0", "LLEN s",
-            "LRANGE s 0 1", "LINDEX s 0", "LSET s 0 a", "LINSERT s BEFORE a b", "LREM s 0 a",
-            "LTRIM s 0 1", "LPOS s a", "LMOVE s d LEFT LEFT", "RPOPLPUSH s d", "BLPOP s 0",
-            "BRPOP s 0", "BLMOVE s d LEFT LEFT 0", "BRPOPLPUSH s d 0", "LMPOP 1 s LEFT",
+            "LPUSH s a",
+            "RPUSH s a",
+            "LPUSHX s a",
+            "RPUSHX s a",
+            "LPOP s",
+            "RPOP s 0",
+            "LLEN s",
+            "LRANGE s 0 1",
+            "LINDEX s 0",
+            "LSET s 0 a",
+            "LINSERT s BEFORE a b",
+            "LREM s 0 a",
+            "LTRIM s 0 1",
+            "LPOS s a",
+            "LMOVE s d LEFT LEFT",
+            "RPOPLPUSH s d",
+            "BLPOP s 0",
+            "BRPOP s 0",
+            "BLMOVE s d LEFT LEFT 0",
+            "BRPOPLPUSH s d 0",
+            "LMPOP 1 s LEFT",
             "BLMPOP 0 1 s LEFT",
         ] {
             assert_eq!(k.run(cmd), err(WT), "{cmd}");
         }
         // Argument errors that Redis checks first.
-        assert_eq!(k.run("LPOP s -1"), err("ERR value is out of range, must be positive"));
+        assert_eq!(
+            k.run("LPOP s -1"),
+            err("ERR value is out of range, must be positive")
+        );
         assert_eq!(k.run("LINSERT s MIDDLE a b"), err("ERR syntax error"));
-        assert_eq!(k.run("LRANGE s x 1"), err("ERR value is not an integer or out of range"));
-        assert_eq!(k.run("LPOS s a RANK 0").is_error(), true);
+        assert_eq!(
+            k.run("LRANGE s x 1"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert!(k.run("LPOS s a RANK 0").is_error());
         assert_eq!(k.run("LMOVE s d MIDDLE LEFT"), err("ERR syntax error"));
         // LINDEX and LSET look the key up first.
         assert_eq!(k.run("LINDEX nokey x"), Frame::Null);
@@ -712,7 +801,10 @@ mod tests {
         assert_eq!(k.run("LINDEX l -1"), bulk("c"));
         assert_eq!(k.run("LINDEX l 3"), Frame::Null);
         assert_eq!(k.run("LINDEX l -9223372036854775808"), Frame::Null);
-        assert_eq!(k.run("LINDEX l x"), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            k.run("LINDEX l x"),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(k.run("LSET l -1 z"), Frame::ok());
         assert_eq!(k.run("LSET l 3 z"), err("ERR index out of range"));
         assert_eq!(k.run("LSET l -4 z"), err("ERR index out of range"));
@@ -732,17 +824,26 @@ mod tests {
         assert_eq!(k.run("LINSERT l after X Y"), Frame::Integer(9));
         assert_eq!(k.run("LINSERT l before zz Y"), Frame::Integer(-1));
         assert_eq!(k.run("LINSERT nokey before a Y"), Frame::Integer(0));
-        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["a", "b", "X", "Y", "c", "a", "b", "c", "a"]));
+        assert_eq!(
+            k.run("LRANGE l 0 -1"),
+            bulks(&["a", "b", "X", "Y", "c", "a", "b", "c", "a"])
+        );
         assert_eq!(k.run("LREM l -2 a"), Frame::Integer(2));
-        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["a", "b", "X", "Y", "c", "b", "c"]));
+        assert_eq!(
+            k.run("LRANGE l 0 -1"),
+            bulks(&["a", "b", "X", "Y", "c", "b", "c"])
+        );
         assert_eq!(k.run("LREM l 1 b"), Frame::Integer(1));
         assert_eq!(k.run("LREM l 0 c"), Frame::Integer(2));
-        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["a", "X", "Y"]));
+        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["a", "X", "Y", "b"]));
         assert_eq!(k.run("LREM l -9223372036854775808 Y"), Frame::Integer(1));
-        assert_eq!(k.run("LREM l x Y"), err("ERR value is not an integer or out of range"));
-        assert_eq!(k.run("RPUSH l 1 2 3"), Frame::Integer(5));
+        assert_eq!(
+            k.run("LREM l x Y"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(k.run("RPUSH l 1 2 3"), Frame::Integer(6));
         assert_eq!(k.run("LTRIM l 1 -2"), Frame::ok());
-        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["X", "1", "2"]));
+        assert_eq!(k.run("LRANGE l 0 -1"), bulks(&["X", "b", "1", "2"]));
         assert_eq!(k.run("LTRIM l 5 1"), Frame::ok());
         assert!(k.ks.get(0, b"l").is_none());
         assert_eq!(k.run("LTRIM nokey 0 1"), Frame::ok());
@@ -754,7 +855,10 @@ mod tests {
         assert_eq!(k.run("LPOS l a"), Frame::Integer(0));
         assert_eq!(k.run("LPOS l a RANK 2"), Frame::Integer(3));
         assert_eq!(k.run("LPOS l a RANK -1"), Frame::Integer(6));
-        assert_eq!(k.run("LPOS l a RANK -9223372036854775808"), Frame::Integer(6));
+        assert_eq!(
+            k.run("LPOS l a RANK -9223372036854775808"),
+            Frame::Integer(6)
+        );
         let ints = |v: &[i64]| Frame::Array(v.iter().map(|&i| Frame::Integer(i)).collect());
         assert_eq!(k.run("LPOS l a COUNT 0"), ints(&[0, 3, 6]));
         assert_eq!(k.run("LPOS l a MAXLEN 3 COUNT 0"), ints(&[0]));
@@ -769,10 +873,22 @@ mod tests {
             k.run("LPOS nokey a RANK 0"),
             err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")
         );
-        assert_eq!(k.run("LPOS l a RANK x"), err("ERR value is not an integer or out of range"));
-        assert_eq!(k.run("LPOS l a COUNT -1"), err("ERR COUNT can't be negative"));
-        assert_eq!(k.run("LPOS l a COUNT x"), err("ERR COUNT can't be negative"));
-        assert_eq!(k.run("LPOS l a MAXLEN -1"), err("ERR MAXLEN can't be negative"));
+        assert_eq!(
+            k.run("LPOS l a RANK x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            k.run("LPOS l a COUNT -1"),
+            err("ERR COUNT can't be negative")
+        );
+        assert_eq!(
+            k.run("LPOS l a COUNT x"),
+            err("ERR COUNT can't be negative")
+        );
+        assert_eq!(
+            k.run("LPOS l a MAXLEN -1"),
+            err("ERR MAXLEN can't be negative")
+        );
         assert_eq!(k.run("LPOS l a RANK"), err("ERR syntax error"));
         assert_eq!(k.run("LPOS l a FOO"), err("ERR syntax error"));
     }
@@ -789,7 +905,11 @@ mod tests {
         k.ks.set(0, b"s", Value::Str(Bytes::from_static(b"x")));
         assert_eq!(k.run("LMOVE l s LEFT RIGHT"), err(WT));
         assert_eq!(k.run("LMOVE nokey s LEFT RIGHT"), Frame::Null);
-        assert_eq!(k.run("LLEN l"), Frame::Integer(2), "nothing moved on WRONGTYPE");
+        assert_eq!(
+            k.run("LLEN l"),
+            Frame::Integer(2),
+            "nothing moved on WRONGTYPE"
+        );
         // A single-element list rotated onto itself keeps its key (and TTL).
         k.run("RPUSH one x");
         let at = k.ks.now_ms + 10_000;
@@ -798,7 +918,10 @@ mod tests {
         assert_eq!(k.ks.ttl_ms(0, b"one"), Some(Some(10_000)));
         let e = k.exec("LMOVE l d LEFT LEFT").unwrap();
         assert_eq!(e.propagate, Propagate::AsIs);
-        assert_eq!(k.exec("LMOVE nokey d LEFT LEFT").unwrap().propagate, Propagate::Nothing);
+        assert_eq!(
+            k.exec("LMOVE nokey d LEFT LEFT").unwrap().propagate,
+            Propagate::Nothing
+        );
     }
 
     #[test]
@@ -860,12 +983,43 @@ mod tests {
             })
         );
         assert_eq!(e.propagate, Propagate::Nothing);
-        assert_eq!(k.exec("BRPOP a 0").unwrap().block.unwrap().deadline_ms, None);
-        assert_eq!(k.exec("BLMOVE a d LEFT LEFT 0").unwrap().block.unwrap().keys, argv("a"));
-        assert_eq!(k.exec("BRPOPLPUSH a d 2").unwrap().block.unwrap().deadline_ms, Some(now + 2000));
-        assert_eq!(k.exec("BLMPOP 0.001 2 a b LEFT").unwrap().block.unwrap().keys, argv("a b"));
+        assert_eq!(
+            k.exec("BRPOP a 0").unwrap().block.unwrap().deadline_ms,
+            None
+        );
+        assert_eq!(
+            k.exec("BLMOVE a d LEFT LEFT 0")
+                .unwrap()
+                .block
+                .unwrap()
+                .keys,
+            argv("a")
+        );
+        assert_eq!(
+            k.exec("BRPOPLPUSH a d 2")
+                .unwrap()
+                .block
+                .unwrap()
+                .deadline_ms,
+            Some(now + 2000)
+        );
+        assert_eq!(
+            k.exec("BLMPOP 0.001 2 a b LEFT")
+                .unwrap()
+                .block
+                .unwrap()
+                .keys,
+            argv("a b")
+        );
         // -0.0001 s truncates to 0 ms: block forever, as Redis does.
-        assert_eq!(k.exec("BLPOP a -0.0001").unwrap().block.unwrap().deadline_ms, None);
+        assert_eq!(
+            k.exec("BLPOP a -0.0001")
+                .unwrap()
+                .block
+                .unwrap()
+                .deadline_ms,
+            None
+        );
         // Inside MULTI / replication: answer at once.
         let mut ctx = Ctx {
             ks: &mut k.ks,
@@ -916,13 +1070,19 @@ mod tests {
         assert_eq!(k.run("LMPOP abc l LEFT"), numkeys);
         assert_eq!(k.run("BLMPOP 0 0 l LEFT"), numkeys);
         assert_eq!(k.run("LMPOP 2 l LEFT"), err("ERR syntax error"));
-        assert_eq!(k.run("LMPOP 9223372036854775807 l LEFT"), err("ERR syntax error"));
+        assert_eq!(
+            k.run("LMPOP 9223372036854775807 l LEFT"),
+            err("ERR syntax error")
+        );
         assert_eq!(k.run("LMPOP 1 l MIDDLE"), err("ERR syntax error"));
         let count = err("ERR count should be greater than 0");
         assert_eq!(k.run("LMPOP 1 l LEFT COUNT 0"), count);
         assert_eq!(k.run("LMPOP 1 l LEFT COUNT -1"), count);
         assert_eq!(k.run("LMPOP 1 l LEFT COUNT abc"), count);
-        assert_eq!(k.run("LMPOP 1 l LEFT COUNT 1 COUNT 1"), err("ERR syntax error"));
+        assert_eq!(
+            k.run("LMPOP 1 l LEFT COUNT 1 COUNT 1"),
+            err("ERR syntax error")
+        );
         assert_eq!(k.run("LMPOP 1 l LEFT FOO"), err("ERR syntax error"));
         assert_eq!(k.run("LMPOP 1 l LEFT COUNT"), err("ERR syntax error"));
         assert_eq!(k.run("LLEN l"), Frame::Integer(2));
@@ -931,11 +1091,149 @@ mod tests {
     #[test]
     fn key_specs() {
         let spec = |name: &str| crate::cmd::lookup(name.as_bytes()).unwrap();
-        assert_eq!(spec("blpop").keys.key_indices(&argv("BLPOP a b c 0")), vec![1, 2, 3]);
-        assert_eq!(spec("lmpop").keys.key_indices(&argv("LMPOP 2 a b LEFT")), vec![2, 3]);
-        assert_eq!(spec("blmpop").keys.key_indices(&argv("BLMPOP 0 2 a b LEFT")), vec![3, 4]);
-        assert_eq!(spec("blmove").keys.key_indices(&argv("BLMOVE a b LEFT LEFT 0")), vec![1, 2]);
+        assert_eq!(
+            spec("blpop").keys.key_indices(&argv("BLPOP a b c 0")),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            spec("lmpop").keys.key_indices(&argv("LMPOP 2 a b LEFT")),
+            vec![2, 3]
+        );
+        assert_eq!(
+            spec("blmpop")
+                .keys
+                .key_indices(&argv("BLMPOP 0 2 a b LEFT")),
+            vec![3, 4]
+        );
+        assert_eq!(
+            spec("blmove")
+                .keys
+                .key_indices(&argv("BLMOVE a b LEFT LEFT 0")),
+            vec![1, 2]
+        );
         assert!(spec("blpop").flags & BLOCKING != 0);
         assert!(spec("lmpop").flags & BLOCKING == 0);
+    }
+}
+
+#[cfg(test)]
+mod script_runner_tmp {
+    use crate::cmd::testkit::Kit;
+    use crate::cmd::{execute, Ctx};
+    use bytes::{Bytes, BytesMut};
+    use ferrokv_proto::resp::{encode, Frame, Protocol};
+
+    fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+        let s = std::str::from_utf8(line).ok()?;
+        let mut out = Vec::new();
+        let mut chars = s.chars().peekable();
+        loop {
+            while chars.peek() == Some(&' ') {
+                chars.next();
+            }
+            let Some(&c) = chars.peek() else { break };
+            let mut cur = String::new();
+            if c == '"' {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                    cur.push(c);
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ' ' {
+                        break;
+                    }
+                    cur.push(c);
+                    chars.next();
+                }
+            }
+            out.push(Bytes::from(cur));
+        }
+        Some(out)
+    }
+
+    #[test]
+    #[ignore]
+    fn run_script_tmp() {
+        let path = std::env::var("SCRIPT").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut k = Kit::new();
+        let mut queued: Option<Vec<Vec<Bytes>>> = None;
+        let mut out = String::new();
+        for ln in text.lines() {
+            if ln.trim().is_empty() || ln.trim_start().starts_with('#') {
+                continue;
+            }
+            let mut cmd = ln;
+            for pre in ["!unordered ", "!shape "] {
+                if let Some(r) = cmd.strip_prefix(pre) {
+                    cmd = r;
+                }
+            }
+            let argv = split_args(cmd.as_bytes()).unwrap();
+            let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+            let run = |k: &mut Kit, argv: &[Bytes], no_block: bool| -> Frame {
+                let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+                match name.as_str() {
+                    "OBJECT" => {
+                        let cfg = k.ks.cfg.clone();
+                        match k.ks.get(0, &argv[2]) {
+                            Some(v) => Frame::Bulk(Bytes::from_static(v.encoding_name(&cfg).as_bytes())),
+                            None => Frame::Null,
+                        }
+                    }
+                    "SET" if crate::cmd::lookup(b"set").is_none() => {
+                        k.ks.set(0, &argv[1], crate::Value::Str(argv[2].clone()));
+                        Frame::ok()
+                    }
+                    "EXISTS" if crate::cmd::lookup(b"exists").is_none() => {
+                        Frame::Integer(k.ks.exists(0, &argv[1]) as i64)
+                    }
+                    "TYPE" if crate::cmd::lookup(b"type").is_none() => match k.ks.get(0, &argv[1]) {
+                        Some(v) => Frame::Simple(Bytes::from_static(v.type_name().as_bytes())),
+                        None => Frame::Simple(Bytes::from_static(b"none")),
+                    },
+                    _ => {
+                        let mut ctx = Ctx {
+                            ks: &mut k.ks,
+                            db: 0,
+                            protocol: k.protocol,
+                            no_block,
+                            rng: &mut k.rng,
+                        };
+                        match execute(&mut ctx, argv) {
+                            Ok(e) => {
+                                if e.block.is_some() {
+                                    Frame::Simple(Bytes::from_static(b"BLOCKED"))
+                                } else {
+                                    e.reply
+                                }
+                            }
+                            Err(e) => Frame::Error(Bytes::from(e.to_line())),
+                        }
+                    }
+                }
+            };
+            let reply = if name == "MULTI" {
+                queued = Some(Vec::new());
+                Frame::ok()
+            } else if name == "EXEC" {
+                let q = queued.take().unwrap_or_default();
+                Frame::Array(q.iter().map(|a| run(&mut k, a, true)).collect())
+            } else if let Some(q) = queued.as_mut() {
+                q.push(argv.clone());
+                Frame::Simple(Bytes::from_static(b"QUEUED"))
+            } else {
+                run(&mut k, &argv, false)
+            };
+            let mut buf = BytesMut::new();
+            encode(&reply, Protocol::Resp2, &mut buf);
+            let esc = buf.escape_ascii().to_string().replace("\\'", "'").replace("\\\"", "\"");
+            out.push_str(&format!("{ln} => {esc}\n"));
+        }
+        std::fs::write(std::env::var("OUT").unwrap(), out).unwrap();
     }
 }

@@ -1,25 +1,871 @@
 //! Sorted set values: a `listpack` (small: members sorted by (score, member)) that converts to
-//! a `skiplist` (member -> score map plus an ordered index) once it has more than
-//! `zset-max-listpack-entries` members or a member longer than `zset-max-listpack-value`.
+//! a `skiplist` once it has more than `zset-max-listpack-entries` members or a member longer
+//! than `zset-max-listpack-value` bytes.
+//!
+//! ## Order
+//!
+//! Elements are ordered by score, ties broken by member bytes (memcmp), as Redis orders them.
+//! `-0.0` and `0.0` compare equal (IEEE), so the member decides between them. A `listpack`
+//! stores scores as text and Redis writes `-0.0` there as `0`, so the listpack encoding keeps
+//! `+0.0` where the skiplist keeps the sign.
+//!
+//! ## The `skiplist` encoding
+//!
+//! Redis pairs a member -> score dict with a skiplist whose links carry spans, which gives
+//! O(log n) insert, delete, rank and select-by-rank. ferrokv keeps the same pair of indexes:
+//!
+//! - `map`: member -> score, an insertion-ordered [`IndexMap`] (O(1) lookups, O(1) random
+//!   sampling for ZRANDMEMBER, and a ZSCAN cursor that survives deletions, like sets).
+//! - `tree`: a [`ScoreTree`], a treap over (score, member) whose nodes count their subtree, so
+//!   rank, select and range bounds are O(log n) expected and iterating k elements from a rank
+//!   is O(log n + k). Nodes live in one vector (indices instead of pointers) and freed slots
+//!   are reused; the vector is compacted when more than half of it is free.
+//!
+//! Like Redis 7.0, a zset never converts back to `listpack` when it shrinks; a fresh build
+//! ([`ZSetValue::from_pairs`], used by RDB load and the `*STORE` commands) picks the encoding
+//! from the data.
+
+use std::cmp::Ordering;
+use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 
+use crate::config::StoreConfig;
+
+/// Member -> score map of the `skiplist` encoding.
+pub type ScoreMap = IndexMap<Bytes, f64, ahash::RandomState>;
+
+/// The total order of a sorted set: score, then member bytes.
+pub fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    s1.partial_cmp(&s2).unwrap_or(Ordering::Equal).then_with(|| m1.cmp(m2))
+}
+
+/// How a listpack stores a score: `-0.0` becomes `0` (see the module doc).
+fn listpack_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ZSetValue {
+    /// Sorted by (score, member); members unique.
+    Listpack(Vec<(Bytes, f64)>),
+    Skiplist(Box<SkipIndex>),
+}
+
+/// The `skiplist` encoding: both indexes always hold the same elements.
 #[derive(Debug, Clone, Default)]
-pub struct ZSetValue {
-    /// Sorted by (score, member).
-    pub listpack: Vec<(Bytes, f64)>,
+pub struct SkipIndex {
+    pub map: ScoreMap,
+    pub tree: ScoreTree,
+}
+
+impl Default for ZSetValue {
+    fn default() -> Self {
+        ZSetValue::Listpack(Vec::new())
+    }
 }
 
 impl ZSetValue {
     pub fn encoding_name(&self) -> &'static str {
-        "listpack"
+        match self {
+            ZSetValue::Listpack(_) => "listpack",
+            ZSetValue::Skiplist(_) => "skiplist",
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.listpack.len()
+        match self {
+            ZSetValue::Listpack(v) => v.len(),
+            ZSetValue::Skiplist(s) => s.map.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Builds a zset with the encoding Redis picks for fresh data (RDB load, `*STORE`
+    /// results): `listpack` when there are at most `zset-max-listpack-entries` members and
+    /// none is longer than `zset-max-listpack-value`, else `skiplist`. A member given twice
+    /// keeps its last score.
+    pub fn from_pairs<I>(pairs: I, cfg: &StoreConfig) -> ZSetValue
+    where
+        I: IntoIterator<Item = (Bytes, f64)>,
+    {
+        let mut map = ScoreMap::default();
+        for (m, s) in pairs {
+            map.insert(m, s);
+        }
+        let compact = map.len() <= cfg.zset_max_listpack_entries
+            && map.keys().all(|m| m.len() <= cfg.zset_max_listpack_value);
+        if compact {
+            let mut v: Vec<(Bytes, f64)> = map.into_iter().map(|(m, s)| (m, listpack_score(s))).collect();
+            v.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+            ZSetValue::Listpack(v)
+        } else {
+            let mut tree = ScoreTree::default();
+            for (m, s) in &map {
+                tree.insert(m.clone(), *s);
+            }
+            ZSetValue::Skiplist(Box::new(SkipIndex { map, tree }))
+        }
+    }
+
+    /// Every (member, score), ascending.
+    pub fn iter(&self) -> ZIter<'_> {
+        self.iter_from(0, false)
+    }
+
+    /// Iterates from ascending rank `rank`: upwards, or downwards when `rev` (then `rank` is
+    /// the ascending rank of the first element yielded).
+    pub fn iter_from(&self, rank: usize, rev: bool) -> ZIter<'_> {
+        match self {
+            ZSetValue::Listpack(v) => {
+                if rev {
+                    let end = if rank < v.len() { rank + 1 } else { 0 };
+                    ZIter::ListRev(v[..end].iter().rev())
+                } else {
+                    ZIter::List(v[rank.min(v.len())..].iter())
+                }
+            }
+            ZSetValue::Skiplist(s) => {
+                if rev {
+                    ZIter::TreeRev(s.tree.iter_rev_from(rank))
+                } else {
+                    ZIter::Tree(s.tree.iter_from(rank))
+                }
+            }
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSetValue::Listpack(v) => v.iter().find(|(m, _)| m[..] == *member).map(|(_, s)| *s),
+            ZSetValue::Skiplist(s) => s.map.get(member).copied(),
+        }
+    }
+
+    /// Sets `member`'s score, adding it if missing (converting to `skiplist` first when the
+    /// listpack limits would be exceeded). Returns whether the member was new.
+    pub fn insert(&mut self, member: &[u8], score: f64, cfg: &StoreConfig) -> bool {
+        if let ZSetValue::Listpack(v) = self {
+            let pos = v.iter().position(|(m, _)| m[..] == *member);
+            match pos {
+                Some(i) => {
+                    let (m, _) = v.remove(i);
+                    list_insert(v, m, score);
+                    return false;
+                }
+                None => {
+                    if v.len() < cfg.zset_max_listpack_entries && member.len() <= cfg.zset_max_listpack_value {
+                        list_insert(v, Bytes::copy_from_slice(member), score);
+                        return true;
+                    }
+                    self.convert_to_skiplist();
+                }
+            }
+        }
+        match self {
+            ZSetValue::Skiplist(s) => match s.map.get_mut(member) {
+                Some(old) => {
+                    let prev = *old;
+                    *old = score;
+                    let key = s.map.get_key_value(member).map(|(k, _)| k.clone()).unwrap_or_default();
+                    s.tree.remove(member, prev);
+                    s.tree.insert(key, score);
+                    false
+                }
+                None => {
+                    let m = Bytes::copy_from_slice(member);
+                    s.map.insert(m.clone(), score);
+                    s.tree.insert(m, score);
+                    true
+                }
+            },
+            ZSetValue::Listpack(_) => false,
+        }
+    }
+
+    /// Removes `member`, returning its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSetValue::Listpack(v) => {
+                let i = v.iter().position(|(m, _)| m[..] == *member)?;
+                Some(v.remove(i).1)
+            }
+            ZSetValue::Skiplist(s) => {
+                let score = s.map.swap_remove(member)?;
+                s.tree.remove(member, score);
+                Some(score)
+            }
+        }
+    }
+
+    /// Ascending rank of `member`.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match self {
+            ZSetValue::Listpack(v) => v.iter().position(|(m, _)| m[..] == *member),
+            ZSetValue::Skiplist(s) => {
+                let score = *s.map.get(member)?;
+                s.tree.rank(member, score)
+            }
+        }
+    }
+
+    /// The element at ascending rank `rank`.
+    pub fn get_by_rank(&self, rank: usize) -> Option<(Bytes, f64)> {
+        self.iter_from(rank, false).next().map(|(m, s)| (m.clone(), s))
+    }
+
+    /// How many elements come before the first one for which `before` is false. `before`
+    /// must hold for a prefix of the order (e.g. "score < min").
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match self {
+            ZSetValue::Listpack(v) => v.partition_point(|(m, s)| before(*s, m)),
+            ZSetValue::Skiplist(s) => s.tree.count_before(before),
+        }
+    }
+
+    /// The element at position `i` of the member index (any fixed order; for sampling).
+    pub fn entry_at(&self, i: usize) -> Option<(Bytes, f64)> {
+        match self {
+            ZSetValue::Listpack(v) => v.get(i).cloned(),
+            ZSetValue::Skiplist(s) => s.map.get_index(i).map(|(m, sc)| (m.clone(), *sc)),
+        }
+    }
+
+    /// One ZSCAN step: `(next cursor, pairs)`. A listpack is returned whole with cursor 0;
+    /// a skiplist walks its member index downwards (see `SetValue::scan_step`).
+    pub fn scan_step(&self, cursor: u64, count: usize) -> (u64, Vec<(Bytes, f64)>) {
+        match self {
+            ZSetValue::Listpack(v) => (0, v.clone()),
+            ZSetValue::Skiplist(s) => {
+                let len = s.map.len();
+                let mut next = if cursor == 0 || cursor > len as u64 {
+                    len
+                } else {
+                    cursor as usize
+                };
+                let mut out = Vec::with_capacity(count.clamp(1, 1024));
+                while next > 0 && out.len() < count.max(1) {
+                    if let Some((m, sc)) = s.map.get_index(next - 1) {
+                        out.push((m.clone(), *sc));
+                    }
+                    next -= 1;
+                }
+                (next as u64, out)
+            }
+        }
+    }
+
+    /// Converts a listpack to the skiplist encoding (no-op if already one).
+    pub fn convert_to_skiplist(&mut self) {
+        if let ZSetValue::Listpack(v) = self {
+            let mut idx = SkipIndex::default();
+            idx.map.reserve(v.len() + 1);
+            for (m, s) in v.drain(..) {
+                idx.map.insert(m.clone(), s);
+                idx.tree.insert(m, s);
+            }
+            *self = ZSetValue::Skiplist(Box::new(idx));
+        }
+    }
+}
+
+fn list_insert(v: &mut Vec<(Bytes, f64)>, member: Bytes, score: f64) {
+    let score = listpack_score(score);
+    let pos = v.partition_point(|(m, s)| cmp_entry(*s, m, score, &member) == Ordering::Less);
+    v.insert(pos, (member, score));
+}
+
+/// Iterator over (member, score) pairs (see [`ZSetValue::iter_from`]).
+pub enum ZIter<'a> {
+    List(std::slice::Iter<'a, (Bytes, f64)>),
+    ListRev(std::iter::Rev<std::slice::Iter<'a, (Bytes, f64)>>),
+    Tree(TreeIter<'a>),
+    TreeRev(TreeRevIter<'a>),
+}
+
+impl<'a> Iterator for ZIter<'a> {
+    type Item = (&'a Bytes, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ZIter::List(it) => it.next().map(|(m, s)| (m, *s)),
+            ZIter::ListRev(it) => it.next().map(|(m, s)| (m, *s)),
+            ZIter::Tree(it) => it.next(),
+            ZIter::TreeRev(it) => it.next(),
+        }
+    }
+}
+
+// ---- the order-statistic tree ------------------------------------------------------------
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Node {
+    member: Bytes,
+    score: f64,
+    left: u32,
+    right: u32,
+    /// Nodes in this subtree, this one included.
+    size: u32,
+    /// Heap priority: a parent's is never below its children's.
+    prio: u32,
+}
+
+/// A treap over (score, member) with subtree sizes. Callers keep members unique (the member
+/// map of [`SkipIndex`] says whether one is present and with which score).
+#[derive(Debug, Clone)]
+pub struct ScoreTree {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    root: u32,
+    rng: u64,
+}
+
+impl Default for ScoreTree {
+    fn default() -> Self {
+        // Random priorities make the expected depth O(log n) whatever the insertion order; the
+        // seed comes from std's randomly keyed hasher so that clients cannot predict it.
+        let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        ScoreTree {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            root: NIL,
+            rng: seed | 1,
+        }
+    }
+}
+
+impl ScoreTree {
+    pub fn len(&self) -> usize {
+        self.size(self.root) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.root == NIL
+    }
+
+    fn size(&self, t: u32) -> u32 {
+        if t == NIL {
+            0
+        } else {
+            self.nodes[t as usize].size
+        }
+    }
+
+    fn pull(&mut self, t: u32) {
+        let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
+        self.nodes[t as usize].size = 1 + self.size(l) + self.size(r);
+    }
+
+    fn next_prio(&mut self) -> u32 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    fn cmp_key(&self, t: u32, score: f64, member: &[u8]) -> Ordering {
+        let n = &self.nodes[t as usize];
+        cmp_entry(n.score, &n.member, score, member)
+    }
+
+    /// Inserts (member, score); the caller guarantees the member is not in the tree.
+    pub fn insert(&mut self, member: Bytes, score: f64) {
+        let node = Node {
+            member,
+            score,
+            left: NIL,
+            right: NIL,
+            size: 1,
+            prio: self.next_prio(),
+        };
+        let n = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.root = self.insert_at(self.root, n);
+    }
+
+    fn insert_at(&mut self, t: u32, n: u32) -> u32 {
+        if t == NIL {
+            return n;
+        }
+        if self.nodes[n as usize].prio > self.nodes[t as usize].prio {
+            let (score, member) = (self.nodes[n as usize].score, self.nodes[n as usize].member.clone());
+            let (l, r) = self.split(t, score, &member);
+            self.nodes[n as usize].left = l;
+            self.nodes[n as usize].right = r;
+            self.pull(n);
+            return n;
+        }
+        let goes_left = {
+            let nn = &self.nodes[n as usize];
+            self.cmp_key(t, nn.score, &nn.member) == Ordering::Greater
+        };
+        if goes_left {
+            let c = self.insert_at(self.nodes[t as usize].left, n);
+            self.nodes[t as usize].left = c;
+        } else {
+            let c = self.insert_at(self.nodes[t as usize].right, n);
+            self.nodes[t as usize].right = c;
+        }
+        self.pull(t);
+        t
+    }
+
+    /// Splits `t` into (elements < key, elements >= key).
+    fn split(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        if self.cmp_key(t, score, member) == Ordering::Less {
+            let (l, r) = self.split(self.nodes[t as usize].right, score, member);
+            self.nodes[t as usize].right = l;
+            self.pull(t);
+            (t, r)
+        } else {
+            let (l, r) = self.split(self.nodes[t as usize].left, score, member);
+            self.nodes[t as usize].left = r;
+            self.pull(t);
+            (l, t)
+        }
+    }
+
+    /// Joins two treaps where every element of `a` is below every element of `b`.
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
+            let c = self.merge(self.nodes[a as usize].right, b);
+            self.nodes[a as usize].right = c;
+            self.pull(a);
+            a
+        } else {
+            let c = self.merge(a, self.nodes[b as usize].left);
+            self.nodes[b as usize].left = c;
+            self.pull(b);
+            b
+        }
+    }
+
+    /// Removes (member, score). Returns whether it was there.
+    pub fn remove(&mut self, member: &[u8], score: f64) -> bool {
+        let (root, found) = self.remove_at(self.root, score, member);
+        self.root = root;
+        if found && self.free.len() > 64 && self.free.len() * 2 > self.nodes.len() {
+            self.compact();
+        }
+        found
+    }
+
+    fn remove_at(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, bool) {
+        if t == NIL {
+            return (NIL, false);
+        }
+        match self.cmp_key(t, score, member) {
+            Ordering::Equal => {
+                let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
+                let merged = self.merge(l, r);
+                let node = &mut self.nodes[t as usize];
+                node.member = Bytes::new();
+                node.left = NIL;
+                node.right = NIL;
+                self.free.push(t);
+                (merged, true)
+            }
+            Ordering::Greater => {
+                let (c, found) = self.remove_at(self.nodes[t as usize].left, score, member);
+                self.nodes[t as usize].left = c;
+                if found {
+                    self.pull(t);
+                }
+                (t, found)
+            }
+            Ordering::Less => {
+                let (c, found) = self.remove_at(self.nodes[t as usize].right, score, member);
+                self.nodes[t as usize].right = c;
+                if found {
+                    self.pull(t);
+                }
+                (t, found)
+            }
+        }
+    }
+
+    /// Rebuilds the node vector without free slots.
+    fn compact(&mut self) {
+        let items: Vec<(Bytes, f64)> = self.iter_from(0).map(|(m, s)| (m.clone(), s)).collect();
+        self.nodes = Vec::with_capacity(items.len());
+        self.free = Vec::new();
+        self.root = NIL;
+        for (m, s) in items {
+            self.insert(m, s);
+        }
+    }
+
+    /// Ascending rank of (member, score), if present.
+    pub fn rank(&self, member: &[u8], score: f64) -> Option<usize> {
+        let mut t = self.root;
+        let mut acc = 0usize;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            match cmp_entry(score, member, n.score, &n.member) {
+                Ordering::Less => t = n.left,
+                Ordering::Equal => return Some(acc + self.size(n.left) as usize),
+                Ordering::Greater => {
+                    acc += self.size(n.left) as usize + 1;
+                    t = n.right;
+                }
+            }
+        }
+        None
+    }
+
+    /// Number of leading elements for which `before` holds (see
+    /// [`ZSetValue::count_before`]).
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        let mut t = self.root;
+        let mut acc = 0usize;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            if before(n.score, &n.member) {
+                acc += self.size(n.left) as usize + 1;
+                t = n.right;
+            } else {
+                t = n.left;
+            }
+        }
+        acc
+    }
+
+    /// In-order iterator starting at ascending rank `rank`.
+    pub fn iter_from(&self, rank: usize) -> TreeIter<'_> {
+        let mut stack = Vec::new();
+        let mut t = self.root;
+        let mut r = rank;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            let ls = self.size(n.left) as usize;
+            match r.cmp(&ls) {
+                Ordering::Less => {
+                    stack.push(t);
+                    t = n.left;
+                }
+                Ordering::Equal => {
+                    stack.push(t);
+                    break;
+                }
+                Ordering::Greater => {
+                    r -= ls + 1;
+                    t = n.right;
+                }
+            }
+        }
+        TreeIter { tree: self, stack }
+    }
+
+    /// Reverse in-order iterator starting at ascending rank `rank` and going down.
+    pub fn iter_rev_from(&self, rank: usize) -> TreeRevIter<'_> {
+        let mut stack = Vec::new();
+        if rank < self.len() {
+            let mut t = self.root;
+            let mut r = rank;
+            while t != NIL {
+                let n = &self.nodes[t as usize];
+                let ls = self.size(n.left) as usize;
+                match r.cmp(&ls) {
+                    Ordering::Less => t = n.left,
+                    Ordering::Equal => {
+                        stack.push(t);
+                        break;
+                    }
+                    Ordering::Greater => {
+                        stack.push(t);
+                        r -= ls + 1;
+                        t = n.right;
+                    }
+                }
+            }
+        }
+        TreeRevIter { tree: self, stack }
+    }
+
+    #[cfg(test)]
+    fn check_invariants(&self) -> usize {
+        fn walk(t: &ScoreTree, n: u32, depth: usize) -> (u32, usize) {
+            if n == NIL {
+                return (0, depth);
+            }
+            let node = &t.nodes[n as usize];
+            for c in [node.left, node.right] {
+                if c != NIL {
+                    assert!(t.nodes[c as usize].prio <= node.prio, "heap order");
+                }
+            }
+            let (ls, ld) = walk(t, node.left, depth + 1);
+            let (rs, rd) = walk(t, node.right, depth + 1);
+            assert_eq!(node.size, ls + rs + 1, "size");
+            (node.size, ld.max(rd))
+        }
+        let (_, depth) = walk(self, self.root, 0);
+        depth
+    }
+}
+
+pub struct TreeIter<'a> {
+    tree: &'a ScoreTree,
+    stack: Vec<u32>,
+}
+
+impl<'a> Iterator for TreeIter<'a> {
+    type Item = (&'a Bytes, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let t = self.stack.pop()?;
+        let nodes = &self.tree.nodes;
+        let n = &nodes[t as usize];
+        let mut c = n.right;
+        while c != NIL {
+            self.stack.push(c);
+            c = nodes[c as usize].left;
+        }
+        Some((&n.member, n.score))
+    }
+}
+
+pub struct TreeRevIter<'a> {
+    tree: &'a ScoreTree,
+    stack: Vec<u32>,
+}
+
+impl<'a> Iterator for TreeRevIter<'a> {
+    type Item = (&'a Bytes, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let t = self.stack.pop()?;
+        let nodes = &self.tree.nodes;
+        let n = &nodes[t as usize];
+        let mut c = n.left;
+        while c != NIL {
+            self.stack.push(c);
+            c = nodes[c as usize].right;
+        }
+        Some((&n.member, n.score))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg(entries: usize, value: usize) -> StoreConfig {
+        StoreConfig {
+            zset_max_listpack_entries: entries,
+            zset_max_listpack_value: value,
+            ..StoreConfig::default()
+        }
+    }
+
+    fn members(z: &ZSetValue) -> Vec<(String, f64)> {
+        z.iter().map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)).collect()
+    }
+
+    #[test]
+    fn listpack_converts_past_entries_or_long_member() {
+        let c = cfg(2, 4);
+        let mut z = ZSetValue::default();
+        assert!(z.insert(b"a", 2.0, &c));
+        assert!(z.insert(b"b", 1.0, &c));
+        assert_eq!(z.encoding_name(), "listpack");
+        assert!(!z.insert(b"a", 0.5, &c));
+        assert_eq!(members(&z), vec![("a".into(), 0.5), ("b".into(), 1.0)]);
+        assert!(z.insert(b"c", 3.0, &c));
+        assert_eq!(z.encoding_name(), "skiplist");
+        assert_eq!(members(&z), vec![("a".into(), 0.5), ("b".into(), 1.0), ("c".into(), 3.0)]);
+
+        let mut long = ZSetValue::default();
+        long.insert(b"abcde", 1.0, &c);
+        assert_eq!(long.encoding_name(), "skiplist");
+        long.remove(b"abcde");
+        assert!(long.is_empty());
+    }
+
+    #[test]
+    fn ties_order_by_member_and_negative_zero() {
+        let c = cfg(128, 64);
+        let mut z = ZSetValue::default();
+        z.insert(b"b", -0.0, &c);
+        z.insert(b"a", 0.0, &c);
+        z.insert(b"c", 0.0, &c);
+        let names: Vec<String> = members(&z).into_iter().map(|(m, _)| m).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        // A listpack stores -0 as 0; a skiplist keeps the sign.
+        assert!(z.score(b"b").unwrap().is_sign_positive());
+        let mut big = ZSetValue::default();
+        big.convert_to_skiplist();
+        big.insert(b"b", -0.0, &c);
+        assert!(big.score(b"b").unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn from_pairs_picks_the_fresh_encoding() {
+        let c = cfg(2, 3);
+        let p = |v: &[(&str, f64)]| v.iter().map(|(m, s)| (Bytes::from(m.to_string()), *s)).collect::<Vec<_>>();
+        let z = ZSetValue::from_pairs(p(&[("b", 1.0), ("a", 1.0)]), &c);
+        assert_eq!(z.encoding_name(), "listpack");
+        assert_eq!(members(&z), vec![("a".into(), 1.0), ("b".into(), 1.0)]);
+        assert_eq!(ZSetValue::from_pairs(p(&[("a", 1.0), ("b", 1.0), ("c", 0.0)]), &c).encoding_name(), "skiplist");
+        assert_eq!(ZSetValue::from_pairs(p(&[("abcd", 1.0)]), &c).encoding_name(), "skiplist");
+        let z = ZSetValue::from_pairs(p(&[("a", 1.0), ("a", 5.0), ("b", 2.0), ("c", 3.0)]), &c);
+        assert_eq!(members(&z), vec![("b".into(), 2.0), ("c".into(), 3.0), ("a".into(), 5.0)]);
+    }
+
+    #[test]
+    fn rank_select_and_reverse_iteration_on_both_encodings() {
+        for entries in [128, 0] {
+            let c = cfg(entries, 64);
+            let mut z = ZSetValue::default();
+            for i in 0..50 {
+                z.insert(format!("m{i:02}").as_bytes(), (i % 10) as f64, &c);
+            }
+            let all = members(&z);
+            for (r, (m, s)) in all.iter().enumerate() {
+                assert_eq!(z.rank(m.as_bytes()), Some(r));
+                assert_eq!(z.get_by_rank(r).map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)), Some((m.clone(), *s)));
+                let rev: Vec<f64> = z.iter_from(r, true).map(|(_, s)| s).collect();
+                assert_eq!(rev.len(), r + 1);
+            }
+            assert_eq!(z.count_before(|s, _| s < 3.0), 15);
+            assert_eq!(z.iter_from(50, false).count(), 0);
+            assert_eq!(z.iter_from(50, true).count(), 0);
+        }
+    }
+
+    #[test]
+    fn tree_compacts_after_mass_deletion() {
+        let mut t = ScoreTree::default();
+        for i in 0..1000 {
+            t.insert(Bytes::from(format!("{i:04}")), i as f64);
+        }
+        for i in 0..990 {
+            assert!(t.remove(format!("{i:04}").as_bytes(), i as f64));
+        }
+        assert!(t.nodes.len() < 200, "compacted: {}", t.nodes.len());
+        assert_eq!(t.len(), 10);
+        t.check_invariants();
+        assert_eq!(t.iter_from(0).next().map(|(_, s)| s), Some(990.0));
+    }
+
+    #[test]
+    fn tree_depth_stays_logarithmic_for_sorted_inserts() {
+        let mut t = ScoreTree::default();
+        for i in 0..100_000 {
+            t.insert(Bytes::from_static(b"m"), i as f64);
+        }
+        assert!(t.check_invariants() < 100);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, i8),
+        Remove(u8),
+        Rank(u8),
+        Select(u16),
+        Below(i8),
+        Iter(u16, bool, u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (any::<u8>(), any::<i8>()).prop_map(|(m, s)| Op::Insert(m, s)),
+            2 => any::<u8>().prop_map(Op::Remove),
+            1 => any::<u8>().prop_map(Op::Rank),
+            1 => any::<u16>().prop_map(Op::Select),
+            1 => any::<i8>().prop_map(Op::Below),
+            1 => (any::<u16>(), any::<bool>(), any::<u8>()).prop_map(|(r, rev, k)| Op::Iter(r, rev, k)),
+        ]
+    }
+
+    proptest! {
+        /// The skiplist encoding against a sorted-Vec model (which is what the listpack
+        /// encoding is), for random operation sequences.
+        #[test]
+        fn tree_matches_sorted_vec_model(ops in proptest::collection::vec(op(), 1..400)) {
+            let c = cfg(0, 64);
+            let mut z = ZSetValue::default();
+            z.convert_to_skiplist();
+            let mut model: Vec<(Bytes, f64)> = Vec::new();
+            let key = |m: u8| Bytes::from(format!("m{}", m % 64));
+            for op in ops {
+                match op {
+                    Op::Insert(m, s) => {
+                        let m = key(m);
+                        let s = (s % 16) as f64 / 2.0;
+                        let was_new = !model.iter().any(|(x, _)| *x == m);
+                        model.retain(|(x, _)| *x != m);
+                        let pos = model.partition_point(|(x, y)| cmp_entry(*y, x, s, &m) == Ordering::Less);
+                        model.insert(pos, (m.clone(), s));
+                        prop_assert_eq!(z.insert(&m, s, &c), was_new);
+                    }
+                    Op::Remove(m) => {
+                        let m = key(m);
+                        let want = model.iter().position(|(x, _)| *x == m).map(|i| model.remove(i).1);
+                        prop_assert_eq!(z.remove(&m), want);
+                    }
+                    Op::Rank(m) => {
+                        let m = key(m);
+                        prop_assert_eq!(z.rank(&m), model.iter().position(|(x, _)| *x == m));
+                    }
+                    Op::Select(r) => {
+                        let r = r as usize % (model.len() + 2);
+                        prop_assert_eq!(z.get_by_rank(r), model.get(r).cloned());
+                    }
+                    Op::Below(s) => {
+                        let s = (s % 16) as f64 / 2.0;
+                        prop_assert_eq!(z.count_before(|x, _| x < s), model.partition_point(|(_, x)| *x < s));
+                    }
+                    Op::Iter(r, rev, k) => {
+                        let r = r as usize % (model.len() + 2);
+                        let got: Vec<(Bytes, f64)> = z.iter_from(r, rev).take(k as usize).map(|(m, s)| (m.clone(), s)).collect();
+                        let want: Vec<(Bytes, f64)> = if rev {
+                            if r < model.len() { model[..=r].iter().rev().take(k as usize).cloned().collect() } else { Vec::new() }
+                        } else {
+                            model.iter().skip(r).take(k as usize).cloned().collect()
+                        };
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                prop_assert_eq!(z.len(), model.len());
+                if let ZSetValue::Skiplist(s) = &z {
+                    s.tree.check_invariants();
+                    prop_assert_eq!(s.tree.len(), s.map.len());
+                }
+            }
+            let all: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            prop_assert_eq!(all, model);
+        }
     }
 }

@@ -211,6 +211,25 @@ pub fn read_to_end(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, ReadEnd) {
     }
 }
 
+/// Reads until `n` bytes arrived, the stream ends, or `limit` passes.
+pub fn read_n(s: &mut TcpStream, n: usize, limit: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while out.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        s.set_read_timeout(Some(left)).expect("timeout");
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+        }
+    }
+    out
+}
+
 /// Deterministic test bytes.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()

@@ -9,7 +9,8 @@ use ferrokv_toxiproxy::{
 };
 
 use crate::harness::{
-    connect, pattern, proxy_to, read_once, read_to_end, round_trip, ReadEnd, ToxiProcess, Upstream,
+    connect, pattern, proxy_to, read_n, read_once, read_to_end, round_trip, ReadEnd, ToxiProcess,
+    Upstream,
 };
 
 fn latency(ms: i64) -> ToxicKind {
@@ -398,4 +399,43 @@ fn deleting_a_proxy_closes_its_connections_and_port() {
     assert!(matches!(end, ReadEnd::Eof | ReadEnd::Reset), "{end:?}");
     assert!(TcpStream::connect(&p.listen).is_err());
     assert_eq!(toxi.client.proxy(&p.name).unwrap_err().status(), Some(404));
+}
+
+#[test]
+fn extreme_attributes_neither_crash_nor_hang_the_server() {
+    let toxi = ToxiProcess::start();
+    let echo = Upstream::echo();
+    let p = proxy_to(&toxi.client, "wild", echo.addr);
+    let mut s = connect(&p.listen);
+    let kinds = [
+        ToxicKind::Latency(Latency {
+            latency: i64::MAX,
+            jitter: i64::MAX,
+        }),
+        ToxicKind::Bandwidth(Bandwidth { rate: i64::MAX }),
+        ToxicKind::Slicer(Slicer {
+            average_size: 0,
+            size_variation: i64::MAX,
+            delay: i64::MAX,
+        }),
+        ToxicKind::LimitData(LimitData { bytes: i64::MAX }),
+        ToxicKind::SlowClose(SlowClose { delay: -5 }),
+    ];
+    let mut names = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let t = Toxic::new(Stream::Downstream, kind).named(format!("wild{i}"));
+        names.push(toxi.client.add_toxic(&p.name, &t).unwrap().name);
+    }
+    s.write_all(&pattern(3000)).unwrap();
+    assert_eq!(
+        read_once(&mut s, Duration::from_millis(300)),
+        ReadEnd::Silent,
+        "held by latency"
+    );
+    for name in &names {
+        toxi.client.remove_toxic(&p.name, name).unwrap();
+    }
+    let got = read_n(&mut s, 3000, Duration::from_secs(5));
+    assert_eq!(got, pattern(3000));
+    assert!(toxi.client.version().is_ok());
 }
