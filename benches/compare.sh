@@ -107,8 +107,9 @@ start_redis() {
 rps() {
     local port=$1 pipeline=$2 test=$3
     redis-cli -p "$port" FLUSHALL >/dev/null
-    redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -r "$KEYSPACE" \
-        -P "$pipeline" -t "$test" --csv 2>/dev/null |
+    # A server that rejects the command makes redis-benchmark fail: report an empty result.
+    { redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -r "$KEYSPACE" \
+        -P "$pipeline" -t "$test" --csv 2>/dev/null || true; } |
         awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }'
 }
 
@@ -120,41 +121,10 @@ mem() {
     echo "$rss ${used:-0}"
 }
 
-start_ferrokv
-start_redis
-
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if ! git diff --quiet HEAD 2>/dev/null; then commit="$commit (dirty)"; fi
-echo "# ferrokv vs redis-server"
-echo
-echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "- machine: $(nproc) cpus, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "- kernel: $(uname -sr)"
-echo "- ferrokv: commit $commit, $FERROKV_BIN (port $FERROKV_PORT)"
-echo "- redis: $("$REDIS_SERVER" --version) (port $REDIS_PORT)"
-echo "- command: BENCH_REQUESTS=$REQUESTS BENCH_CLIENTS=$CLIENTS BENCH_PIPELINES=\"$PIPELINES\" BENCH_TESTS=$TESTS BENCH_KEYSPACE=$KEYSPACE BENCH_KEYS=$KEYS $0 $*"
-echo "- each test: redis-benchmark -q -c $CLIENTS -n $REQUESTS -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first"
-echo
-printf '| %-8s | %8s | %14s | %14s | %6s |\n' test pipeline "ferrokv req/s" "redis req/s" ratio
-printf '|%s|%s|%s|%s|%s|\n' ---------- ---------- ---------------- ---------------- --------
-round=0
-for pipeline in $PIPELINES; do
-    for test in ${TESTS//,/ }; do
-        round=$((round + 1))
-        if ((round % 2)); then
-            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
-            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
-        else
-            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
-            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
-        fi
-        ratio=$(awk -v f="${f:-0}" -v r="${r:-0}" 'BEGIN { if (r > 0) printf "%.2f", f / r; else print "n/a" }')
-        printf '| %-8s | %8s | %14s | %14s | %6s |\n' "$test" "$pipeline" "${f:-failed}" "${r:-failed}" "$ratio"
-    done
-done
-
-if ((KEYS > 0)); then
-    echo
+# memory_table: loads KEYS keys into each (still empty, freshly started) server and prints
+# the growth of RSS and used_memory. Runs before the throughput tests so that memory freed
+# by earlier tests cannot hide in the baseline.
+memory_table() {
     echo "## Memory: $KEYS keys (key:N, $VALUE_SIZE-byte values) loaded with redis-cli --pipe"
     echo
     # One mass-insert file, RESP encoded, fed to both servers.
@@ -181,4 +151,44 @@ if ((KEYS > 0)); then
     done
     echo
     echo "(B/key = growth from an empty dataset; RSS from /proc/PID/status VmRSS, used from INFO used_memory)"
+}
+
+start_ferrokv
+start_redis
+memory=""
+if ((KEYS > 0)); then memory=$(memory_table); fi
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD 2>/dev/null; then commit="$commit (dirty)"; fi
+echo "# ferrokv vs redis-server"
+echo
+echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "- machine: $(nproc) cpus, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "- kernel: $(uname -sr)"
+echo "- ferrokv: commit $commit, $FERROKV_BIN (port $FERROKV_PORT)"
+echo "- redis: $("$REDIS_SERVER" --version) (port $REDIS_PORT)"
+echo "- command: BENCH_REQUESTS=$REQUESTS BENCH_CLIENTS=$CLIENTS BENCH_PIPELINES=\"$PIPELINES\" BENCH_TESTS=$TESTS BENCH_KEYSPACE=$KEYSPACE BENCH_KEYS=$KEYS $0 $*"
+echo "- each test: redis-benchmark -q -c $CLIENTS -n $REQUESTS -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first"
+echo
+printf '| %-8s | %8s | %14s | %14s | %6s |\n' test pipeline "ferrokv req/s" "redis req/s" ratio
+printf '|%s|%s|%s|%s|%s|\n' ---------- ---------- ---------------- ---------------- --------
+round=0
+for pipeline in $PIPELINES; do
+    for test in ${TESTS//,/ }; do
+        round=$((round + 1))
+        if ((round % 2)); then
+            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
+            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
+        else
+            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
+            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
+        fi
+        ratio=$(awk -v f="${f:-0}" -v r="${r:-0}" 'BEGIN { if (f > 0 && r > 0) printf "%.2f", f / r; else print "n/a" }')
+        printf '| %-8s | %8s | %14s | %14s | %6s |\n' "$test" "$pipeline" "${f:-failed}" "${r:-failed}" "$ratio"
+    done
+done
+
+if [[ -n $memory ]]; then
+    echo
+    echo "$memory"
 fi

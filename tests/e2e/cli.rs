@@ -52,7 +52,10 @@ fn cli_set_then_get() {
     // Raw mode (stdout not a tty) prints nil as an empty line.
     assert_eq!(cli_ok(&server, &["GET", "missing"]), "\n");
     assert_eq!(cli_ok(&server, &["SET", "with space", "x\ty"]), "OK\n");
-    assert_eq!(server.conn().cmd(&["GET", "with space"]), Frame::bulk("x\ty"));
+    assert_eq!(
+        server.conn().cmd(&["GET", "with space"]),
+        Frame::bulk("x\ty")
+    );
 }
 
 #[test]
@@ -72,8 +75,15 @@ fn cli_pipe_mass_insertion() {
     }
     let out = redis_cli(&server, &["--pipe"], &input);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "--pipe failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("errors: 0, replies: {N}")), "{stdout}");
+    assert!(
+        out.status.success(),
+        "--pipe failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("errors: 0, replies: {N}")),
+        "{stdout}"
+    );
     let mut conn = server.conn();
     assert_eq!(conn.cmd(&["DBSIZE"]), Frame::Integer(N as i64));
     assert_eq!(conn.cmd(&["GET", "key:9999"]), Frame::bulk("value:9999"));
@@ -108,7 +118,10 @@ fn cli_info_server_fields() {
         .lines()
         .map(|l| l.trim_end_matches('\r'))
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.split_once(':').unwrap_or_else(|| panic!("INFO line without ':': {l:?}")))
+        .map(|l| {
+            l.split_once(':')
+                .unwrap_or_else(|| panic!("INFO line without ':': {l:?}"))
+        })
         .collect();
     for field in [
         "redis_version",
@@ -124,15 +137,27 @@ fn cli_info_server_fields() {
         "executable",
         "config_file",
     ] {
-        assert!(fields.contains_key(field), "INFO server lacks {field}: {out}");
+        assert!(
+            fields.contains_key(field),
+            "INFO server lacks {field}: {out}"
+        );
     }
     assert_eq!(fields["tcp_port"], server.port().to_string());
-    assert_eq!(fields["process_id"], server.pid().expect("running").to_string());
+    assert_eq!(
+        fields["process_id"],
+        server.pid().expect("running").to_string()
+    );
     assert_eq!(fields["redis_mode"], "standalone");
     let run_id = fields["run_id"];
-    assert!(run_id.len() == 40 && run_id.bytes().all(|b| b.is_ascii_hexdigit()), "{run_id}");
+    assert!(
+        run_id.len() == 40 && run_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{run_id}"
+    );
     let version: Vec<&str> = fields["redis_version"].split('.').collect();
-    assert!(version.len() == 3 && version.iter().all(|p| p.parse::<u32>().is_ok()), "{version:?}");
+    assert!(
+        version.len() == 3 && version.iter().all(|p| p.parse::<u32>().is_ok()),
+        "{version:?}"
+    );
     assert!(fields["uptime_in_seconds"].parse::<u64>().is_ok());
     // The section filter: no other sections.
     assert!(!out.contains("# Clients"), "{out}");
@@ -154,11 +179,17 @@ fn cli_no_raw_reply_formats() {
         (&["LRANGE", "l", "0", "-1"], "1) \"x\"\n2) \"y\"\n"),
         (&["LRANGE", "none", "0", "-1"], "(empty array)\n"),
         (&["MGET", "a", "nope"], "1) \"b\"\n2) (nil)\n"),
-        (&["INCR", "a"], "(error) ERR value is not an integer or out of range\n"),
+        (
+            &["INCR", "a"],
+            "(error) ERR value is not an integer or out of range\n",
+        ),
         (&["EXEC"], "(error) ERR EXEC without MULTI\n"),
         (&["PING"], "PONG\n"),
         (&["ZADD", "z", "1.5", "m"], "(integer) 1\n"),
-        (&["ZRANGE", "z", "0", "-1", "WITHSCORES"], "1) \"m\"\n2) \"1.5\"\n"),
+        (
+            &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+            "1) \"m\"\n2) \"1.5\"\n",
+        ),
         (&["HSET", "h", "f", "v"], "(integer) 1\n"),
         (&["SET", "bin", "a\nb"], "OK\n"),
         (&["GET", "bin"], "\"a\\nb\"\n"),

@@ -11,7 +11,9 @@ use crate::harness::{eventually, Server};
 
 fn client(server: &Server) -> redis::Connection {
     let url = format!("redis://{}/", server.addr());
-    redis::Client::open(url).and_then(|c| c.get_connection()).expect("connect with the redis crate")
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connect with the redis crate")
 }
 
 #[test]
@@ -43,12 +45,20 @@ fn lib_errors_have_their_kind() {
     let _: () = con.set("s", "x").unwrap();
     let err = con.incr::<_, _, i64>("s", 1).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResponseError, "{err}");
-    assert_eq!(err.detail(), Some("value is not an integer or out of range"));
-    let err = redis::cmd("NOSUCHCOMMAND").query::<()>(&mut con).unwrap_err();
+    assert_eq!(
+        err.detail(),
+        Some("value is not an integer or out of range")
+    );
+    let err = redis::cmd("NOSUCHCOMMAND")
+        .query::<()>(&mut con)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResponseError);
     assert_eq!(err.code(), Some("ERR"));
     // The connection is still usable after errors.
-    assert_eq!(redis::cmd("PING").query::<String>(&mut con).unwrap(), "PONG");
+    assert_eq!(
+        redis::cmd("PING").query::<String>(&mut con).unwrap(),
+        "PONG"
+    );
 }
 
 #[test]
@@ -65,7 +75,10 @@ fn lib_pipeline() {
         .lrange("pl", 0, -1)
         .query(&mut con)
         .unwrap();
-    assert_eq!((a, b.as_str(), list), (6, "6", vec!["a".into(), "b".into(), "c".into()]));
+    assert_eq!(
+        (a, b.as_str(), list),
+        (6, "6", vec!["a".into(), "b".into(), "c".into()])
+    );
 
     let mut big = redis::pipe();
     for i in 0..1000 {
@@ -80,12 +93,20 @@ fn lib_pipeline() {
 fn lib_atomic_pipeline_is_multi_exec() {
     let server = Server::ferrokv();
     let mut con = client(&server);
-    let (x, y): (i64, i64) = redis::pipe().atomic().incr("x", 1).incr("x", 2).query(&mut con).unwrap();
+    let (x, y): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr("x", 1)
+        .incr("x", 2)
+        .query(&mut con)
+        .unwrap();
     assert_eq!((x, y), (1, 3));
     // A runtime error inside EXEC fails that command only.
     let _: () = con.set("s", "str").unwrap();
-    let result: redis::RedisResult<(i64, i64)> =
-        redis::pipe().atomic().incr("x", 1).incr("s", 1).query(&mut con);
+    let result: redis::RedisResult<(i64, i64)> = redis::pipe()
+        .atomic()
+        .incr("x", 1)
+        .incr("s", 1)
+        .query(&mut con);
     assert!(result.is_err(), "{result:?}");
     let x: i64 = con.get("x").unwrap();
     assert_eq!(x, 4, "the first INCR of the failed EXEC still ran");
@@ -105,7 +126,10 @@ fn lib_transaction_retries_after_watched_key_changes() {
             // Another client changes the watched key between WATCH and EXEC: EXEC aborts.
             let _: () = other.set("balance", 100)?;
         }
-        pipe.set("balance", current + 1).ignore().get("balance").query(con)
+        pipe.set("balance", current + 1)
+            .ignore()
+            .get("balance")
+            .query(con)
     })
     .unwrap();
     assert_eq!(attempts, 2);
@@ -140,7 +164,9 @@ fn lib_pubsub_delivers_messages() {
     sub.punsubscribe("log.*").unwrap();
     drop(sub);
     eventually(Duration::from_secs(5), || {
-        let n: i64 = publisher.publish("news", "nobody").map_err(|e| e.to_string())?;
+        let n: i64 = publisher
+            .publish("news", "nobody")
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             Ok(())
         } else {
@@ -156,14 +182,23 @@ fn lib_pubsub_delivers_messages() {
 fn lib_resp3_maps_and_doubles() {
     let server = Server::ferrokv();
     let url = format!("redis://{}/?protocol=resp3", server.addr());
-    let mut con = redis::Client::open(url).and_then(|c| c.get_connection()).expect("RESP3 connect");
+    let mut con = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("RESP3 connect");
     let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
     let raw: Value = redis::cmd("HGETALL").arg("h").query(&mut con).unwrap();
-    assert!(matches!(raw, Value::Map(ref m) if m.len() == 2), "HGETALL in RESP3 is a map: {raw:?}");
+    assert!(
+        matches!(raw, Value::Map(ref m) if m.len() == 2),
+        "HGETALL in RESP3 is a map: {raw:?}"
+    );
     let typed: HashMap<String, i64> = con.hgetall("h").unwrap();
     assert_eq!(typed, HashMap::from([("a".into(), 1), ("b".into(), 2)]));
     let _: () = con.zadd("z", "m", 2.5).unwrap();
-    let score: Value = redis::cmd("ZSCORE").arg("z").arg("m").query(&mut con).unwrap();
+    let score: Value = redis::cmd("ZSCORE")
+        .arg("z")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(score, Value::Double(2.5));
     let nil: Value = redis::cmd("GET").arg("nope").query(&mut con).unwrap();
     assert_eq!(nil, Value::Nil);

@@ -7,10 +7,17 @@
 //! mismatches of a file are collected before the test fails, each with file:line, the
 //! command and both replies, followed by `differential: N commands, M mismatches`.
 //!
+//! Every reply of real Redis also goes through `ferrokv_proto`'s `FrameDecoder` and `encode`,
+//! which must give back the same bytes: a free check of the proto crate against real output.
+//! Such failures are reported as `proto round trip`.
+//!
 //! `E2E_SCRIPTS=string,hash` runs only the named files (without `.redis`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use bytes::BytesMut;
+use ferrokv_proto::resp::{encode, FrameDecoder, Limits, Protocol};
 
 use crate::harness::reply::show;
 use crate::harness::script::{parse_script, Compare, Line};
@@ -48,7 +55,10 @@ fn differential_scripts() {
             report.push_str(m);
         }
     }
-    eprintln!("differential: {} files, {commands} commands, {mismatches} mismatches", files.len());
+    eprintln!(
+        "differential: {} files, {commands} commands, {mismatches} mismatches",
+        files.len()
+    );
     assert!(
         mismatches == 0,
         "{report}\ndifferential: {commands} commands, {mismatches} mismatches"
@@ -57,22 +67,30 @@ fn differential_scripts() {
 
 /// The script files, sorted, filtered by `E2E_SCRIPTS`.
 fn script_files(dir: &Path) -> Vec<PathBuf> {
-    let only: Option<Vec<String>> = std::env::var("E2E_SCRIPTS")
-        .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+    let only: Option<Vec<String>> = std::env::var("E2E_SCRIPTS").ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "redis"));
     if let Some(only) = &only {
-        files.retain(|p| only.iter().any(|o| file_name(p).trim_end_matches(".redis") == o));
+        files.retain(|p| {
+            only.iter()
+                .any(|o| file_name(p).trim_end_matches(".redis") == o)
+        });
     }
     files.sort();
     files
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn run_file(path: &Path) -> FileOutcome {
@@ -81,7 +99,10 @@ fn run_file(path: &Path) -> FileOutcome {
     let lines = match parse_script(&text) {
         Ok(lines) => lines,
         Err(e) => {
-            return FileOutcome { commands: 0, mismatches: vec![format!("{name}: {e}\n")] };
+            return FileOutcome {
+                commands: 0,
+                mismatches: vec![format!("{name}: {e}\n")],
+            };
         }
     };
     let resp3 = name.ends_with(".resp3.redis");
@@ -119,7 +140,12 @@ impl Side {
 
     fn start(flavor: Flavor, resp3: bool, reference: bool) -> Side {
         let server = Server::start(flavor, &[] as &[&str]);
-        let mut side = Side { server, conn: None, resp3, reference };
+        let mut side = Side {
+            server,
+            conn: None,
+            resp3,
+            reference,
+        };
         match side.ask(&[b"FLUSHALL".to_vec()]) {
             Answer::Reply(r) if r.raw == b"+OK\r\n" => {}
             other => panic!("FLUSHALL on {}: {other:?}", flavor.name()),
@@ -140,7 +166,8 @@ impl Side {
     /// A connection, opened (with `HELLO 3` for RESP3 scripts) when there is none.
     fn conn(&mut self) -> Result<&mut Conn, String> {
         if self.conn.is_none() {
-            let mut conn = Conn::connect(self.server.addr()).map_err(|e| format!("connect: {e}"))?;
+            let mut conn =
+                Conn::connect(self.server.addr()).map_err(|e| format!("connect: {e}"))?;
             if self.resp3 {
                 match conn.raw_cmd(&["HELLO", "3"]) {
                     Ok(r) if r.kind == b'%' => {}
@@ -153,7 +180,9 @@ impl Side {
     }
 
     fn ask(&mut self, argv: &[Vec<u8>]) -> Answer {
-        let result = self.conn().and_then(|c| c.raw_cmd(argv).map_err(|e| e.to_string()));
+        let result = self
+            .conn()
+            .and_then(|c| c.raw_cmd(argv).map_err(|e| e.to_string()));
         match result {
             Ok(reply) => Answer::Reply(reply),
             Err(e) => {
@@ -171,6 +200,16 @@ fn run_lines(name: &str, lines: &[Line], reference: &mut Side, subject: &mut Sid
         outcome.commands += 1;
         let want = reference.ask(&line.argv);
         let got = subject.ask(&line.argv);
+        if let Answer::Reply(reply) = &want {
+            if let Err(e) = proto_round_trip(reply, reference.resp3) {
+                outcome.mismatches.push(format!(
+                    "{name}:{}: {}\n    proto round trip of redis's reply {}: {e}\n",
+                    line.number,
+                    line.text,
+                    show(&reply.raw)
+                ));
+            }
+        }
         let same = match (&want, &got) {
             (Answer::Reply(a), Answer::Reply(b)) => equal(line.compare, a, b),
             // Both closed the connection (e.g. QUIT after its +OK was read): same behaviour.
@@ -214,6 +253,33 @@ fn answer_text(answer: &Answer) -> String {
         Answer::Reply(r) => show(&r.raw),
         Answer::Broken(e) => format!("<connection broken: {e}>"),
     }
+}
+
+/// Decodes `reply` with `ferrokv_proto` and encodes it again: both must be exact.
+fn proto_round_trip(reply: &Reply, resp3: bool) -> Result<(), String> {
+    let mut buf = BytesMut::from(&reply.raw[..]);
+    let decoded = FrameDecoder::new(Limits::default())
+        .decode_frame(&mut buf)
+        .map_err(|e| format!("FrameDecoder failed: {e}"))?
+        .ok_or("FrameDecoder wants more bytes")?;
+    if decoded.wire_len != reply.raw.len() || !buf.is_empty() {
+        return Err(format!(
+            "wire_len {} of {} bytes",
+            decoded.wire_len,
+            reply.raw.len()
+        ));
+    }
+    let protocol = if resp3 {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    let mut out = BytesMut::new();
+    encode(&decoded.frame, protocol, &mut out);
+    if out[..] != reply.raw[..] {
+        return Err(format!("encode gave {}", show(&out)));
+    }
+    Ok(())
 }
 
 /// Whether two replies are the same under `compare`.
@@ -270,7 +336,11 @@ mod tests {
     fn exact_compares_bytes() {
         assert!(equal(Compare::Exact, &r(":1\r\n"), &r(":1\r\n")));
         assert!(!equal(Compare::Exact, &r("+1\r\n"), &r(":1\r\n")));
-        assert!(!equal(Compare::Exact, &r("*2\r\n:1\r\n:2\r\n"), &r("*2\r\n:2\r\n:1\r\n")));
+        assert!(!equal(
+            Compare::Exact,
+            &r("*2\r\n:1\r\n:2\r\n"),
+            &r("*2\r\n:2\r\n:1\r\n")
+        ));
     }
 
     #[test]
@@ -279,12 +349,21 @@ mod tests {
         assert!(u("*2\r\n:1\r\n:2\r\n", "*2\r\n:2\r\n:1\r\n"));
         assert!(!u("*2\r\n:1\r\n:1\r\n", "*2\r\n:1\r\n:2\r\n"));
         assert!(!u("*2\r\n:1\r\n:1\r\n", "*3\r\n:1\r\n:1\r\n:1\r\n"));
-        assert!(u("*2\r\n*2\r\n:1\r\n:2\r\n:3\r\n", "*2\r\n:3\r\n*2\r\n:2\r\n:1\r\n"));
+        assert!(u(
+            "*2\r\n*2\r\n:1\r\n:2\r\n:3\r\n",
+            "*2\r\n:3\r\n*2\r\n:2\r\n:1\r\n"
+        ));
         assert!(u("~2\r\n+a\r\n+b\r\n", "~2\r\n+b\r\n+a\r\n"));
         assert!(!u("~2\r\n+a\r\n+b\r\n", "*2\r\n+b\r\n+a\r\n"));
         // Maps keep their pairs together.
-        assert!(u("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", "%2\r\n+b\r\n:2\r\n+a\r\n:1\r\n"));
-        assert!(!u("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n", "%2\r\n+a\r\n:2\r\n+b\r\n:1\r\n"));
+        assert!(u(
+            "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n",
+            "%2\r\n+b\r\n:2\r\n+a\r\n:1\r\n"
+        ));
+        assert!(!u(
+            "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n",
+            "%2\r\n+a\r\n:2\r\n+b\r\n:1\r\n"
+        ));
         assert!(!u("*-1\r\n", "*0\r\n"));
         assert!(u("$1\r\nx\r\n", "$1\r\nx\r\n"));
     }
@@ -325,7 +404,11 @@ mod tests {
         let outcome = run_lines("self", &lines, &mut a, &mut b);
         assert_eq!(outcome.commands, 10);
         assert_eq!(outcome.mismatches.len(), 1, "{:#?}", outcome.mismatches);
-        assert!(outcome.mismatches[0].starts_with("self:9: INFO server\n"), "{}", outcome.mismatches[0]);
+        assert!(
+            outcome.mismatches[0].starts_with("self:9: INFO server\n"),
+            "{}",
+            outcome.mismatches[0]
+        );
     }
 
     #[test]
@@ -336,7 +419,9 @@ mod tests {
         let lines = parse_script("HSET h a 1\nHGETALL h\n").unwrap();
         let mut a = Side::reference(true);
         let mut b = Side::start(Flavor::Redis, true, false);
-        assert!(run_lines("self.resp3", &lines, &mut a, &mut b).mismatches.is_empty());
+        assert!(run_lines("self.resp3", &lines, &mut a, &mut b)
+            .mismatches
+            .is_empty());
         match a.ask(&[b"HGETALL".to_vec(), b"h".to_vec()]) {
             Answer::Reply(reply) => assert_eq!(reply.raw, b"%1\r\n$1\r\na\r\n$1\r\n1\r\n"),
             other => panic!("{other:?}"),

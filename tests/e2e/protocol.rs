@@ -21,15 +21,42 @@ fn malformed_requests_get_protocol_error_and_close() {
     // A bystander connection that must keep being served.
     let mut bystander = server.conn();
     let table: &[(&[u8], &[u8])] = &[
-        (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*3000000000\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$-1\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n:5\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
-        (b"SET \"a b\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"SET a \"x\"y\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"SET 'a\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+        (
+            b"*abc\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*3000000000\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$999999999999\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-1\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$x\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n:5\r\n",
+            b"-ERR Protocol error: expected '$', got ':'\r\n",
+        ),
+        (
+            b"SET \"a b\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"SET a \"x\"y\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"SET 'a\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
         // Commands before the bad frame are answered first.
         (
             b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nPING\r\n$-5\r\n",
@@ -62,7 +89,10 @@ fn a_huge_inline_line_is_refused() {
     });
     let got = conn.read_to_close(Duration::from_secs(10)).expect("closed");
     let _ = writer.join();
-    assert_eq!(String::from_utf8_lossy(&got), "-ERR Protocol error: too big inline request\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
 }
 
 #[test]
@@ -79,7 +109,11 @@ fn ten_thousand_pipelined_commands_in_one_write() {
     let mut stream = conn.try_clone_stream().expect("clone");
     let writer = std::thread::spawn(move || stream.write_all(&burst));
     for i in 1..=N {
-        assert_eq!(conn.read_reply().expect("reply").to_frame(), Frame::Integer(i as i64), "reply {i}");
+        assert_eq!(
+            conn.read_reply().expect("reply").to_frame(),
+            Frame::Integer(i as i64),
+            "reply {i}"
+        );
     }
     writer.join().expect("writer thread").expect("write burst");
     assert_eq!(conn.cmd(&["GET", "counter"]), Frame::bulk(N.to_string()));
@@ -102,7 +136,10 @@ fn inline_commands() {
     assert_eq!(ask(b"STRLEN b\r\n"), b":2\r\n");
     assert_eq!(ask(b"  ECHO   'it\\'s'  \r\n"), b"$4\r\nit's\r\n");
     // Inline and multibulk mix on one connection, pipelined.
-    assert_eq!(ask(b"INCR n\r\n*2\r\n$4\r\nINCR\r\n$1\r\nn\r\nINCR n\r\n"), b":1\r\n");
+    assert_eq!(
+        ask(b"INCR n\r\n*2\r\n$4\r\nINCR\r\n$1\r\nn\r\nINCR n\r\n"),
+        b":1\r\n"
+    );
     assert_eq!(conn.read_reply().expect("reply").raw, b":2\r\n");
     assert_eq!(conn.read_reply().expect("reply").raw, b":3\r\n");
 }

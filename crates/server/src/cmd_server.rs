@@ -22,6 +22,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec { name: "latency", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: latency },
     Spec { name: "debug", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: debug },
     Spec { name: "command", arity: -1, flags: LOADING | STALE, keys: KeySpec::None, run: command },
+    Spec { name: "memory", arity: -2, flags: 0, keys: KeySpec::None, run: memory },
 ];
 
 fn lossy(b: &[u8]) -> String {
@@ -325,6 +326,77 @@ fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError
             "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             lossy(&argv[1])
         ))),
+    }
+}
+
+// ---- MEMORY ----------------------------------------------------------------------------
+
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"help", 2) => Ok(help(MEMORY_HELP)),
+        (b"usage", n) if n >= 3 => {
+            let mut samples = 5usize;
+            let mut i = 3;
+            while i < n {
+                if argv[i].eq_ignore_ascii_case(b"samples") && i + 1 < n {
+                    let v = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
+                    if v < 0 {
+                        return Err(CmdError::Syntax);
+                    }
+                    samples = v as usize;
+                    i += 2;
+                } else {
+                    return Err(CmdError::Syntax);
+                }
+            }
+            let db = node.clients.get(&id).map_or(0, |c| c.db);
+            node.ks.now_ms = unix_ms();
+            let key_len = argv[2].len();
+            Ok(match node.ks.get(db, &argv[2]) {
+                None => Frame::Null,
+                Some(v) => {
+                    let entry = std::mem::size_of::<ferrokv_store::Entry>() + 16;
+                    let key = if key_len > ferrokv_store::key::INLINE_CAP { key_len } else { 0 };
+                    Frame::Integer((entry + key + ferrokv_store::value::approx_memory(v, samples)) as i64)
+                }
+            })
+        }
+        (b"stats", 2) => {
+            let used = node.used_memory_now();
+            let keys: usize = node.ks.dbs.iter().map(|d| d.len()).sum();
+            Ok(Frame::Map(vec![
+                (Frame::bulk("peak.allocated"), Frame::Integer(node.peak_memory as i64)),
+                (Frame::bulk("total.allocated"), Frame::Integer(used as i64)),
+                (Frame::bulk("keys.count"), Frame::Integer(keys as i64)),
+                (Frame::bulk("keys.bytes-per-key"), Frame::Integer(if keys > 0 { (used as usize / keys) as i64 } else { 0 })),
+                (Frame::bulk("clients.normal"), Frame::Integer(node.clients.len() as i64)),
+            ]))
+        }
+        (b"doctor", 2) => Ok(Frame::Verbatim {
+            format: *b"txt",
+            text: Bytes::from_static(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."),
+        }),
+        (b"malloc-stats", 2) => Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"Stats not supported for the current allocator") }),
+        (b"purge", 2) => Ok(Frame::OK),
+        _ => Err(unknown_sub(argv, "MEMORY")),
     }
 }
 

@@ -7,7 +7,7 @@ use ferrokv_store::cmd::{self as store_cmd, CmdError, KeySpec, Spec};
 
 use crate::client::ClientId;
 use crate::node::Node;
-use crate::{cmd_conn, cmd_multi, cmd_server, pubsub};
+use crate::{bgsave, cmd_conn, cmd_multi, cmd_server, pubsub};
 
 /// A node command: runs with the whole node and the calling client's id.
 pub type NodeHandler = fn(&mut Node, ClientId, &[Bytes]) -> Result<Frame, CmdError>;
@@ -60,6 +60,7 @@ static NODE_FAMILIES: &[&[Spec<NodeHandler>]] = &[
     cmd_multi::COMMANDS,
     pubsub::COMMANDS,
     cmd_server::COMMANDS,
+    bgsave::COMMANDS,
 ];
 
 pub fn all() -> impl Iterator<Item = Command> {

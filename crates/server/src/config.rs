@@ -600,6 +600,19 @@ mod tests {
     }
 
     #[test]
+    fn shipped_deploy_configs_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let primary = Config::from_args(&[dir.join("primary.conf").display().to_string()]).unwrap();
+        assert!(primary.save.0.is_empty());
+        assert!(!primary.appendonly);
+        assert_eq!(primary.min_replicas_to_write, 1);
+        let replica = Config::from_args(&[dir.join("replica.conf").display().to_string()]).unwrap();
+        assert!(replica.appendonly);
+        assert_eq!(replica.replicaof, ReplicaOf(Some(("primary".into(), 6379))));
+        assert_eq!(replica.save.0.len(), 3);
+    }
+
+    #[test]
     fn empty_save_disables() {
         let c = Config::from_args(&["--save".into(), "".into()]).unwrap();
         assert!(c.save.0.is_empty());

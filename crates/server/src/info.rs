@@ -192,16 +192,31 @@ fn memory_section(node: &mut Node, out: &mut String) {
 }
 
 fn persistence(node: &Node, out: &mut String) {
+    let child = node.children.running();
+    let rdb_child = child.filter(|c| c.kind == ferrokv_store::fork::ChildKind::Rdb);
+    let progress = child.map(|c| c.progress).unwrap_or_default();
+    let fork_perc = if progress.keys_total > 0 {
+        progress.keys_done as f64 * 100.0 / progress.keys_total as f64
+    } else {
+        0.0
+    };
     out.push_str("# Persistence\r\n");
     field!(out, "loading", 0);
     field!(out, "async_loading", 0);
+    field!(out, "current_cow_peak", progress.cow_bytes);
+    field!(out, "current_cow_size", progress.cow_bytes);
+    field!(out, "current_cow_size_age", 0);
+    field!(out, "current_fork_perc", format!("{fork_perc:.2}"));
+    field!(out, "current_save_keys_processed", progress.keys_done);
+    field!(out, "current_save_keys_total", progress.keys_total);
     field!(out, "rdb_changes_since_last_save", node.dirty);
-    field!(out, "rdb_bgsave_in_progress", 0);
+    field!(out, "rdb_bgsave_in_progress", u8::from(rdb_child.is_some()));
     field!(out, "rdb_last_save_time", node.lastsave_ms / 1000);
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", -1);
-    field!(out, "rdb_current_bgsave_time_sec", -1);
-    field!(out, "rdb_saves", 0);
+    field!(out, "rdb_last_bgsave_status", if node.bgsave.last_ok { "ok" } else { "err" });
+    field!(out, "rdb_last_bgsave_time_sec", node.bgsave.last_time_sec);
+    field!(out, "rdb_current_bgsave_time_sec", if rdb_child.is_some() { node.bgsave.current_time_sec() } else { -1 });
+    field!(out, "rdb_saves", node.bgsave.saves);
+    field!(out, "rdb_last_cow_size", node.bgsave.last_cow_size);
     field!(out, "aof_enabled", node.cfg.appendonly as u8);
     field!(out, "aof_rewrite_in_progress", 0);
     field!(out, "aof_rewrite_scheduled", 0);
@@ -233,8 +248,8 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "keyspace_misses", k.keyspace_misses);
     field!(out, "pubsub_channels", node.pubsub.channels.len());
     field!(out, "pubsub_patterns", node.pubsub.patterns.len());
-    field!(out, "latest_fork_usec", 0);
-    field!(out, "total_forks", 0);
+    field!(out, "latest_fork_usec", node.children.latest_fork_usec);
+    field!(out, "total_forks", node.children.total_forks);
     field!(out, "total_error_replies", s.total_error_replies);
 }
 

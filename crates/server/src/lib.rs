@@ -9,6 +9,7 @@
 //! sharing it through `Rc<RefCell<Node>>` and never hold the borrow across an `.await`.
 //! This crate depends on `proto`, `store` and `replica`; nothing depends on it but the binary.
 
+pub mod bgsave;
 pub mod client;
 pub mod cmd_conn;
 pub mod cmd_multi;
@@ -99,6 +100,7 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
     info!("Server initialized");
     let mut shutdown = node.borrow().shutdown.subscribe();
+    node.borrow_mut().listener_fds = listeners.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     for l in listeners {
         let addr = l.local_addr()?;
         if node.borrow().listen_addr.is_none() {
@@ -164,9 +166,36 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
             node.borrow().shutdown.borrow().unwrap_or(ShutdownMode::Default)
         }
     };
-    let _ = mode;
     // Give connection tasks a moment to flush their last replies.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    final_save(&mut node.borrow_mut(), mode)?;
     info!("ferrokv is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// What SHUTDOWN/SIGTERM do before exiting: kill a running child, then save synchronously when
+/// asked to (`SAVE`) or when save rules are configured (the default), unless `NOSAVE`.
+fn final_save(node: &mut Node, mode: ShutdownMode) -> std::io::Result<()> {
+    if let Some(exit) = node.children.kill() {
+        warn!("There is a child process running ({}). Killing it!", exit.kind.name());
+        ferrokv_replica::persist::rdb_file::finish_bgsave(&exit, &bgsave::rdb_target(node));
+    }
+    let save = match mode {
+        ShutdownMode::NoSave => false,
+        ShutdownMode::Save => true,
+        ShutdownMode::Default => !node.cfg.save.0.is_empty(),
+    };
+    if save {
+        info!("Saving the final RDB snapshot before exiting.");
+        node.prepare_clock_for_save();
+        let target = bgsave::rdb_target(node);
+        match ferrokv_replica::persist::rdb_file::save_to_disk(&node.ks, &target, std::process::id()) {
+            Ok(_) => info!("DB saved on disk"),
+            Err(e) => {
+                tracing::error!("Error trying to save the DB, can't exit: {e}");
+                return Err(std::io::Error::other(e.to_string()));
+            }
+        }
+    }
     Ok(())
 }

@@ -104,6 +104,11 @@ pub struct Node {
     pub peak_memory: u64,
     /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the active expire cycle off (tests use it).
     pub active_expire_enabled: bool,
+    /// The one fork child (BGSAVE, AOF rewrite, diskless sync) and fork statistics.
+    pub children: ferrokv_store::fork::ChildSlot,
+    pub bgsave: crate::bgsave::BgsaveState,
+    /// Listening sockets, which a fork child closes.
+    pub listener_fds: Vec<std::os::fd::RawFd>,
     /// LATENCY events by name.
     pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
 }
@@ -155,6 +160,9 @@ impl Node {
             used_memory: 0,
             peak_memory: 0,
             active_expire_enabled: true,
+            children: Default::default(),
+            bgsave: Default::default(),
+            listener_fds: Vec::new(),
             latency: Default::default(),
         }
     }
@@ -346,6 +354,10 @@ impl Node {
                 self.flag_multi_error(id);
                 return Err(Stop::Error(CmdError::Oom));
             }
+        }
+        if flags & store_cmd::WRITE != 0 && crate::bgsave::refuses_writes(self) {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::Misconf));
         }
         if flags & store_cmd::WRITE != 0 && self.is_replica() && self.cfg.replica_read_only {
             self.flag_multi_error(id);
@@ -689,6 +701,18 @@ impl Node {
             self.used_memory_now();
         }
         self.stats.cron(now);
+        crate::bgsave::cron(self);
+    }
+
+    /// Sets the clocks a snapshot reads (LRU idle times are computed against them).
+    pub fn prepare_clock_for_save(&mut self) {
+        self.ks.now_ms = unix_ms();
+        self.ks.lru_clock = (self.ks.now_ms / 1000) as u32;
+    }
+
+    /// A fork child other than BGSAVE ended (replication or AOF rewrite own those).
+    pub fn child_exited(&mut self, exit: ferrokv_store::fork::ChildExit) {
+        tracing::info!("{} child {} exited: {:?}", exit.kind.name(), exit.pid, exit.result);
     }
 
     /// Applies runtime config changes to the keyspace's view.

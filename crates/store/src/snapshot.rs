@@ -171,10 +171,11 @@ fn hash_is_listpack(h: &HashValue) -> bool {
 /// tail) or the listpack one (type 17: lowest first).
 fn zset_entries(z: &ZSetValue) -> (bool, Vec<(&Bytes, f64)>) {
     let skiplist = z.encoding_name() == "skiplist";
-    let mut entries: Vec<(&Bytes, f64)> = z.listpack.iter().map(|(m, s)| (m, *s)).collect();
-    if skiplist {
-        entries.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(a.0)));
-    }
+    let entries = if skiplist {
+        z.iter_from(z.len().saturating_sub(1), true).collect()
+    } else {
+        z.iter().collect()
+    };
     (skiplist, entries)
 }
 
@@ -244,8 +245,8 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
         RdbValue::String(s) => Value::Str(s),
         RdbValue::List(items) => Value::List(Box::new(ListValue::from_items(items.into_iter().map(own)))),
         RdbValue::Set(members) => Value::Set(Box::new(SetValue::from_members(members.into_iter().map(own), cfg))),
-        RdbValue::SortedSet(entries) => Value::ZSet(Box::new(zset_from_pairs(
-            entries.into_iter().map(|(m, s)| (own(m), s)).collect(),
+        RdbValue::SortedSet(entries) => Value::ZSet(Box::new(ZSetValue::from_pairs(
+            entries.into_iter().map(|(m, s)| (own(m), s)),
             cfg,
         ))),
         RdbValue::Hash(pairs) => Value::Hash(Box::new(HashValue::from_pairs(
@@ -253,12 +254,6 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
             cfg,
         ))),
     })
-}
-
-/// A sorted set holding `entries` (unique members, no NaN), sorted by (score, member).
-fn zset_from_pairs(mut entries: Vec<(Bytes, f64)>, _cfg: &StoreConfig) -> ZSetValue {
-    entries.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    ZSetValue { listpack: entries }
 }
 
 // ---- loading -------------------------------------------------------------------------------
@@ -474,13 +469,13 @@ impl<R: BufRead> Loader<R> {
             self.empty_skipped += 1;
             return Ok(());
         };
+        let mut entry = Entry::new(value);
+        entry.expire_at = meta.expire_ms.unwrap_or(NO_EXPIRE);
+        entry.access = self.access(&meta);
         let db = &mut self.dbs[self.db];
         if db.map.contains_key(&key[..]) {
             return Err(LoadError::DuplicateKey { offset: at, db: self.db, key });
         }
-        let mut entry = Entry::new(value);
-        entry.expire_at = meta.expire_ms.unwrap_or(NO_EXPIRE);
-        entry.access = self.access(&meta);
         db.put(&key, entry);
         self.keys_loaded += 1;
         Ok(())

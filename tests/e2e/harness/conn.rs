@@ -8,7 +8,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ferrokv_proto::resp::Frame;
+use bytes::BytesMut;
+use ferrokv_proto::resp::{encode_command, Frame};
 
 use super::reply::{self, Reply};
 use super::script::split_args;
@@ -28,7 +29,11 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_write_timeout(Some(READ_TIMEOUT))?;
-        Ok(Conn { stream, peer: addr, buf: Vec::new() })
+        Ok(Conn {
+            stream,
+            peer: addr,
+            buf: Vec::new(),
+        })
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -40,16 +45,11 @@ impl Conn {
         self.stream.try_clone()
     }
 
-    /// Encodes `argv` as a RESP multibulk request.
+    /// Encodes `argv` as a RESP multibulk request (with `ferrokv_proto`'s encoder).
     pub fn encode<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-        for arg in argv {
-            let arg = arg.as_ref();
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
+        let mut out = BytesMut::new();
+        encode_command(argv, &mut out);
+        out.to_vec()
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -81,7 +81,10 @@ impl Conn {
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("connection closed; unparsed bytes {}", reply::show(&self.buf)),
+                    format!(
+                        "connection closed; unparsed bytes {}",
+                        reply::show(&self.buf)
+                    ),
                 ));
             }
             self.buf.extend_from_slice(&chunk[..n]);
@@ -100,8 +103,10 @@ impl Conn {
 
     /// Sends one command and returns its reply; I/O errors fail the test.
     pub fn cmd<A: AsRef<[u8]>>(&mut self, argv: &[A]) -> Frame {
-        let shown: Vec<String> =
-            argv.iter().map(|a| String::from_utf8_lossy(a.as_ref()).into_owned()).collect();
+        let shown: Vec<String> = argv
+            .iter()
+            .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+            .collect();
         self.try_cmd(argv)
             .unwrap_or_else(|e| panic!("{:?} to {}: {e}", shown, self.peer))
     }
@@ -132,7 +137,11 @@ impl Conn {
                 Ok(n) => out.extend_from_slice(&chunk[..n]),
                 // A reset after the error reply still counts as closed.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(out),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -73,7 +73,9 @@ pub struct Server {
     // Field order matters: the process dies before its tempdir is removed.
     process: Option<Process>,
     addr: SocketAddr,
-    /// Directives after the harness defaults, kept for [`Server::restart`].
+    /// Config file (first argument) and directives after the harness defaults, kept for
+    /// [`Server::restart`].
+    config: Option<PathBuf>,
     extra: Vec<OsString>,
     dir: TempDir,
 }
@@ -93,13 +95,43 @@ impl Server {
     /// port, `--dir <tempdir> --save "" --appendonly no`). `extra` are redis-server style
     /// directives (`["--appendonly", "yes"]`) appended after the defaults, so they win.
     pub fn start<S: AsRef<std::ffi::OsStr>>(flavor: Flavor, extra: &[S]) -> Server {
+        Server::launch_new(flavor, None, extra)
+    }
+
+    /// Like [`Server::start`], with `config` written to `server.conf` in the tempdir and passed
+    /// as the first argument (flags still override it, as with redis-server).
+    pub fn start_with_config<S: AsRef<std::ffi::OsStr>>(
+        flavor: Flavor,
+        config: &str,
+        extra: &[S],
+    ) -> Server {
+        Server::launch_new(flavor, Some(config), extra)
+    }
+
+    fn launch_new<S: AsRef<std::ffi::OsStr>>(
+        flavor: Flavor,
+        config: Option<&str>,
+        extra: &[S],
+    ) -> Server {
         let dir = tempfile::Builder::new()
             .prefix(&format!("e2e-{}-", flavor.name()))
             .tempdir()
             .expect("create tempdir");
+        let config = config.map(|text| {
+            let path = dir.path().join("server.conf");
+            std::fs::write(&path, text).expect("write server.conf");
+            path
+        });
         let extra: Vec<OsString> = extra.iter().map(|s| s.as_ref().to_owned()).collect();
-        let (process, addr) = launch(flavor, dir.path(), &extra);
-        Server { flavor, process: Some(process), addr, extra, dir }
+        let (process, addr) = launch(flavor, dir.path(), config.as_deref(), &extra);
+        Server {
+            flavor,
+            process: Some(process),
+            addr,
+            config,
+            extra,
+            dir,
+        }
     }
 
     pub fn flavor(&self) -> Flavor {
@@ -166,7 +198,12 @@ impl Server {
     /// directives. The address may change: read [`Server::addr`] again.
     pub fn restart(&mut self) {
         self.stop();
-        let (process, addr) = launch(self.flavor, self.dir.path(), &self.extra);
+        let (process, addr) = launch(
+            self.flavor,
+            self.dir.path(),
+            self.config.as_deref(),
+            &self.extra,
+        );
         self.process = Some(process);
         self.addr = addr;
     }
@@ -189,29 +226,44 @@ impl Drop for Server {
 }
 
 /// Starts the program in `dir` and waits until it serves PING.
-fn launch(flavor: Flavor, dir: &Path, extra: &[OsString]) -> (Process, SocketAddr) {
+fn launch(
+    flavor: Flavor,
+    dir: &Path,
+    config: Option<&Path>,
+    extra: &[OsString],
+) -> (Process, SocketAddr) {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (program, mut args, port) = match flavor {
-            Flavor::Ferrokv => (
-                PathBuf::from(env!("CARGO_BIN_EXE_ferrokv-server")),
-                os_args(&["--bind", "127.0.0.1", "--listen-ephemeral-port", "yes"]),
-                None,
-            ),
+        // The config file, if any, must be the first argument.
+        let mut args: Vec<OsString> = config.iter().map(|c| c.as_os_str().to_owned()).collect();
+        let (program, port) = match flavor {
+            Flavor::Ferrokv => {
+                args.extend(os_args(&[
+                    "--bind",
+                    "127.0.0.1",
+                    "--listen-ephemeral-port",
+                    "yes",
+                ]));
+                (PathBuf::from(env!("CARGO_BIN_EXE_ferrokv-server")), None)
+            }
             Flavor::Redis => {
                 let port = free_port();
-                let args = os_args(&["--port", &port.to_string(), "--bind", "127.0.0.1"]);
-                (PathBuf::from("redis-server"), args, Some(port))
+                args.extend(os_args(&[
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ]));
+                (PathBuf::from("redis-server"), Some(port))
             }
         };
         args.push("--dir".into());
         args.push(dir.as_os_str().to_owned());
         args.extend(os_args(&["--save", "", "--appendonly", "no"]));
         args.extend(extra.iter().cloned());
-        let mut process = Process::spawn(&program, &args, dir).unwrap_or_else(|e| {
-            panic!("cannot run {}: {e}", program.display())
-        });
+        let mut process = Process::spawn(&program, &args, dir)
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         match wait_ready(&mut process, port) {
             Ok(addr) => return (process, addr),
             // Another process took the port between our probe and redis's bind.
@@ -252,7 +304,9 @@ fn wait_ready(process: &mut Process, port: Option<u16>) -> Result<SocketAddr, St
         let pong = Conn::connect(addr).and_then(|mut c| c.try_cmd(&["PING"]));
         match pong {
             Ok(Frame::Simple(s)) if &s[..] == b"PONG" => return Ok(addr),
-            _ if process.exited() => return Err(format!("exited after ready ({})", process.status())),
+            _ if process.exited() => {
+                return Err(format!("exited after ready ({})", process.status()))
+            }
             other if Instant::now() > deadline => return Err(format!("PING to {addr}: {other:?}")),
             _ => thread::sleep(Duration::from_millis(20)),
         }
@@ -263,7 +317,9 @@ fn wait_ready(process: &mut Process, port: Option<u16>) -> Result<SocketAddr, St
 /// redis 7.0 prints the marker alone and listens on the `port` we gave it.
 fn ready_addr(log: &str, port: Option<u16>) -> Option<Result<SocketAddr, String>> {
     match port {
-        Some(port) => log.contains(READY_MARK).then(|| Ok(SocketAddr::from(([127, 0, 0, 1], port)))),
+        Some(port) => log
+            .contains(READY_MARK)
+            .then(|| Ok(SocketAddr::from(([127, 0, 0, 1], port)))),
         None => {
             let at = log.find(FERROKV_READY)?;
             let rest = &log[at + FERROKV_READY.len()..];
@@ -272,7 +328,11 @@ fn ready_addr(log: &str, port: Option<u16>) -> Option<Result<SocketAddr, String>
             if !rest.contains('\n') {
                 return None;
             }
-            Some(token.parse().map_err(|e| format!("bad address {token:?} in ready line: {e}")))
+            Some(
+                token
+                    .parse()
+                    .map_err(|e| format!("bad address {token:?} in ready line: {e}")),
+            )
         }
     }
 }
@@ -317,7 +377,9 @@ impl Process {
                     if n == 0 {
                         break;
                     }
-                    log.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&chunk[..n]);
+                    log.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]);
                 }
             }));
         }
@@ -376,7 +438,10 @@ impl Drop for Process {
 }
 
 /// Polls `f` until it returns `Ok`, at most `timeout`; panics with the last error.
-pub fn eventually<T, E: std::fmt::Debug>(timeout: Duration, mut f: impl FnMut() -> Result<T, E>) -> T {
+pub fn eventually<T, E: std::fmt::Debug>(
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> T {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -431,12 +496,20 @@ mod tests {
     #[test]
     fn ready_line_gives_the_address() {
         let log = "1:M * Ready to accept connections tcp 127.0.0.1:40123\n";
-        assert_eq!(ready_addr(log, None).unwrap().unwrap(), "127.0.0.1:40123".parse().unwrap());
+        assert_eq!(
+            ready_addr(log, None).unwrap().unwrap(),
+            "127.0.0.1:40123".parse().unwrap()
+        );
         assert!(ready_addr("x Ready to accept connections tcp 127.0.0.1:4", None).is_none());
-        assert!(ready_addr("Ready to accept connections tcp nope\n", None).unwrap().is_err());
+        assert!(ready_addr("Ready to accept connections tcp nope\n", None)
+            .unwrap()
+            .is_err());
         assert!(ready_addr("Ready to accept connections\n", None).is_none());
         assert_eq!(
-            ready_addr("Ready to accept connections\n", Some(7)).unwrap().unwrap().port(),
+            ready_addr("Ready to accept connections\n", Some(7))
+                .unwrap()
+                .unwrap()
+                .port(),
             7
         );
     }
@@ -444,7 +517,17 @@ mod tests {
     #[test]
     fn eventually_returns_the_first_success() {
         let mut n = 0;
-        assert_eq!(eventually(Duration::from_secs(5), || { n += 1; if n < 3 { Err(n) } else { Ok(n) } }), 3);
+        assert_eq!(
+            eventually(Duration::from_secs(5), || {
+                n += 1;
+                if n < 3 {
+                    Err(n)
+                } else {
+                    Ok(n)
+                }
+            }),
+            3
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl Reply {
             b'=' => {
                 let mut format = [0u8; 3];
                 format.copy_from_slice(&self.body[..3]);
-                Frame::Verbatim { format, text: Bytes::copy_from_slice(&self.body[4..]) }
+                Frame::Verbatim {
+                    format,
+                    text: Bytes::copy_from_slice(&self.body[4..]),
+                }
             }
             b'%' => Frame::Map(
                 self.children
@@ -116,7 +119,9 @@ fn parse_at(buf: &[u8], start: usize, depth: usize) -> Result<Option<(Reply, usi
         children: Vec::new(),
     };
     match kind {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Ok(Some((leaf(line, 0, after_line), after_line))),
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
+            Ok(Some((leaf(line, 0, after_line), after_line)))
+        }
         b'$' | b'=' | b'!' => {
             let len = parse_len(line)?;
             if len < 0 {
@@ -142,7 +147,11 @@ fn parse_at(buf: &[u8], start: usize, depth: usize) -> Result<Option<(Reply, usi
             if len < 0 {
                 return Ok(Some((leaf(b"", len, after_line), after_line)));
             }
-            let items = if kind == b'%' { len.saturating_mul(2) } else { len };
+            let items = if kind == b'%' {
+                len.saturating_mul(2)
+            } else {
+                len
+            };
             let mut pos = after_line;
             // Capacity from the wire is capped: a lying header must not allocate.
             let mut children = Vec::with_capacity(items.clamp(0, 1024) as usize);
@@ -227,7 +236,10 @@ mod tests {
         assert_eq!(one(b"_\r\n").to_frame(), Frame::Null);
         assert_eq!(
             one(b"=7\r\ntxt:abc\r\n").to_frame(),
-            Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"abc") }
+            Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from_static(b"abc")
+            }
         );
         let map = one(b"%1\r\n+a\r\n*2\r\n:1\r\n:2\r\n");
         assert_eq!(map.children.len(), 2);
@@ -251,7 +263,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b"?x\r\n"[..], b"$abc\r\n", b"*-7\r\n", b"$1\r\nab\r\n", b"=2\r\nab\r\n"] {
+        for bad in [
+            &b"?x\r\n"[..],
+            b"$abc\r\n",
+            b"*-7\r\n",
+            b"$1\r\nab\r\n",
+            b"=2\r\nab\r\n",
+        ] {
             assert!(parse(bad).is_err(), "{}", show(bad));
         }
         let huge = b"*9223372036854775807\r\n";

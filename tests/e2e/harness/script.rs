@@ -55,7 +55,12 @@ pub fn parse_script(text: &str) -> Result<Vec<Line>, String> {
         if argv.is_empty() {
             return Err(format!("line {number}: no command after the directive"));
         }
-        lines.push(Line { number, text: command.to_owned(), compare, argv });
+        lines.push(Line {
+            number,
+            text: command.to_owned(),
+            compare,
+            argv,
+        });
     }
     Ok(lines)
 }
@@ -79,7 +84,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
             match quote {
                 Some(b'"') => match bytes.get(i) {
                     None => return Err("unbalanced double quotes".into()),
-                    Some(b'\\') if bytes.get(i + 1) == Some(&b'x') && hex_pair(bytes, i + 2).is_some() => {
+                    Some(b'\\')
+                        if bytes.get(i + 1) == Some(&b'x') && hex_pair(bytes, i + 2).is_some() =>
+                    {
                         arg.extend(hex_pair(bytes, i + 2));
                         i += 3;
                     }
@@ -152,7 +159,10 @@ mod tests {
             ("SET a b", &[b"SET", b"a", b"b"]),
             ("  GET   a  ", &[b"GET", b"a"]),
             (r#"SET "a b" c"#, &[b"SET", b"a b", b"c"]),
-            (r#"SET k "x\n\r\t\"\\\x41\x4a""#, &[b"SET", b"k", b"x\n\r\t\"\\AJ"]),
+            (
+                r#"SET k "x\n\r\t\"\\\x41\x4a""#,
+                &[b"SET", b"k", b"x\n\r\t\"\\AJ"],
+            ),
             (r#"SET k "\xzz""#, &[b"SET", b"k", b"xzz"]),
             (r"SET k '\'a\n'", &[b"SET", b"k", b"'a\\n"]),
             (r#"SET k """#, &[b"SET", b"k", b""]),
@@ -176,8 +186,10 @@ mod tests {
     fn script_directives_and_comments() {
         let script = "# c\n\nSET a 1\n!unordered SMEMBERS s\n  !shape  RANDOMKEY\n";
         let lines = parse_script(script).unwrap();
-        let got: Vec<(usize, Compare, &str)> =
-            lines.iter().map(|l| (l.number, l.compare, l.text.as_str())).collect();
+        let got: Vec<(usize, Compare, &str)> = lines
+            .iter()
+            .map(|l| (l.number, l.compare, l.text.as_str()))
+            .collect();
         assert_eq!(
             got,
             [

@@ -390,8 +390,9 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         (0..len).collect()
     } else {
         let mut v = rand::seq::index::sample(&mut *ctx.rng, len, count as usize).into_vec();
-        if matches!(*h, HashValue::Listpack(_)) {
-            // Redis samples a listpack in position order.
+        if matches!(*h, HashValue::Listpack(_)) && (count as u64).saturating_mul(3) <= len as u64 {
+            // Redis picks few fields of a listpack in position order (when the count is
+            // a third of the size or more it builds the reply through a dict instead).
             v.sort_unstable();
         }
         v
@@ -755,16 +756,19 @@ mod tests {
             panic!()
         };
         assert_eq!(many.len(), 20);
-        // Unique sampling in a listpack comes back in position order.
+        // Few unique picks from a listpack come back in position order.
+        k.run("HSET ten f0 v f1 v f2 v f3 v f4 v f5 v f6 v f7 v f8 v f9 v");
         for _ in 0..20 {
-            let Frame::Array(two) = k.run("HRANDFIELD h 2") else {
+            let Frame::Array(three) = k.run("HRANDFIELD ten 3") else {
                 panic!()
             };
-            assert_eq!(two.len(), 2);
-            let names: Vec<_> = two.iter().map(|f| format!("{f:?}")).collect();
+            assert_eq!(three.len(), 3);
+            let names: Vec<_> = three.iter().map(|f| format!("{f:?}")).collect();
             let mut sorted = names.clone();
             sorted.sort();
             assert_eq!(names, sorted);
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            assert_eq!(unique.len(), 3);
         }
         k.protocol = Protocol::Resp3;
         let Frame::Array(pairs) = k.run("HRANDFIELD h 3 WITHVALUES") else {
