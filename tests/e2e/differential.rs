@@ -38,6 +38,11 @@ fn differential_scripts() {
         return;
     }
     let files = script_files(Path::new(SCRIPTS_DIR));
+    assert!(
+        !files.is_empty(),
+        "no *.redis scripts in {SCRIPTS_DIR} (E2E_SCRIPTS={:?})",
+        std::env::var("E2E_SCRIPTS").ok()
+    );
     let mut commands = 0;
     let mut report = String::new();
     let mut mismatches = 0;

@@ -1,3 +1,40 @@
 //! What a replica does: the sync client (handshake, RDB load, stream apply, ACK) and
 //! durability. Depends on `proto` and `store` only.
+//!
+//! - [`link`]: the sans-I/O replication protocol of one connection (frames in, actions out).
+//! - [`driver`]: runs a [`link::Link`] on a TCP connection with timeouts, the 1 s ACK timer
+//!   and reconnects, talking to the node through the [`driver::ReplicaHost`] trait (the
+//!   server implements it; this crate never depends on the server).
+//! - [`persist`]: durability: RDB files (SAVE/BGSAVE through the fork module), `save` rules.
+
+pub mod driver;
+pub mod link;
 pub mod persist;
+
+/// Why a replication link ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("Timeout connecting to the MASTER...")]
+    Timeout,
+    #[error("MASTER closed the connection")]
+    Closed,
+    #[error("Protocol error: {0}")]
+    Protocol(String),
+    #[error("Master refused: {0}")]
+    Refused(String),
+    #[error("Unable to AUTH to MASTER: {0}")]
+    AuthFailed(String),
+    #[error("Failed trying to load the MASTER synchronization DB from disk: {0}")]
+    Load(String),
+}
+
+impl ReplError {
+    /// Whether the replica still holds a consistent dataset and offset, so the next attempt
+    /// can ask for a partial resync. Only a failed load leaves nothing to continue from...
+    /// and even then the old dataset was kept, so its offset is still valid.
+    pub fn keeps_offset(&self) -> bool {
+        true
+    }
+}

@@ -20,6 +20,11 @@ pub enum Outbound {
     Unblocked(Frame),
     /// Close the connection (CLIENT KILL, SHUTDOWN, output buffer limit).
     Close,
+    /// Bytes written as they are: replication handshake lines and RDB payloads.
+    Raw(Bytes),
+    /// Replication stream bytes for a replica (counted against its output-buffer limit
+    /// until written; see `primary::replicas`).
+    Stream(Bytes),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

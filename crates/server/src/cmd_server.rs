@@ -302,6 +302,7 @@ fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError
             }
             Ok(Frame::OK)
         }
+        (b"reload", _) => crate::rdb_file::debug_reload(node, argv),
         (b"set-active-expire", 3) => {
             node.active_expire_enabled = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)? != 0;
             Ok(Frame::OK)

@@ -61,6 +61,9 @@ static NODE_FAMILIES: &[&[Spec<NodeHandler>]] = &[
     pubsub::COMMANDS,
     cmd_server::COMMANDS,
     bgsave::COMMANDS,
+    crate::rdb_file::COMMANDS,
+    crate::replication::COMMANDS,
+    crate::aof::COMMANDS,
 ];
 
 pub fn all() -> impl Iterator<Item = Command> {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokv_proto::resp::{encode, Limits, RequestDecoder};
+use ferrokv_proto::resp::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, instrument};
@@ -36,6 +37,8 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
     let mut decoder = RequestDecoder::new(limits(&node.borrow()));
     let mut blocked = false;
     let mut pending: Option<Vec<Bytes>> = None;
+    // Replication stream bytes in `wbuf` (a replica's output-buffer accounting).
+    let mut stream_bytes = 0usize;
     'conn: loop {
         // 1. Run every complete request (unless blocked or paused).
         let mut close = false;
@@ -58,7 +61,7 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             let paused = node.borrow().pause_for(&argv);
             if let Some(wait) = paused {
                 pending = Some(argv);
-                flush(&mut wr, &mut wbuf, &node).await;
+                flush(&mut wr, &mut wbuf, &node, id).await;
                 tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
                 continue;
             }
@@ -88,8 +91,11 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             }
         }
         // 2. Flush what we have.
-        if !flush(&mut wr, &mut wbuf, &node).await || close {
+        if !flush(&mut wr, &mut wbuf, &node, id).await || close {
             break 'conn;
+        }
+        if stream_bytes > 0 {
+            node.borrow_mut().replica_output_written(id, std::mem::take(&mut stream_bytes));
         }
         if decoder.over_query_buffer_limit(&rbuf) {
             tracing::warn!("Closing client that reached max query buffer length");
@@ -109,30 +115,18 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             },
             msg = rx.recv() => {
                 let proto = node.borrow().protocol_of(id);
-                match msg {
-                    Some(Outbound::Frame(f)) => encode(&f, proto, &mut wbuf),
-                    Some(Outbound::Unblocked(f)) => {
-                        encode(&f, proto, &mut wbuf);
-                        blocked = false;
-                    }
-                    Some(Outbound::Close) | None => {
-                        let _ = flush(&mut wr, &mut wbuf, &node).await;
+                let mut next = msg;
+                // Take this message and whatever else is queued, without waiting.
+                while let Some(m) = next.take() {
+                    if !take_outbound(m, proto, &mut wbuf, &mut blocked, &mut stream_bytes) {
+                        let _ = flush(&mut wr, &mut wbuf, &node, id).await;
                         break 'conn;
                     }
+                    next = rx.try_recv().ok();
                 }
-                // Drain whatever else is queued without waiting.
-                while let Ok(m) = rx.try_recv() {
-                    match m {
-                        Outbound::Frame(f) => encode(&f, proto, &mut wbuf),
-                        Outbound::Unblocked(f) => {
-                            encode(&f, proto, &mut wbuf);
-                            blocked = false;
-                        }
-                        Outbound::Close => {
-                            let _ = flush(&mut wr, &mut wbuf, &node).await;
-                            break 'conn;
-                        }
-                    }
+                if next.is_none() && rx.is_closed() && rx.is_empty() {
+                    let _ = flush(&mut wr, &mut wbuf, &node, id).await;
+                    break 'conn;
                 }
             }
         }
@@ -149,24 +143,59 @@ fn limits(node: &Node) -> Limits {
     }
 }
 
-/// Writes and clears `wbuf`. Returns false if the peer is gone.
+/// Handles one message from the node. Returns false when the connection must close.
+fn take_outbound(m: Outbound, proto: Protocol, wbuf: &mut BytesMut, blocked: &mut bool, stream_bytes: &mut usize) -> bool {
+    match m {
+        Outbound::Frame(f) => encode(&f, proto, wbuf),
+        Outbound::Unblocked(f) => {
+            encode(&f, proto, wbuf);
+            *blocked = false;
+        }
+        Outbound::Raw(b) => wbuf.extend_from_slice(&b),
+        Outbound::Stream(b) => {
+            *stream_bytes += b.len();
+            wbuf.extend_from_slice(&b);
+        }
+        Outbound::Close => return false,
+    }
+    true
+}
+
+/// Writes and clears `wbuf`. Returns false if the peer is gone, or if the node asked this
+/// connection to close while the peer was not reading (a replica over its output limit).
 async fn flush(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     wbuf: &mut BytesMut,
     node: &Rc<RefCell<Node>>,
+    id: crate::client::ClientId,
 ) -> bool {
     if wbuf.is_empty() {
         return true;
     }
+    // The AOF is written (and with `appendfsync always` fsynced) before any reply.
+    crate::aof::before_reply(&mut node.borrow_mut());
     let n = wbuf.len();
-    let ok = wr.write_all(wbuf).await.is_ok();
+    let mut ok = true;
+    let mut done = 0;
+    while done < n {
+        match tokio::time::timeout(Duration::from_millis(200), wr.write(&wbuf[done..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                ok = false;
+                break;
+            }
+            Ok(Ok(w)) => done += w,
+            Err(_) => {
+                if node.borrow().close_requested(id) {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
     wbuf.clear();
     if wbuf.capacity() > 1 << 20 {
         *wbuf = BytesMut::with_capacity(READ_CHUNK);
     }
-    node.borrow_mut().stats.total_net_output_bytes += n as u64;
+    node.borrow_mut().stats.total_net_output_bytes += done as u64;
     ok
 }
-
-
-

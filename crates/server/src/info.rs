@@ -201,7 +201,7 @@ fn persistence(node: &Node, out: &mut String) {
         0.0
     };
     out.push_str("# Persistence\r\n");
-    field!(out, "loading", 0);
+    field!(out, "loading", u8::from(node.loading.is_some()));
     field!(out, "async_loading", 0);
     field!(out, "current_cow_peak", progress.cow_bytes);
     field!(out, "current_cow_size", progress.cow_bytes);
@@ -217,14 +217,10 @@ fn persistence(node: &Node, out: &mut String) {
     field!(out, "rdb_current_bgsave_time_sec", if rdb_child.is_some() { node.bgsave.current_time_sec() } else { -1 });
     field!(out, "rdb_saves", node.bgsave.saves);
     field!(out, "rdb_last_cow_size", node.bgsave.last_cow_size);
-    field!(out, "aof_enabled", node.cfg.appendonly as u8);
-    field!(out, "aof_rewrite_in_progress", 0);
-    field!(out, "aof_rewrite_scheduled", 0);
-    field!(out, "aof_last_rewrite_time_sec", -1);
-    field!(out, "aof_current_rewrite_time_sec", -1);
-    field!(out, "aof_last_bgrewrite_status", "ok");
-    field!(out, "aof_rewrites", 0);
-    field!(out, "aof_last_write_status", "ok");
+    crate::aof::info_lines(node, out);
+    if let Some(l) = &node.loading {
+        out.push_str(&l.info_lines());
+    }
 }
 
 fn stats(node: &Node, out: &mut String) {
@@ -237,9 +233,10 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "total_net_input_bytes", s.total_net_input_bytes);
     field!(out, "total_net_output_bytes", s.total_net_output_bytes);
     field!(out, "rejected_connections", s.rejected_connections);
-    field!(out, "sync_full", 0);
-    field!(out, "sync_partial_ok", 0);
-    field!(out, "sync_partial_err", 0);
+    let sync = node.repl.state.borrow().stats;
+    field!(out, "sync_full", sync.sync_full);
+    field!(out, "sync_partial_ok", sync.sync_partial_ok);
+    field!(out, "sync_partial_err", sync.sync_partial_err);
     field!(out, "expired_keys", k.expired_keys);
     field!(out, "expired_stale_perc", format!("{:.2}", k.expired_stale_perc * 100.0));
     field!(out, "expired_time_cap_reached_count", k.expired_time_cap_reached_count);
@@ -254,18 +251,7 @@ fn stats(node: &Node, out: &mut String) {
 }
 
 fn replication(node: &Node, out: &mut String) {
-    out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", 0);
-    field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", node.run_id);
-    field!(out, "master_replid2", "0000000000000000000000000000000000000000");
-    field!(out, "master_repl_offset", 0);
-    field!(out, "second_repl_offset", -1);
-    field!(out, "repl_backlog_active", 0);
-    field!(out, "repl_backlog_size", node.cfg.repl_backlog_size);
-    field!(out, "repl_backlog_first_byte_offset", 0);
-    field!(out, "repl_backlog_histlen", 0);
+    crate::replication::info(node, out);
 }
 
 fn cpu(out: &mut String) {

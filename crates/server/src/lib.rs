@@ -9,6 +9,7 @@
 //! sharing it through `Rc<RefCell<Node>>` and never hold the borrow across an `.await`.
 //! This crate depends on `proto`, `store` and `replica`; nothing depends on it but the binary.
 
+pub mod aof;
 pub mod bgsave;
 pub mod client;
 pub mod cmd_conn;
@@ -21,8 +22,10 @@ pub mod info;
 pub mod memory;
 pub mod node;
 pub mod propagate;
+pub mod replication;
 pub mod primary;
 pub mod pubsub;
+pub mod rdb_file;
 pub mod slowlog;
 pub mod stats;
 
@@ -105,7 +108,6 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
         let addr = l.local_addr()?;
         if node.borrow().listen_addr.is_none() {
             node.borrow_mut().listen_addr = Some(addr);
-            info!("Ready to accept connections tcp {addr}");
         }
         let node = node.clone();
         tokio::task::spawn_local(async move {
@@ -133,6 +135,15 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
             }
         });
     }
+    // Connections are accepted (and told -LOADING) while the dataset loads; the ready line
+    // comes after it, as in Redis.
+    rdb_file::load_at_startup(&node).await?;
+    aof::load_at_startup(&mut node.borrow_mut()).map_err(std::io::Error::other)?;
+    if let Some(addr) = node.borrow().listen_addr {
+        info!("Ready to accept connections tcp {addr}");
+    }
+    // Replication: follows `replicaof` (config or REPLICAOF) for the life of the process.
+    tokio::task::spawn_local(replication::supervise(node.clone()));
     // Cron: expiry, timeouts of blocked clients, memory, stats.
     {
         let node = node.clone();
@@ -176,6 +187,7 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
 /// What SHUTDOWN/SIGTERM do before exiting: kill a running child, then save synchronously when
 /// asked to (`SAVE`) or when save rules are configured (the default), unless `NOSAVE`.
 fn final_save(node: &mut Node, mode: ShutdownMode) -> std::io::Result<()> {
+    aof::shutdown(node);
     if let Some(exit) = node.children.kill() {
         warn!("There is a child process running ({}). Killing it!", exit.kind.name());
         ferrokv_replica::persist::rdb_file::finish_bgsave(&exit, &bgsave::rdb_target(node));

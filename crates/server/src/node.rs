@@ -81,9 +81,14 @@ pub struct Node {
     pub pubsub: PubSub,
     /// Clients blocked on (db, key), in arrival order.
     pub blocked_on: HashMap<(usize, Bytes), VecDeque<ClientId>>,
+    /// Keys written while blocked clients were being served (see `serve_blocked`).
+    ready_keys: VecDeque<(usize, Bytes)>,
+    serving_blocked: bool,
     /// Clients watching (db, key).
     pub watched: HashMap<(usize, Bytes), Vec<ClientId>>,
     pub stream: ReplStream,
+    /// Replication ids, backlog, attached replicas, and the link to our primary.
+    pub repl: crate::replication::Replication,
     pub stats: Stats,
     pub slowlog: Slowlog,
     pub rng: SmallRng,
@@ -111,6 +116,11 @@ pub struct Node {
     pub listener_fds: Vec<std::os::fd::RawFd>,
     /// LATENCY events by name.
     pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
+    /// Set while the dataset is being loaded (commands without the `loading` flag get
+    /// `-LOADING`); see `rdb_file.rs`.
+    pub loading: Option<crate::rdb_file::Loading>,
+    /// The append-only file (see `aof.rs`).
+    pub aof: crate::aof::AofState,
 }
 
 /// One `LATENCY` event class: latest and worst samples, and a short history.
@@ -135,6 +145,8 @@ impl Node {
             },
             None => Role::Primary,
         };
+        let mut stream = ReplStream::default();
+        let repl = crate::replication::Replication::new(random_hex(&mut rng, 40), cfg.replicaof.0.clone(), &mut stream);
         Node {
             ks,
             slowlog: Slowlog::default(),
@@ -144,8 +156,11 @@ impl Node {
             next_client_id: 3,
             pubsub: PubSub::default(),
             blocked_on: HashMap::new(),
+            ready_keys: VecDeque::new(),
+            serving_blocked: false,
             watched: HashMap::new(),
-            stream: ReplStream::default(),
+            stream,
+            repl,
             stats: Stats::default(),
             rng,
             role,
@@ -164,6 +179,8 @@ impl Node {
             bgsave: Default::default(),
             listener_fds: Vec::new(),
             latency: Default::default(),
+            loading: None,
+            aof: Default::default(),
         }
     }
 
@@ -215,6 +232,7 @@ impl Node {
         self.unwatch_all(id);
         self.unblock_client(id);
         self.pubsub.remove_client(id);
+        self.replication_client_gone(id);
         self.clients.remove(&id);
     }
 
@@ -329,6 +347,10 @@ impl Node {
                 cmd.name()
             ))));
         }
+        if self.loading.is_some() && flags & store_cmd::LOADING == 0 {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::Loading));
+        }
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
             if flags & store_cmd::NO_MULTI != 0 {
                 self.flag_multi_error(id);
@@ -359,6 +381,16 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::Misconf));
         }
+        if flags & store_cmd::WRITE != 0 {
+            if let Some(e) = crate::aof::write_denied(self) {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(e));
+            }
+        }
+        if flags & store_cmd::WRITE != 0 && self.too_few_good_replicas() {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::NoReplicas));
+        }
         if flags & store_cmd::WRITE != 0 && self.is_replica() && self.cfg.replica_read_only {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::ReadOnly));
@@ -381,7 +413,14 @@ impl Node {
         no_block: bool,
     ) -> Result<Option<Frame>, CmdError> {
         match cmd {
-            commands::Command::Node(spec) => (spec.run)(self, id, argv).map(Some),
+            commands::Command::Node(spec) => {
+                let reply = (spec.run)(self, id, argv)?;
+                // WAIT blocks its client from a node command.
+                if self.take_just_blocked(id) {
+                    return Ok(None);
+                }
+                Ok(Some(reply))
+            }
             commands::Command::Store(spec) => {
                 let executed = self.exec_store(id, spec, argv, no_block)?;
                 if let Some(block) = executed.block {
@@ -538,9 +577,21 @@ impl Node {
         if self.blocked_on.is_empty() {
             return;
         }
+        if self.serving_blocked {
+            // Called again from a served command's own bookkeeping: the outer loop below
+            // picks the key up, so each waiter is served exactly once, in order.
+            self.ready_keys.push_back((db, key.clone()));
+            return;
+        }
+        self.serving_blocked = true;
         let mut ready: VecDeque<(usize, Bytes)> = VecDeque::from([(db, key.clone())]);
+        self.serve_ready(&mut ready);
+        self.serving_blocked = false;
+    }
+
+    fn serve_ready(&mut self, ready: &mut VecDeque<(usize, Bytes)>) {
         let mut rounds = 0;
-        while let Some((db, key)) = ready.pop_front() {
+        while let Some((db, key)) = ready.pop_front().or_else(|| self.ready_keys.pop_front()) {
             rounds += 1;
             if rounds > 100_000 {
                 break;
@@ -578,14 +629,10 @@ impl Node {
                         break;
                     }
                     Ok(e) => {
+                        // Keys the served command wrote (BLMOVE's destination) were queued in
+                        // `ready_keys` by its own bookkeeping.
                         self.unblock_client(cid);
                         self.send_unblocked(cid, e.reply);
-                        for i in spec.keys.key_indices(&blocked.argv) {
-                            let k = blocked.argv[i].clone();
-                            if k != key {
-                                ready.push_back((blocked.db, k));
-                            }
-                        }
                     }
                     Err(err) => {
                         self.unblock_client(cid);
@@ -702,6 +749,8 @@ impl Node {
         }
         self.stats.cron(now);
         crate::bgsave::cron(self);
+        crate::aof::cron(self);
+        self.replication_cron();
     }
 
     /// Sets the clocks a snapshot reads (LRU idle times are computed against them).
@@ -712,6 +761,13 @@ impl Node {
 
     /// A fork child other than BGSAVE ended (replication or AOF rewrite own those).
     pub fn child_exited(&mut self, exit: ferrokv_store::fork::ChildExit) {
+        if self.replication_child_exit(&exit) {
+            return;
+        }
+        if exit.kind == ferrokv_store::fork::ChildKind::AofRewrite {
+            crate::aof::rewrite_done(self, exit);
+            return;
+        }
         tracing::info!("{} child {} exited: {:?}", exit.kind.name(), exit.pid, exit.result);
     }
 

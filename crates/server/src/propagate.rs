@@ -29,6 +29,12 @@ pub struct ReplStream {
 }
 
 impl ReplStream {
+    /// Adds a consumer; the stream it sees starts with a SELECT.
+    pub fn attach(&mut self, tap: Box<dyn StreamTap>) {
+        self.taps.push(tap);
+        self.selected_db = None;
+    }
+
     /// Forces a SELECT before the next command.
     pub fn reset_selected_db(&mut self) {
         self.selected_db = None;
@@ -56,8 +62,27 @@ impl ReplStream {
             p.extend(cmds.iter().map(|c| (db, c.clone())));
             return;
         }
+        if self.taps.is_empty() {
+            // Nobody consumes the stream (no replicas, no AOF): skip the encoding. The next
+            // tap to attach starts with a SELECT (see `attach`).
+            self.commands += cmds.len() as u64;
+            self.selected_db = None;
+            return;
+        }
         let items: Vec<(usize, Vec<Bytes>)> = cmds.iter().map(|c| (db, c.clone())).collect();
         self.emit(&items, wrap);
+    }
+
+    /// Feeds one command without a SELECT before it (the stream's PING and GETACK, which
+    /// Redis feeds with the current stream db).
+    pub fn feed_unselected<A: AsRef<[u8]>>(&mut self, cmd: &[A]) {
+        let mut buf = BytesMut::new();
+        encode_command(cmd, &mut buf);
+        let bytes = buf.freeze();
+        let db = self.selected_db.unwrap_or(0);
+        for t in &mut self.taps {
+            t.feed(&bytes, db);
+        }
     }
 
     fn emit(&mut self, items: &[(usize, Vec<Bytes>)], wrap: bool) {
@@ -117,7 +142,7 @@ mod tests {
     fn select_only_when_db_changes_and_multi_wraps() {
         let out = Rc::new(RefCell::new(Vec::new()));
         let mut s = ReplStream::default();
-        s.taps.push(Box::new(Collect(out.clone())));
+        s.attach(Box::new(Collect(out.clone())));
         s.feed(0, &[argv("SET a 1")], false);
         s.feed(0, &[argv("DEL a")], false);
         s.feed(3, &[argv("SREM s x"), argv("SREM s y")], true);

@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn lfu_decays_per_minute() {
-        let a = (0 << 8) | 20;
+        let a = 20; // decay minute 0, counter 20
         assert_eq!(lfu_decayed(a, 60 * 5, 1), 15);
         assert_eq!(lfu_decayed(a, 60 * 5, 0), 20);
     }

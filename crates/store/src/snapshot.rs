@@ -79,7 +79,11 @@ pub struct SaveStats {
 ///
 /// LRU idle times and LFU counters are computed against `ks.lru_clock`, which the caller
 /// sets to the current time (seconds) first.
-pub fn save<W: Write>(ks: &Keyspace, out: W, opts: &WriterOptions) -> Result<(W, SaveStats), RdbError> {
+pub fn save<W: Write>(
+    ks: &Keyspace,
+    out: W,
+    opts: &WriterOptions,
+) -> Result<(W, SaveStats), RdbError> {
     let mut w = RdbWriter::new(out, opts)?;
     let mut stats = SaveStats::default();
     let meta_of = MetaPolicy::new(&ks.cfg, ks.lru_clock);
@@ -122,14 +126,23 @@ impl MetaPolicy {
     fn meta(&self, e: &Entry) -> KeyMeta {
         KeyMeta {
             expire_ms: e.expire(),
-            lru_idle: self.lru.then(|| u64::from(lru_idle_secs(e.access, self.clock))),
-            lfu_freq: self.lfu.then(|| lfu_decayed(e.access, self.clock, self.decay).min(255) as u8),
+            lru_idle: self
+                .lru
+                .then(|| u64::from(lru_idle_secs(e.access, self.clock))),
+            lfu_freq: self
+                .lfu
+                .then(|| lfu_decayed(e.access, self.clock, self.decay).min(255) as u8),
         }
     }
 }
 
 /// Writes one key in the RDB form of its in-memory encoding (see the module table).
-fn write_value<W: Write>(w: &mut RdbWriter<W>, key: &[u8], meta: &KeyMeta, value: &Value) -> Result<(), RdbError> {
+fn write_value<W: Write>(
+    w: &mut RdbWriter<W>,
+    key: &[u8],
+    meta: &KeyMeta,
+    value: &Value,
+) -> Result<(), RdbError> {
     match value {
         Value::Str(s) => w.write_string(key, meta, s),
         Value::List(l) => {
@@ -185,19 +198,40 @@ fn zset_entries(z: &ZSetValue) -> (bool, Vec<(&Bytes, f64)>) {
 pub fn to_rdb(value: &Value) -> (RdbValue, ValueEncoding) {
     match value {
         Value::Str(s) => (RdbValue::String(s.clone()), ValueEncoding::String),
-        Value::List(l) => (RdbValue::List(l.iter().cloned().collect()), ValueEncoding::ListQuicklist2),
+        Value::List(l) => (
+            RdbValue::List(l.iter().cloned().collect()),
+            ValueEncoding::ListQuicklist2,
+        ),
         Value::Set(s) => {
-            let enc = if s.intset().is_some() { ValueEncoding::SetIntset } else { ValueEncoding::SetHashtable };
+            let enc = if s.intset().is_some() {
+                ValueEncoding::SetIntset
+            } else {
+                ValueEncoding::SetHashtable
+            };
             (RdbValue::Set(s.iter_bytes().collect()), enc)
         }
         Value::ZSet(z) => {
             let (skiplist, entries) = zset_entries(z);
-            let enc = if skiplist { ValueEncoding::ZsetSkiplist } else { ValueEncoding::ZsetListpack };
-            (RdbValue::SortedSet(entries.into_iter().map(|(m, s)| (m.clone(), s)).collect()), enc)
+            let enc = if skiplist {
+                ValueEncoding::ZsetSkiplist
+            } else {
+                ValueEncoding::ZsetListpack
+            };
+            (
+                RdbValue::SortedSet(entries.into_iter().map(|(m, s)| (m.clone(), s)).collect()),
+                enc,
+            )
         }
         Value::Hash(h) => {
-            let enc = if hash_is_listpack(h) { ValueEncoding::HashListpack } else { ValueEncoding::HashHashtable };
-            (RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()), enc)
+            let enc = if hash_is_listpack(h) {
+                ValueEncoding::HashListpack
+            } else {
+                ValueEncoding::HashHashtable
+            };
+            (
+                RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
+                enc,
+            )
         }
     }
 }
@@ -243,8 +277,13 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
     let own = |b: Bytes| Bytes::copy_from_slice(&b);
     Some(match value {
         RdbValue::String(s) => Value::Str(s),
-        RdbValue::List(items) => Value::List(Box::new(ListValue::from_items(items.into_iter().map(own)))),
-        RdbValue::Set(members) => Value::Set(Box::new(SetValue::from_members(members.into_iter().map(own), cfg))),
+        RdbValue::List(items) => {
+            Value::List(Box::new(ListValue::from_items(items.into_iter().map(own))))
+        }
+        RdbValue::Set(members) => Value::Set(Box::new(SetValue::from_members(
+            members.into_iter().map(own),
+            cfg,
+        ))),
         RdbValue::SortedSet(entries) => Value::ZSet(Box::new(ZSetValue::from_pairs(
             entries.into_iter().map(|(m, s)| (own(m), s)),
             cfg,
@@ -274,7 +313,11 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Loading as a primary at `now_ms` with `cfg`.
     pub fn primary(cfg: StoreConfig, now_ms: i64) -> LoadOptions {
-        LoadOptions { cfg, now_ms, drop_expired: true }
+        LoadOptions {
+            cfg,
+            now_ms,
+            drop_expired: true,
+        }
     }
 }
 
@@ -297,7 +340,11 @@ pub struct RdbAux {
 
 impl RdbAux {
     fn set(&mut self, key: Bytes, value: Bytes) {
-        let int = || std::str::from_utf8(&value).ok().and_then(|s| s.parse::<i64>().ok());
+        let int = || {
+            std::str::from_utf8(&value)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+        };
         match &key[..] {
             b"redis-ver" => self.redis_ver = Some(String::from_utf8_lossy(&value).into_owned()),
             b"redis-bits" => self.redis_bits = int(),
@@ -346,8 +393,15 @@ pub enum LoadError {
     #[error(transparent)]
     Rdb(#[from] RdbError),
     #[error("database {db} at offset {offset} is out of range: the server is configured with {databases} databases")]
-    DbOutOfRange { offset: u64, db: u64, databases: usize },
-    #[error("duplicated key '{}' in DB {db} at offset {offset}", String::from_utf8_lossy(key))]
+    DbOutOfRange {
+        offset: u64,
+        db: u64,
+        databases: usize,
+    },
+    #[error(
+        "duplicated key '{}' in DB {db} at offset {offset}",
+        String::from_utf8_lossy(key)
+    )]
     DuplicateKey { offset: u64, db: usize, key: Bytes },
 }
 
@@ -356,7 +410,9 @@ impl LoadError {
     pub fn offset(&self) -> u64 {
         match self {
             LoadError::Rdb(e) => e.offset(),
-            LoadError::DbOutOfRange { offset, .. } | LoadError::DuplicateKey { offset, .. } => *offset,
+            LoadError::DbOutOfRange { offset, .. } | LoadError::DuplicateKey { offset, .. } => {
+                *offset
+            }
         }
     }
 }
@@ -390,7 +446,9 @@ impl<R: BufRead> Loader<R> {
     /// Reads the signature; fails on a file that is not RDB version 1 to 10.
     pub fn new(input: R, opts: LoadOptions) -> Result<Loader<R>, LoadError> {
         let reader = RdbReader::new(input)?;
-        let dbs = (0..opts.cfg.databases.max(1)).map(|_| Db::default()).collect();
+        let dbs = (0..opts.cfg.databases.max(1))
+            .map(|_| Db::default())
+            .collect();
         let lfu = opts.cfg.maxmemory_policy.is_lfu();
         let clock = (opts.now_ms / 1000) as u32;
         Ok(Loader {
@@ -419,7 +477,10 @@ impl<R: BufRead> Loader<R> {
     }
 
     pub fn progress(&self) -> LoadProgress {
-        LoadProgress { bytes: self.reader.offset(), keys: self.keys_loaded }
+        LoadProgress {
+            bytes: self.reader.offset(),
+            keys: self.keys_loaded,
+        }
     }
 
     /// Reads up to `max_items` items (aux fields, database switches, keys).
@@ -431,17 +492,28 @@ impl<R: BufRead> Loader<R> {
             let at = self.reader.offset();
             let Some(item) = self.reader.next_item()? else {
                 // `next_item` ends only after Eof or an error, both handled below.
-                return Err(RdbError::Truncated { offset: at, expected: "the EOF opcode" }.into());
+                return Err(RdbError::Truncated {
+                    offset: at,
+                    expected: "the EOF opcode",
+                }
+                .into());
             };
             match item {
                 RdbItem::Aux { key, value } => self.aux.set(key, value),
                 RdbItem::SelectDb(n) => {
                     if n >= self.dbs.len() as u64 {
-                        return Err(LoadError::DbOutOfRange { offset: at, db: n, databases: self.dbs.len() });
+                        return Err(LoadError::DbOutOfRange {
+                            offset: at,
+                            db: n,
+                            databases: self.dbs.len(),
+                        });
                     }
                     self.db = n as usize;
                 }
-                RdbItem::ResizeDb { db_size, expires_size } => {
+                RdbItem::ResizeDb {
+                    db_size,
+                    expires_size,
+                } => {
                     let d = &mut self.dbs[self.db];
                     // A hint only: bounded so a hostile file cannot make us allocate.
                     d.map.reserve((db_size as usize).min(1 << 20));
@@ -458,7 +530,9 @@ impl<R: BufRead> Loader<R> {
     }
 
     fn store(&mut self, e: RdbEntry, at: u64) -> Result<(), LoadError> {
-        let RdbEntry { key, value, meta, .. } = e;
+        let RdbEntry {
+            key, value, meta, ..
+        } = e;
         if let Some(exp) = meta.expire_ms {
             if self.opts.drop_expired && exp < self.opts.now_ms {
                 self.keys_expired += 1;
@@ -474,7 +548,11 @@ impl<R: BufRead> Loader<R> {
         entry.access = self.access(&meta);
         let db = &mut self.dbs[self.db];
         if db.map.contains_key(&key[..]) {
-            return Err(LoadError::DuplicateKey { offset: at, db: self.db, key });
+            return Err(LoadError::DuplicateKey {
+                offset: at,
+                db: self.db,
+                key,
+            });
         }
         db.put(&key, entry);
         self.keys_loaded += 1;
@@ -484,10 +562,16 @@ impl<R: BufRead> Loader<R> {
     /// The access clock of a loaded key: FREQ under an LFU policy, IDLE otherwise, else the
     /// value a new key gets.
     fn access(&self, meta: &KeyMeta) -> u32 {
-        let fresh = if self.lfu { lfu_initial(self.clock) } else { self.clock };
+        let fresh = if self.lfu {
+            lfu_initial(self.clock)
+        } else {
+            self.clock
+        };
         match (self.lfu, meta.lfu_freq, meta.lru_idle) {
             (true, Some(freq), _) => (fresh & !0xFF) | u32::from(freq),
-            (false, _, Some(idle)) => self.clock.wrapping_sub(idle.min(u64::from(u32::MAX)) as u32),
+            (false, _, Some(idle)) => self
+                .clock
+                .wrapping_sub(idle.min(u64::from(u32::MAX)) as u32),
             _ => fresh,
         }
     }
@@ -497,7 +581,11 @@ impl<R: BufRead> Loader<R> {
     pub fn finish(self) -> Result<Loaded, LoadError> {
         let bytes = self.reader.offset();
         let Some(checksum) = self.checksum else {
-            return Err(RdbError::Truncated { offset: bytes, expected: "the rest of the file" }.into());
+            return Err(RdbError::Truncated {
+                offset: bytes,
+                expected: "the rest of the file",
+            }
+            .into());
         };
         Ok(Loaded {
             dbs: self.dbs,

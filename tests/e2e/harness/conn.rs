@@ -5,7 +5,7 @@
 //! timeout, so a server that never answers fails the test instead of hanging it.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -34,10 +34,6 @@ impl Conn {
             peer: addr,
             buf: Vec::new(),
         })
-    }
-
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
     }
 
     /// A second handle on the same socket (e.g. a writer thread while this one reads).
@@ -145,11 +141,6 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// Closes our writing half (the server sees EOF after the bytes already sent).
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Write)
     }
 }
 

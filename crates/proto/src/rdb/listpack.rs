@@ -44,13 +44,21 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
-/// Appends the backlen of `l`: high 7-bit group first with bit 7 clear, the rest with it set.
-fn push_backlen(out: &mut Vec<u8>, l: usize) {
+/// Encodes the backlen of `l`: high 7-bit group first with bit 7 clear, the rest with it set.
+/// Returns the bytes and how many of them are used.
+fn encode_backlen(l: usize) -> ([u8; 5], usize) {
     let n = backlen_size(l);
-    for i in (0..n).rev() {
+    let mut out = [0u8; 5];
+    for (k, i) in (0..n).rev().enumerate() {
         let group = ((l >> (7 * i)) & 0x7F) as u8;
-        out.push(if i == n - 1 { group } else { group | 0x80 });
+        out[k] = if k == 0 { group } else { group | 0x80 };
     }
+    (out, n)
+}
+
+fn push_backlen(out: &mut Vec<u8>, l: usize) {
+    let (bytes, n) = encode_backlen(l);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 /// Calls `f` for every entry of `blob` in order; returns the number of entries.
@@ -78,16 +86,13 @@ pub fn for_each(
     }
     let mut p = HEADER;
     let mut n = 0usize;
-    let mut backlen = Vec::with_capacity(5);
     while p < end {
         let (entry, size) = decode_entry(&blob[..end], p)?;
-        let bl = backlen_size(size);
+        let (backlen, bl) = encode_backlen(size);
         if p + size + bl > end {
             return Err(BlobError::new(p, "an entry backlen inside the listpack"));
         }
-        backlen.clear();
-        push_backlen(&mut backlen, size);
-        if blob[p + size..p + size + bl] != backlen[..] {
+        if blob[p + size..p + size + bl] != backlen[..bl] {
             return Err(BlobError::new(
                 p + size,
                 "an entry backlen equal to the entry size",
@@ -110,7 +115,7 @@ pub fn for_each(
 /// end byte). Returns the entry and its size.
 fn decode_entry(body: &[u8], p: usize) -> Result<(Entry, usize), BlobError> {
     let need = |k: usize| -> Result<&[u8], BlobError> {
-        body.get(p..p + k)
+        body.get(p..p.saturating_add(k))
             .ok_or(BlobError::new(p, "a listpack entry inside the blob"))
     };
     let b = body[p];
@@ -214,7 +219,11 @@ impl<'a> Builder<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         buf.clear();
         buf.extend_from_slice(&[0; HEADER]);
-        Self { buf, count: 0, oversize: false }
+        Self {
+            buf,
+            count: 0,
+            oversize: false,
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -126,9 +126,12 @@ impl<R: BufRead> Input<R> {
             )));
         }
         if self.crc_on {
-            if let Ok(buf) = self.inner.fill_buf() {
-                self.crc.update(&buf[..self.pos]);
-            }
+            let (pos, offset) = (self.pos, self.offset());
+            let Self { inner, crc, .. } = self;
+            let buf = inner
+                .fill_buf()
+                .map_err(|source| RdbError::Io { offset, source })?;
+            crc.update(buf.get(..pos).unwrap_or_default());
         }
         self.inner.consume(self.pos);
         self.consumed += self.pos as u64;
@@ -152,16 +155,28 @@ impl<R: BufRead> Input<R> {
         self.fill()
     }
 
+    /// Returns `len` bytes of the reader's current buffer starting at `from`. The reader
+    /// already returned them (no read happens); a `BufRead` that shrinks its buffer without
+    /// `consume` gets an error instead of a panic.
+    fn buffered(&mut self, from: usize, len: usize) -> Result<&[u8], RdbError> {
+        let offset = self.offset();
+        let buf = self
+            .inner
+            .fill_buf()
+            .map_err(|source| RdbError::Io { offset, source })?;
+        buf.get(from..from + len).ok_or_else(|| RdbError::Io {
+            offset,
+            source: std::io::Error::other("BufRead buffer shrank without consume"),
+        })
+    }
+
     /// Copies up to `max` unread bytes into `out`; returns how many (0 at end of input).
     fn take_into(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize, RdbError> {
         let avail = self.available()?;
         let n = avail.min(max);
         if n > 0 {
-            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io {
-                offset: self.consumed,
-                source: e,
-            })?;
-            out.extend_from_slice(&buf[self.pos..self.pos + n]);
+            let pos = self.pos;
+            out.extend_from_slice(self.buffered(pos, n)?);
             self.pos += n;
         }
         Ok(n)
@@ -174,21 +189,17 @@ impl<R: BufRead> Input<R> {
     fn array<const N: usize>(&mut self, expected: &'static str) -> Result<[u8; N], RdbError> {
         let mut a = [0u8; N];
         if self.available()? >= N {
-            let buf = self.inner.fill_buf().map_err(|e| RdbError::Io {
-                offset: self.consumed,
-                source: e,
-            })?;
-            a.copy_from_slice(&buf[self.pos..self.pos + N]);
+            let pos = self.pos;
+            a.copy_from_slice(self.buffered(pos, N)?);
             self.pos += N;
             return Ok(a);
         }
-        let start = self.offset();
         let mut v = Vec::with_capacity(N);
         while v.len() < N {
             let want = N - v.len();
             if self.take_into(&mut v, want)? == 0 {
                 return Err(RdbError::Truncated {
-                    offset: self.offset().max(start),
+                    offset: self.offset(),
                     expected,
                 });
             }
@@ -528,6 +539,8 @@ fn entry_bytes(blob: &Bytes, e: Entry) -> Bytes {
     }
 }
 
+/// Fails when two items are equal. The set uses std's keyed SipHash, so crafted input cannot
+/// force collisions (RESTORE payloads come from clients).
 fn unique<'a>(
     items: impl ExactSizeIterator<Item = &'a Bytes>,
     offset: u64,

@@ -799,11 +799,16 @@ mod tests {
         assert_eq!(enc(&[b'a'; 20], true)[0], 20);
         assert_eq!(enc(&[b'a'; 21], true)[0], 0xC3);
         assert_eq!(enc(&[b'a'; 21], false)[0], 21);
-        let random: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let random: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         assert_eq!(enc(&random, true)[0], 64);
         // Lengths: 6-bit, 14-bit big-endian, 32-bit big-endian.
         assert_eq!(enc(&[b'x'; 63], false)[0], 63);
         assert_eq!(enc(&[b'x'; 300], false)[..2], [0x41, 0x2C]);
-        assert_eq!(enc(&vec![b'x'; 20_000], false)[..5], [0x80, 0, 0, 0x4E, 0x20]);
+        assert_eq!(
+            enc(&vec![b'x'; 20_000], false)[..5],
+            [0x80, 0, 0, 0x4E, 0x20]
+        );
     }
 }

@@ -107,7 +107,7 @@ impl Node {
             .filter(|r| r.state == ReplicaState::WaitBgsaveStart && !r.closing)
             .map(|r| (r.id, r.requested, r.hs.capa_eof))
             .collect();
-        if waiting.is_empty() || self.child.is_busy() || st_rc.borrow().sync.is_some() {
+        if waiting.is_empty() || self.children.is_busy() || st_rc.borrow().sync.is_some() {
             return;
         }
         let diskless = self.cfg.repl_diskless_sync && waiting.iter().all(|w| w.2);
@@ -148,7 +148,7 @@ impl Node {
                     return;
                 }
             };
-            let forked = self.child.fork(ChildKind::ReplSync, &close_fds, move |rep| {
+            let forked = self.children.fork(ChildKind::ReplSync, &close_fds, move |rep| {
                 // FORK-CHILD: the write end of a blocking pipe wrapped in a File; plain write(2).
                 let out = BufWriter::with_capacity(64 * 1024, File::from(wr));
                 child_write_rdb(ks, out, &opts, rep)
@@ -163,7 +163,7 @@ impl Node {
         } else {
             let path = PathBuf::from(&self.cfg.dir).join(format!("temp-repl-{}.rdb", std::process::id()));
             let child_path = path.clone();
-            let forked = self.child.fork(ChildKind::Rdb, &close_fds, move |rep| {
+            let forked = self.children.fork(ChildKind::ReplSync, &close_fds, move |rep| {
                 // FORK-CHILD: create/write/close a file with plain syscalls.
                 let Ok(file) = File::create(&child_path) else {
                     return 1;
@@ -301,7 +301,7 @@ fn child_write_rdb<W: Write>(
     opts: &WriterOptions,
     rep: &mut ferrokv_store::fork::ChildReporter,
 ) -> i32 {
-    let total = ks.dbs.iter().map(|d| d.len() as u64).sum();
+    let total: u64 = ks.dbs.iter().map(|d| d.len() as u64).sum();
     match snapshot::save(ks, out, opts) {
         Ok((mut w, stats)) => {
             rep.child_report(stats.keys, total.max(1), true);

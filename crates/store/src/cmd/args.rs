@@ -100,45 +100,9 @@ pub fn parse_i64(b: &[u8]) -> Option<i64> {
     crate::value::parse_canonical_i64(b)
 }
 
-/// Parses a float the way Redis's `getDoubleFromObject`/`strtold` does: decimal or
-/// exponent forms, `inf`/`-inf`/`+inf` (any case), no surrounding spaces, NaN rejected.
+/// Parses a float the way Redis's `getDoubleFromObject` does (see `float.rs`).
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b[0].is_ascii_whitespace() || b[b.len() - 1].is_ascii_whitespace() {
-        return None;
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    let lower = s.to_ascii_lowercase();
-    let v = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => {
-            // Rust accepts "nan", "inf" spellings we handled above; reject the rest of
-            // what strtod would not take.
-            if lower.contains("nan") || lower.contains("inf") {
-                return None;
-            }
-            if lower.starts_with("0x") || lower.starts_with("-0x") || lower.starts_with("+0x") {
-                return parse_hex_float(&lower);
-            }
-            lower.parse::<f64>().ok()?
-        }
-    };
-    if v.is_nan() {
-        None
-    } else {
-        Some(v)
-    }
-}
-
-/// strtod also accepts hexadecimal integers like `0x10`; support the integer form.
-fn parse_hex_float(s: &str) -> Option<f64> {
-    let (neg, digits) = match s.as_bytes()[0] {
-        b'-' => (true, &s[3..]),
-        b'+' => (false, &s[3..]),
-        _ => (false, &s[2..]),
-    };
-    let v = u64::from_str_radix(digits, 16).ok()? as f64;
-    Some(if neg { -v } else { v })
+    super::float::parse_score(b)
 }
 
 #[cfg(test)]
@@ -157,6 +121,8 @@ mod tests {
             (".5", Some(0.5)),
             ("5.", Some(5.0)),
             ("nan", None),
+            ("1e400", None),
+            ("0x10", Some(16.0)),
             ("", None),
             (" 1", None),
             ("1 ", None),

@@ -21,7 +21,7 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
-use super::hash::long_double::LongDouble;
+use super::long_double::LongDouble;
 use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
     DENYOOM, FAST, NOSCRIPT, READONLY, WRITE,

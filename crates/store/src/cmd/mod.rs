@@ -19,9 +19,12 @@
 
 mod args;
 mod error;
+pub mod float;
+pub mod dump;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod long_double;
 pub mod set;
 pub mod string;
 pub mod zset;
@@ -358,6 +361,7 @@ static FAMILIES: &[&[Spec<Handler>]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    dump::COMMANDS,
 ];
 
 /// All keyspace commands.

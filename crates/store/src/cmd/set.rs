@@ -25,7 +25,13 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("srem", -3, WRITE | FAST, KeySpec::FIRST, srem),
     spec("smembers", 2, READONLY, KeySpec::FIRST, smembers),
     spec("sismember", 3, READONLY | FAST, KeySpec::FIRST, sismember),
-    spec("smismember", -3, READONLY | FAST, KeySpec::FIRST, smismember),
+    spec(
+        "smismember",
+        -3,
+        READONLY | FAST,
+        KeySpec::FIRST,
+        smismember,
+    ),
     spec("scard", 2, READONLY | FAST, KeySpec::FIRST, scard),
     spec("spop", -2, WRITE | FAST, KeySpec::FIRST, spop),
     spec("srandmember", -2, READONLY, KeySpec::FIRST, srandmember),
@@ -33,14 +39,38 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("sinter", -2, READONLY, KeySpec::ALL, sinter),
     spec("sunion", -2, READONLY, KeySpec::ALL, sunion),
     spec("sdiff", -2, READONLY, KeySpec::ALL, sdiff),
-    spec("sinterstore", -3, WRITE | DENYOOM, KeySpec::ALL, sinterstore),
-    spec("sunionstore", -3, WRITE | DENYOOM, KeySpec::ALL, sunionstore),
+    spec(
+        "sinterstore",
+        -3,
+        WRITE | DENYOOM,
+        KeySpec::ALL,
+        sinterstore,
+    ),
+    spec(
+        "sunionstore",
+        -3,
+        WRITE | DENYOOM,
+        KeySpec::ALL,
+        sunionstore,
+    ),
     spec("sdiffstore", -3, WRITE | DENYOOM, KeySpec::ALL, sdiffstore),
-    spec("sintercard", -3, READONLY, KeySpec::Movable(sintercard_keys), sintercard),
+    spec(
+        "sintercard",
+        -3,
+        READONLY,
+        KeySpec::Movable(sintercard_keys),
+        sintercard,
+    ),
     spec("sscan", -3, READONLY, KeySpec::FIRST, sscan),
 ];
 
-const fn spec(name: &'static str, arity: i32, flags: u32, keys: KeySpec, run: Handler) -> Spec<Handler> {
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: KeySpec,
+    run: Handler,
+) -> Spec<Handler> {
     Spec {
         name,
         arity,
@@ -162,7 +192,10 @@ fn spop(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     match args.remaining() {
         0 => spop_one(ctx, key),
         1 => {
-            let count = positive_count(args.next_bytes()?, "value is out of range, must be positive")?;
+            let count = positive_count(
+                args.next_bytes()?,
+                "value is out of range, must be positive",
+            )?;
             spop_count(ctx, key, count)
         }
         _ => Err(CmdError::Syntax),
@@ -207,7 +240,9 @@ fn spop_count(ctx: &mut Ctx, key: &Bytes, count: u64) -> Result<Executed, CmdErr
     let mut popped = Vec::with_capacity(count as usize);
     let mut cmds = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let Some(m) = set.pop_random(&mut **rng) else { break };
+        let Some(m) = set.pop_random(&mut **rng) else {
+            break;
+        };
         cmds.push(vec![Bytes::from_static(b"SREM"), copy(key), m.clone()]);
         popped.push(Frame::Bulk(m));
     }
@@ -237,14 +272,21 @@ fn srandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Ctx { ks, db, rng, .. } = ctx;
     let set = match ks.get(*db, key) {
         None => {
-            let reply = if count.is_some() { Frame::Array(Vec::new()) } else { Frame::Null };
+            let reply = if count.is_some() {
+                Frame::Array(Vec::new())
+            } else {
+                Frame::Null
+            };
             return Ok(Executed::read(reply));
         }
         Some(Value::Set(s)) => s,
         Some(_) => return Err(CmdError::WrongType),
     };
     let Some(count) = count else {
-        return Ok(Executed::read(set.random_member(&mut **rng).map_or(Frame::Null, Frame::Bulk)));
+        return Ok(Executed::read(
+            set.random_member(&mut **rng)
+                .map_or(Frame::Null, Frame::Bulk),
+        ));
     };
     let size = set.len();
     let reply = if count < 0 {
@@ -260,7 +302,11 @@ fn srandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         set.iter_bytes().map(Frame::Bulk).collect()
     } else {
         let picks = rand::seq::index::sample(&mut **rng, size, count as usize);
-        picks.into_iter().filter_map(|i| set.member_at(i)).map(Frame::Bulk).collect()
+        picks
+            .into_iter()
+            .filter_map(|i| set.member_at(i))
+            .map(Frame::Bulk)
+            .collect()
     };
     Ok(Executed::read(Frame::Array(reply)))
 }
@@ -326,7 +372,9 @@ fn intersect(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Option<Vec<B
 fn sinter(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let keys = args.take_rest();
     let members = intersect(ctx, keys, 0)?.unwrap_or_default();
-    Ok(Executed::read(Frame::Set(members.into_iter().map(Frame::Bulk).collect())))
+    Ok(Executed::read(Frame::Set(
+        members.into_iter().map(Frame::Bulk).collect(),
+    )))
 }
 
 fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -366,7 +414,9 @@ fn sintercard(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         _ => return Err(CmdError::msg("numkeys should be greater than 0")),
     };
     if numkeys > args.remaining() {
-        return Err(CmdError::msg("Number of keys can't be greater than number of args"));
+        return Err(CmdError::msg(
+            "Number of keys can't be greater than number of args",
+        ));
     }
     let keys = &args.rest()[..numkeys];
     let mut opts = Args::new(&args.argv()[1 + numkeys..]);
@@ -452,12 +502,16 @@ fn union_diff(ctx: &mut Ctx, keys: &[Bytes], op: Op) -> Result<SetValue, CmdErro
 
 fn sunion(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let set = union_diff(ctx, args.take_rest(), Op::Union)?;
-    Ok(Executed::read(Frame::Set(set.iter_bytes().map(Frame::Bulk).collect())))
+    Ok(Executed::read(Frame::Set(
+        set.iter_bytes().map(Frame::Bulk).collect(),
+    )))
 }
 
 fn sdiff(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let set = union_diff(ctx, args.take_rest(), Op::Diff)?;
-    Ok(Executed::read(Frame::Set(set.iter_bytes().map(Frame::Bulk).collect())))
+    Ok(Executed::read(Frame::Set(
+        set.iter_bytes().map(Frame::Bulk).collect(),
+    )))
 }
 
 fn sunionstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -592,14 +646,20 @@ mod tests {
 
     fn encoding(k: &mut Kit, key: &str) -> &'static str {
         let cfg = k.ks.cfg.clone();
-        k.ks.get(0, key.as_bytes()).map_or("none", |v| v.encoding_name(&cfg))
+        k.ks.get(0, key.as_bytes())
+            .map_or("none", |v| v.encoding_name(&cfg))
     }
 
     fn cmds(p: &Propagate) -> Vec<String> {
         match p {
             Propagate::Rewritten(c) => c
                 .iter()
-                .map(|argv| argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" "))
+                .map(|argv| {
+                    argv.iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .collect(),
             other => panic!("not rewritten: {other:?}"),
         }
@@ -624,10 +684,23 @@ mod tests {
         assert_eq!(k.run("SREM missing a"), int(0));
         assert_eq!(k.run("SCARD missing"), int(0));
         k.run("SET str x");
-        for cmd in ["SADD str a", "SREM str a", "SCARD str", "SMEMBERS str", "SISMEMBER str a"] {
-            assert_eq!(k.run(cmd), err("WRONGTYPE Operation against a key holding the wrong kind of value"), "{cmd}");
+        for cmd in [
+            "SADD str a",
+            "SREM str a",
+            "SCARD str",
+            "SMEMBERS str",
+            "SISMEMBER str a",
+        ] {
+            assert_eq!(
+                k.run(cmd),
+                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                "{cmd}"
+            );
         }
-        assert_eq!(k.run("SADD s"), err("ERR wrong number of arguments for 'sadd' command"));
+        assert_eq!(
+            k.run("SADD s"),
+            err("ERR wrong number of arguments for 'sadd' command")
+        );
     }
 
     #[test]
@@ -650,7 +723,10 @@ mod tests {
         assert_eq!(k.run("SISMEMBER s a"), int(1));
         assert_eq!(k.run("SISMEMBER s b"), int(0));
         assert_eq!(k.run("SISMEMBER missing b"), int(0));
-        assert_eq!(k.run("SMISMEMBER s a b 1"), Frame::Array(vec![int(1), int(0), int(1)]));
+        assert_eq!(
+            k.run("SMISMEMBER s a b 1"),
+            Frame::Array(vec![int(1), int(0), int(1)])
+        );
         assert_eq!(k.run("SMISMEMBER missing a"), Frame::Array(vec![int(0)]));
         assert_eq!(k.run("SMEMBERS missing"), Frame::Set(vec![]));
     }
@@ -660,19 +736,34 @@ mod tests {
         let mut k = Kit::new();
         assert_eq!(k.run("SPOP missing"), Frame::Null);
         assert_eq!(k.run("SPOP missing 3"), Frame::Set(vec![]));
-        assert_eq!(k.run("SPOP missing -1"), err("ERR value is out of range, must be positive"));
-        assert_eq!(k.run("SPOP missing x"), err("ERR value is out of range, must be positive"));
+        assert_eq!(
+            k.run("SPOP missing -1"),
+            err("ERR value is out of range, must be positive")
+        );
+        assert_eq!(
+            k.run("SPOP missing x"),
+            err("ERR value is out of range, must be positive")
+        );
         assert_eq!(k.run("SPOP missing 1 2"), err("ERR syntax error"));
         k.run("SADD s a b c d e");
         let e = k.exec("SPOP s").unwrap();
         let Frame::Bulk(m) = &e.reply else { panic!() };
-        assert_eq!(cmds(&e.propagate), vec![format!("SREM s {}", String::from_utf8_lossy(m))]);
+        assert_eq!(
+            cmds(&e.propagate),
+            vec![format!("SREM s {}", String::from_utf8_lossy(m))]
+        );
         assert_eq!(k.run("SCARD s"), int(4));
         let e = k.exec("SPOP s 0").unwrap();
-        assert_eq!((e.reply, e.propagate), (Frame::Set(vec![]), Propagate::Nothing));
+        assert_eq!(
+            (e.reply, e.propagate),
+            (Frame::Set(vec![]), Propagate::Nothing)
+        );
         let e = k.exec("SPOP s 2").unwrap();
         let popped = sorted(e.reply);
-        let mut want: Vec<String> = popped.iter().map(|m| format!("SREM s {}", String::from_utf8_lossy(m))).collect();
+        let mut want: Vec<String> = popped
+            .iter()
+            .map(|m| format!("SREM s {}", String::from_utf8_lossy(m)))
+            .collect();
         let mut got = cmds(&e.propagate);
         want.sort();
         got.sort();
@@ -703,16 +794,24 @@ mod tests {
         let two = sorted(k.run("SRANDMEMBER s 2"));
         assert_eq!(two.len(), 2);
         assert_ne!(two[0], two[1]);
-        let Frame::Array(many) = k.run("SRANDMEMBER s -10") else { panic!() };
+        let Frame::Array(many) = k.run("SRANDMEMBER s -10") else {
+            panic!()
+        };
         assert_eq!(many.len(), 10);
         assert!(matches!(k.run("SRANDMEMBER s"), Frame::Bulk(_)));
-        assert_eq!(k.run("SRANDMEMBER s x"), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            k.run("SRANDMEMBER s x"),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(
             k.run("SRANDMEMBER s -9223372036854775808"),
             err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
         );
         assert_eq!(k.run("SRANDMEMBER s 1 2"), err("ERR syntax error"));
-        assert_eq!(k.exec("SRANDMEMBER s 1").unwrap().propagate, Propagate::Nothing);
+        assert_eq!(
+            k.exec("SRANDMEMBER s 1").unwrap().propagate,
+            Propagate::Nothing
+        );
     }
 
     #[test]
@@ -721,8 +820,14 @@ mod tests {
         k.run("SET str x");
         assert_eq!(k.run("SMOVE missing str a"), int(0));
         k.run("SADD s 1 2");
-        assert_eq!(k.run("SMOVE s str 1"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
-        assert_eq!(k.run("SMOVE str s 1"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
+        assert_eq!(
+            k.run("SMOVE s str 1"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(
+            k.run("SMOVE str s 1"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
         assert_eq!(k.run("SMOVE s s 1"), int(1));
         assert_eq!(k.run("SMOVE s s 9"), int(0));
         assert_eq!(k.exec("SMOVE s d 9").unwrap().propagate, Propagate::Nothing);
@@ -751,20 +856,44 @@ mod tests {
         assert_eq!(k.run("SDIFF missing a"), Frame::Set(vec![]));
         assert_eq!(k.run("SDIFF a missing"), set_of(&["1", "2", "3", "4"]));
         k.run("SET str x");
-        assert_eq!(k.run("SINTER missing str"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
-        assert_eq!(k.run("SUNION a str"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
+        assert_eq!(
+            k.run("SINTER missing str"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(
+            k.run("SUNION a str"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
         assert_eq!(k.run("SINTERCARD 2 a b"), int(2));
         assert_eq!(k.run("SINTERCARD 2 a b LIMIT 1"), int(1));
         assert_eq!(k.run("SINTERCARD 2 a b LIMIT 0"), int(2));
         assert_eq!(k.run("SINTERCARD 1 missing"), int(0));
-        assert_eq!(k.run("SINTERCARD 0 a"), err("ERR numkeys should be greater than 0"));
-        assert_eq!(k.run("SINTERCARD x a"), err("ERR numkeys should be greater than 0"));
-        assert_eq!(k.run("SINTERCARD 3 a b"), err("ERR Number of keys can't be greater than number of args"));
-        assert_eq!(k.run("SINTERCARD 1 a LIMIT -1"), err("ERR LIMIT can't be negative"));
-        assert_eq!(k.run("SINTERCARD 1 a LIMIT x"), err("ERR LIMIT can't be negative"));
+        assert_eq!(
+            k.run("SINTERCARD 0 a"),
+            err("ERR numkeys should be greater than 0")
+        );
+        assert_eq!(
+            k.run("SINTERCARD x a"),
+            err("ERR numkeys should be greater than 0")
+        );
+        assert_eq!(
+            k.run("SINTERCARD 3 a b"),
+            err("ERR Number of keys can't be greater than number of args")
+        );
+        assert_eq!(
+            k.run("SINTERCARD 1 a LIMIT -1"),
+            err("ERR LIMIT can't be negative")
+        );
+        assert_eq!(
+            k.run("SINTERCARD 1 a LIMIT x"),
+            err("ERR LIMIT can't be negative")
+        );
         assert_eq!(k.run("SINTERCARD 1 a LIMIT"), err("ERR syntax error"));
         assert_eq!(k.run("SINTERCARD 1 a foo"), err("ERR syntax error"));
-        assert_eq!(k.run("SINTERCARD 2 a str"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
+        assert_eq!(
+            k.run("SINTERCARD 2 a str"),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
     }
 
     #[test]
@@ -788,7 +917,10 @@ mod tests {
         let e = k.exec("SINTERSTORE d a missing").unwrap();
         assert_eq!((e.reply, e.propagate), (int(0), Propagate::AsIs));
         assert_eq!(k.run("EXISTS d"), int(0));
-        assert_eq!(k.exec("SINTERSTORE d a missing").unwrap().propagate, Propagate::Nothing);
+        assert_eq!(
+            k.exec("SINTERSTORE d a missing").unwrap().propagate,
+            Propagate::Nothing
+        );
         // The destination may be a source, and any type is overwritten.
         k.run("SET str x");
         assert_eq!(k.run("SUNIONSTORE str a"), int(3));
@@ -813,16 +945,37 @@ mod tests {
     #[test]
     fn sscan_cases() {
         let mut k = Kit::new();
-        assert_eq!(k.run("SSCAN missing 0"), Frame::Array(vec![b("0"), Frame::Array(vec![])]));
-        assert_eq!(k.run("SSCAN missing 0 COUNT 0"), Frame::Array(vec![b("0"), Frame::Array(vec![])]));
+        assert_eq!(
+            k.run("SSCAN missing 0"),
+            Frame::Array(vec![b("0"), Frame::Array(vec![])])
+        );
+        assert_eq!(
+            k.run("SSCAN missing 0 COUNT 0"),
+            Frame::Array(vec![b("0"), Frame::Array(vec![])])
+        );
         k.run("SADD s 1 2 3 10");
-        assert_eq!(k.run("SSCAN s 0 COUNT 1"), Frame::Array(vec![b("0"), arr(&["1", "2", "3", "10"])]));
-        assert_eq!(k.run("SSCAN s 0 MATCH 1*"), Frame::Array(vec![b("0"), arr(&["1", "10"])]));
-        assert_eq!(k.run("SSCAN s -1"), Frame::Array(vec![b("0"), arr(&["1", "2", "3", "10"])]));
+        assert_eq!(
+            k.run("SSCAN s 0 COUNT 1"),
+            Frame::Array(vec![b("0"), arr(&["1", "2", "3", "10"])])
+        );
+        assert_eq!(
+            k.run("SSCAN s 0 MATCH 1*"),
+            Frame::Array(vec![b("0"), arr(&["1", "10"])])
+        );
+        assert_eq!(
+            k.run("SSCAN s -1"),
+            Frame::Array(vec![b("0"), arr(&["1", "2", "3", "10"])])
+        );
         assert_eq!(k.run("SSCAN s abc"), err("ERR invalid cursor"));
-        assert_eq!(k.run("SSCAN s 18446744073709551616"), err("ERR invalid cursor"));
+        assert_eq!(
+            k.run("SSCAN s 18446744073709551616"),
+            err("ERR invalid cursor")
+        );
         assert_eq!(k.run("SSCAN s 0 COUNT 0"), err("ERR syntax error"));
-        assert_eq!(k.run("SSCAN s 0 COUNT x"), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            k.run("SSCAN s 0 COUNT x"),
+            err("ERR value is not an integer or out of range")
+        );
         assert_eq!(k.run("SSCAN s 0 MATCH"), err("ERR syntax error"));
         // A hashtable is walked with a cursor until it comes back to 0.
         let members: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
@@ -830,7 +983,9 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = "0".to_string();
         for _ in 0..100 {
-            let Frame::Array(parts) = k.run(&format!("SSCAN h {cursor} COUNT 7")) else { panic!() };
+            let Frame::Array(parts) = k.run(&format!("SSCAN h {cursor} COUNT 7")) else {
+                panic!()
+            };
             let Frame::Bulk(c) = &parts[0] else { panic!() };
             seen.extend(sorted(parts[1].clone()));
             cursor = String::from_utf8(c.to_vec()).unwrap();

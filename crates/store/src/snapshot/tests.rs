@@ -10,7 +10,10 @@ fn b(s: &str) -> Bytes {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Small thresholds so small generated values reach both encodings of every type.
@@ -55,15 +58,26 @@ fn canon(v: &Value, cfg: &StoreConfig) -> (&'static str, &'static str, Vec<Vec<u
             .iter()
             .map(|(m, s)| [m.to_vec(), s.to_bits().to_le_bytes().to_vec()].concat())
             .collect(),
-        Value::Hash(h) => h.iter().map(|(f, v)| [f.to_vec(), vec![0xFF], v.to_vec()].concat()).collect(),
+        Value::Hash(h) => h
+            .iter()
+            .map(|(f, v)| [f.to_vec(), vec![0xFF], v.to_vec()].concat())
+            .collect(),
     };
-    if matches!((v.type_name(), enc), ("set", "hashtable") | ("hash", "hashtable")) {
+    if matches!(
+        (v.type_name(), enc),
+        ("set", "hashtable") | ("hash", "hashtable")
+    ) {
         items.sort();
     }
     (v.type_name(), enc, items)
 }
 
-type Canon = Vec<(usize, Vec<u8>, (&'static str, &'static str, Vec<Vec<u8>>), Option<i64>)>;
+type Canon = Vec<(
+    usize,
+    Vec<u8>,
+    (&'static str, &'static str, Vec<Vec<u8>>),
+    Option<i64>,
+)>;
 
 fn canon_dbs(dbs: &[Db], cfg: &StoreConfig) -> Canon {
     let mut out = Vec::new();
@@ -71,7 +85,10 @@ fn canon_dbs(dbs: &[Db], cfg: &StoreConfig) -> Canon {
         for (k, e) in &db.map {
             out.push((i, k.as_slice().to_vec(), canon(&e.value, cfg), e.expire()));
         }
-        assert_eq!(db.expires_len(), db.map.values().filter(|e| e.expire().is_some()).count());
+        assert_eq!(
+            db.expires_len(),
+            db.map.values().filter(|e| e.expire().is_some()).count()
+        );
     }
     out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     out
@@ -112,7 +129,8 @@ fn gen_value() -> impl Strategy<Value = Gen> {
     prop_oneof![
         element().prop_map(Gen::Str),
         proptest::collection::vec(element(), 1..20).prop_map(Gen::List),
-        proptest::collection::vec((-20i64..20).prop_map(|i| i.to_string().into_bytes()), 1..10).prop_map(Gen::Set),
+        proptest::collection::vec((-20i64..20).prop_map(|i| i.to_string().into_bytes()), 1..10)
+            .prop_map(Gen::Set),
         proptest::collection::vec(element(), 1..12).prop_map(Gen::Set),
         proptest::collection::vec((element(), score()), 1..8).prop_map(Gen::ZSet),
         proptest::collection::vec((element(), element()), 1..8).prop_map(Gen::Hash),
@@ -130,7 +148,9 @@ fn build(g: Gen, cfg: &StoreConfig) -> Value {
             cfg,
         ))),
         Gen::Hash(p) => Value::Hash(Box::new(HashValue::from_pairs(
-            p.into_iter().map(|(f, v)| (Bytes::from(f), Bytes::from(v))).collect(),
+            p.into_iter()
+                .map(|(f, v)| (Bytes::from(f), Bytes::from(v)))
+                .collect(),
             cfg,
         ))),
     }
@@ -195,18 +215,30 @@ fn expired_keys_are_dropped_by_a_primary_and_kept_by_a_replica() {
     assert_eq!((primary.keys_loaded, primary.keys_expired), (2, 1));
     assert!(primary.dbs[0].map.get(&b"gone"[..]).is_none());
     // Redis drops only `expire < now`.
-    assert_eq!(primary.dbs[0].map.get(&b"now"[..]).unwrap().expire(), Some(NOW));
+    assert_eq!(
+        primary.dbs[0].map.get(&b"now"[..]).unwrap().expire(),
+        Some(NOW)
+    );
     assert_eq!(primary.dbs[0].expires_len(), 2);
 
-    let opts = LoadOptions { drop_expired: false, ..LoadOptions::primary(StoreConfig::default(), NOW) };
+    let opts = LoadOptions {
+        drop_expired: false,
+        ..LoadOptions::primary(StoreConfig::default(), NOW)
+    };
     let replica = load_vec(&file, opts).unwrap();
     assert_eq!((replica.keys_loaded, replica.keys_expired), (3, 0));
-    assert_eq!(replica.dbs[0].map.get(&b"gone"[..]).unwrap().expire(), Some(NOW - 1));
+    assert_eq!(
+        replica.dbs[0].map.get(&b"gone"[..]).unwrap().expire(),
+        Some(NOW - 1)
+    );
 }
 
 #[test]
 fn lru_idle_time_is_written_and_applied() {
-    let cfg = StoreConfig { maxmemory_policy: EvictionPolicy::AllKeysLru, ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        maxmemory_policy: EvictionPolicy::AllKeysLru,
+        ..StoreConfig::default()
+    };
     let mut ks = keyspace(cfg.clone());
     ks.set(0, b"k", Value::Str(b("v")));
     ks.db_mut(0).map.get_mut(&b"k"[..]).unwrap().access = ks.lru_clock - 100;
@@ -221,7 +253,10 @@ fn lru_idle_time_is_written_and_applied() {
 
 #[test]
 fn lfu_counter_is_written_and_applied() {
-    let cfg = StoreConfig { maxmemory_policy: EvictionPolicy::AllKeysLfu, ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        maxmemory_policy: EvictionPolicy::AllKeysLfu,
+        ..StoreConfig::default()
+    };
     let mut ks = keyspace(cfg.clone());
     ks.set(0, b"k", Value::Str(b("v")));
     let fresh = ks.new_access();
@@ -256,14 +291,41 @@ fn files_carry_the_rdb_types_redis_writes() {
     let many = |n: usize, p: &str| (0..n).map(|i| b(&format!("{p}{i}"))).collect::<Vec<_>>();
     ks.set(0, b"str", Value::Str(b("v")));
     ks.set(0, b"list", build(Gen::List(vec![b"a".to_vec()]), &cfg));
-    ks.set(0, b"intset", Value::Set(Box::new(SetValue::from_members([b("1"), b("2")], &cfg))));
-    ks.set(0, b"set", Value::Set(Box::new(SetValue::from_members([b("a")], &cfg))));
-    ks.set(0, b"zlp", Value::ZSet(Box::new(ZSetValue::from_pairs([(b("a"), 1.0)], &cfg))));
+    ks.set(
+        0,
+        b"intset",
+        Value::Set(Box::new(SetValue::from_members([b("1"), b("2")], &cfg))),
+    );
+    ks.set(
+        0,
+        b"set",
+        Value::Set(Box::new(SetValue::from_members([b("a")], &cfg))),
+    );
+    ks.set(
+        0,
+        b"zlp",
+        Value::ZSet(Box::new(ZSetValue::from_pairs([(b("a"), 1.0)], &cfg))),
+    );
     let big_z = many(129, "m").into_iter().map(|m| (m, 2.0));
-    ks.set(0, b"zsl", Value::ZSet(Box::new(ZSetValue::from_pairs(big_z, &cfg))));
-    ks.set(0, b"hlp", Value::Hash(Box::new(HashValue::from_pairs(vec![(b("f"), b("v"))], &cfg))));
+    ks.set(
+        0,
+        b"zsl",
+        Value::ZSet(Box::new(ZSetValue::from_pairs(big_z, &cfg))),
+    );
+    ks.set(
+        0,
+        b"hlp",
+        Value::Hash(Box::new(HashValue::from_pairs(
+            vec![(b("f"), b("v"))],
+            &cfg,
+        ))),
+    );
     let big_h = many(129, "f").into_iter().map(|f| (f, b("v"))).collect();
-    ks.set(0, b"hht", Value::Hash(Box::new(HashValue::from_pairs(big_h, &cfg))));
+    ks.set(
+        0,
+        b"hht",
+        Value::Hash(Box::new(HashValue::from_pairs(big_h, &cfg))),
+    );
     let file = save_to_vec(&ks);
     let mut types = std::collections::BTreeMap::new();
     for item in RdbReader::new(&file[..]).unwrap() {
@@ -289,14 +351,44 @@ fn files_carry_the_rdb_types_redis_writes() {
 
 #[test]
 fn loading_picks_encodings_for_the_loading_config() {
-    let big = StoreConfig { hash_max_listpack_entries: 1000, set_max_intset_entries: 10_000, ..StoreConfig::default() };
+    let big = StoreConfig {
+        hash_max_listpack_entries: 1000,
+        set_max_intset_entries: 10_000,
+        ..StoreConfig::default()
+    };
     let mut ks = keyspace(big.clone());
     let pairs: Vec<(Bytes, Bytes)> = (0..200).map(|i| (b(&format!("f{i}")), b("v"))).collect();
-    ks.set(0, b"h", Value::Hash(Box::new(HashValue::from_pairs(pairs, &big))));
-    ks.set(0, b"s", Value::Set(Box::new(SetValue::from_members((0..600).map(|i| b(&i.to_string())), &big))));
+    ks.set(
+        0,
+        b"h",
+        Value::Hash(Box::new(HashValue::from_pairs(pairs, &big))),
+    );
+    ks.set(
+        0,
+        b"s",
+        Value::Set(Box::new(SetValue::from_members(
+            (0..600).map(|i| b(&i.to_string())),
+            &big,
+        ))),
+    );
     let mut small = keyspace(StoreConfig::default());
-    small.set(0, b"h2", Value::Hash(Box::new(HashValue::from_pairs(vec![(b("f"), b("v"))], &big))));
-    assert_eq!(ks.db(0).map.get(&b"h"[..]).unwrap().value.encoding_name(&big), "listpack");
+    small.set(
+        0,
+        b"h2",
+        Value::Hash(Box::new(HashValue::from_pairs(
+            vec![(b("f"), b("v"))],
+            &big,
+        ))),
+    );
+    assert_eq!(
+        ks.db(0)
+            .map
+            .get(&b"h"[..])
+            .unwrap()
+            .value
+            .encoding_name(&big),
+        "listpack"
+    );
     let file = save_to_vec(&ks);
     let cfg = StoreConfig::default();
     let loaded = load_vec(&file, LoadOptions::primary(cfg.clone(), NOW)).unwrap();
@@ -310,9 +402,21 @@ fn loading_picks_encodings_for_the_loading_config() {
 fn sample_file() -> Vec<u8> {
     let cfg = StoreConfig::default();
     let mut ks = keyspace(cfg.clone());
-    ks.set(0, b"s", Value::Str(b("hello world, hello world, hello world")));
-    ks.set(1, b"l", build(Gen::List(vec![b"a".to_vec(), b"1".to_vec()]), &cfg));
-    ks.set(1, b"z", Value::ZSet(Box::new(ZSetValue::from_pairs([(b("m"), 1.5)], &cfg))));
+    ks.set(
+        0,
+        b"s",
+        Value::Str(b("hello world, hello world, hello world")),
+    );
+    ks.set(
+        1,
+        b"l",
+        build(Gen::List(vec![b"a".to_vec(), b"1".to_vec()]), &cfg),
+    );
+    ks.set(
+        1,
+        b"z",
+        Value::ZSet(Box::new(ZSetValue::from_pairs([(b("m"), 1.5)], &cfg))),
+    );
     ks.db_mut(1).set_expire(b"z", Some(NOW + 5000));
     save_to_vec(&ks)
 }
@@ -321,8 +425,11 @@ fn sample_file() -> Vec<u8> {
 fn every_truncation_is_an_error_with_its_offset() {
     let file = sample_file();
     for cut in 0..file.len() {
-        let err = load_vec(&file[..cut], LoadOptions::primary(StoreConfig::default(), NOW))
-            .expect_err(&format!("prefix of {cut} bytes loaded"));
+        let err = load_vec(
+            &file[..cut],
+            LoadOptions::primary(StoreConfig::default(), NOW),
+        )
+        .expect_err(&format!("prefix of {cut} bytes loaded"));
         assert!(err.offset() <= cut as u64, "cut {cut}: {err}");
     }
 }
@@ -343,7 +450,11 @@ fn every_flipped_byte_is_an_error() {
 #[test]
 fn loader_never_hands_out_a_partial_dataset() {
     let file = sample_file();
-    let mut loader = Loader::new(&file[..file.len() - 3], LoadOptions::primary(StoreConfig::default(), NOW)).unwrap();
+    let mut loader = Loader::new(
+        &file[..file.len() - 3],
+        LoadOptions::primary(StoreConfig::default(), NOW),
+    )
+    .unwrap();
     let mut steps = 0;
     let err = loop {
         steps += 1;
@@ -354,7 +465,10 @@ fn loader_never_hands_out_a_partial_dataset() {
             Err(e) => break e,
         }
     };
-    assert!(matches!(err, LoadError::Rdb(RdbError::Truncated { .. })), "{err}");
+    assert!(
+        matches!(err, LoadError::Rdb(RdbError::Truncated { .. })),
+        "{err}"
+    );
     assert!(loader.finish().is_err());
 }
 
@@ -372,11 +486,31 @@ fn file_with(body: &[u8]) -> Vec<u8> {
 fn duplicate_keys_and_bad_databases_are_refused() {
     let dup = file_with(&[0xFE, 0, 0, 1, b'k', 1, b'a', 0, 1, b'k', 1, b'b']);
     let err = load_vec(&dup, LoadOptions::primary(StoreConfig::default(), NOW)).unwrap_err();
-    assert!(matches!(err, LoadError::DuplicateKey { offset: 16, db: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LoadError::DuplicateKey {
+                offset: 16,
+                db: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let far = file_with(&[0xFE, 16, 0, 1, b'k', 1, b'a']);
     let err = load_vec(&far, LoadOptions::primary(StoreConfig::default(), NOW)).unwrap_err();
-    assert!(matches!(err, LoadError::DbOutOfRange { offset: 9, db: 16, databases: 16 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LoadError::DbOutOfRange {
+                offset: 9,
+                db: 16,
+                databases: 16
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -390,16 +524,31 @@ fn empty_collections_are_skipped() {
 #[test]
 fn aux_fields_are_returned() {
     let ks = keyspace(StoreConfig::default());
-    let repl = ferrokv_proto::rdb::ReplAux { stream_db: 3, repl_id: Bytes::from(vec![b'a'; 40]), offset: 12345 };
-    let opts = WriterOptions { repl: Some(repl), ctime: 1_600_000_000, used_mem: 1024, ..WriterOptions::default() };
+    let repl = ferrokv_proto::rdb::ReplAux {
+        stream_db: 3,
+        repl_id: Bytes::from(vec![b'a'; 40]),
+        offset: 12345,
+    };
+    let opts = WriterOptions {
+        repl: Some(repl),
+        ctime: 1_600_000_000,
+        used_mem: 1024,
+        ..WriterOptions::default()
+    };
     let (file, _) = save(&ks, Vec::new(), &opts).unwrap();
     let loaded = load_vec(&file, LoadOptions::primary(StoreConfig::default(), NOW)).unwrap();
     let aux = loaded.aux;
-    assert_eq!(aux.redis_ver.as_deref(), Some(ferrokv_proto::rdb::REDIS_VER));
+    assert_eq!(
+        aux.redis_ver.as_deref(),
+        Some(ferrokv_proto::rdb::REDIS_VER)
+    );
     assert_eq!(aux.repl_stream_db, Some(3));
     assert_eq!(aux.repl_id, Some(Bytes::from(vec![b'a'; 40])));
     assert_eq!(aux.repl_offset, Some(12345));
-    assert_eq!((aux.ctime, aux.used_mem, aux.redis_bits), (Some(1_600_000_000), Some(1024), Some(64)));
+    assert_eq!(
+        (aux.ctime, aux.used_mem, aux.redis_bits),
+        (Some(1_600_000_000), Some(1024), Some(64))
+    );
     assert!(!aux.aof_base);
     assert_eq!(loaded.keys_loaded, 0);
 }
@@ -409,17 +558,29 @@ fn aux_fields_are_returned() {
 /// `DUMP` replies captured from redis-server 7.0.15 (default config unless noted).
 const REDIS_PAYLOADS: &[(&str, &str)] = &[
     // RPUSH l a b c 1 2
-    ("l", "1201021414000000050081610281620281630201010201ff0a00cb19745cc3eafb0d"),
+    (
+        "l",
+        "1201021414000000050081610281620281630201010201ff0a00cb19745cc3eafb0d",
+    ),
     // SADD si 1 3 5
     ("si", "0b0e02000000030000000100030005000a00586ee8b158667caf"),
     // ZADD zl 1.5 a 2 b
-    ("zl", "111414000000040081610283312e35048162020201ff0a00fa02b425af188763"),
+    (
+        "zl",
+        "111414000000040081610283312e35048162020201ff0a00fa02b425af188763",
+    ),
     // HSET hl f v n 5
-    ("hl", "1012120000000400816602817602816e020501ff0a008490939f57b4f3c2"),
+    (
+        "hl",
+        "1012120000000400816602817602816e020501ff0a008490939f57b4f3c2",
+    ),
     // SET s 12345
     ("s", "00c139300a009d94ea2793fc08b9"),
     // zset-max-listpack-entries 1; ZADD zs 1.5 a 2 b (skiplist, highest first)
-    ("zs", "0502016200000000000000400161000000000000f83f0a00e77c0b139f4e671e"),
+    (
+        "zs",
+        "0502016200000000000000400161000000000000f83f0a00e77c0b139f4e671e",
+    ),
 ];
 
 /// Hashtable-encoded values, whose member order depends on Redis's dict.
@@ -439,7 +600,10 @@ fn redis_payloads_restore_and_dump_back_byte_for_byte() {
     for (name, hex) in REDIS_PAYLOADS {
         let payload = unhex(hex);
         let cfg = if *name == "zs" {
-            StoreConfig { zset_max_listpack_entries: 1, ..StoreConfig::default() }
+            StoreConfig {
+                zset_max_listpack_entries: 1,
+                ..StoreConfig::default()
+            }
         } else {
             StoreConfig::default()
         };
@@ -448,19 +612,36 @@ fn redis_payloads_restore_and_dump_back_byte_for_byte() {
     }
     let cfg = StoreConfig::default();
     let l = restore_value(&unhex(REDIS_PAYLOADS[0].1), &cfg).unwrap();
-    assert_eq!(canon(&l, &cfg).2, [&b"a"[..], b"b", b"c", b"1", b"2"].map(|s| s.to_vec()));
+    assert_eq!(
+        canon(&l, &cfg).2,
+        [&b"a"[..], b"b", b"c", b"1", b"2"].map(|s| s.to_vec())
+    );
 }
 
 #[test]
 fn redis_hashtable_payloads_restore() {
-    let cfg = StoreConfig { hash_max_listpack_entries: 1, ..StoreConfig::default() };
+    let cfg = StoreConfig {
+        hash_max_listpack_entries: 1,
+        ..StoreConfig::default()
+    };
     let sh = restore_value(&unhex(REDIS_UNORDERED_PAYLOADS[0].1), &cfg).unwrap();
-    assert_eq!(canon(&sh, &cfg), ("set", "hashtable", vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]));
+    assert_eq!(
+        canon(&sh, &cfg),
+        (
+            "set",
+            "hashtable",
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        )
+    );
     let hh = restore_value(&unhex(REDIS_UNORDERED_PAYLOADS[1].1), &cfg).unwrap();
     assert_eq!(hh.encoding_name(&cfg), "hashtable");
     assert_eq!(hh.type_name(), "hash");
     // With the default config the same payload becomes a listpack, as in Redis.
-    let hh = restore_value(&unhex(REDIS_UNORDERED_PAYLOADS[1].1), &StoreConfig::default()).unwrap();
+    let hh = restore_value(
+        &unhex(REDIS_UNORDERED_PAYLOADS[1].1),
+        &StoreConfig::default(),
+    )
+    .unwrap();
     assert_eq!(hh.encoding_name(&StoreConfig::default()), "listpack");
     let lz = restore_value(&unhex(REDIS_LZF_PAYLOAD), &cfg).unwrap();
     assert_eq!(canon(&lz, &cfg).2, vec![vec![b'a'; 40]]);
@@ -471,22 +652,37 @@ fn restore_errors_separate_footer_from_body() {
     let cfg = StoreConfig::default();
     let mut bad_crc = unhex(REDIS_PAYLOADS[4].1);
     *bad_crc.last_mut().unwrap() ^= 1;
-    assert!(matches!(restore_value(&bad_crc, &cfg), Err(RestoreError::Footer(_))));
+    assert!(matches!(
+        restore_value(&bad_crc, &cfg),
+        Err(RestoreError::Footer(_))
+    ));
     let mut newer = unhex(REDIS_PAYLOADS[4].1);
     let n = newer.len();
     newer[n - 10] = 11;
-    assert!(matches!(restore_value(&newer, &cfg), Err(RestoreError::Footer(_))));
-    assert!(matches!(restore_value(b"short", &cfg), Err(RestoreError::Footer(_))));
+    assert!(matches!(
+        restore_value(&newer, &cfg),
+        Err(RestoreError::Footer(_))
+    ));
+    assert!(matches!(
+        restore_value(b"short", &cfg),
+        Err(RestoreError::Footer(_))
+    ));
     // A body that does not decode, with a correct footer.
     let mut body = vec![0x02, 0x05, 0x01, b'a'];
     body.extend_from_slice(&10u16.to_le_bytes());
     let crc = crc64(&body);
     body.extend_from_slice(&crc.to_le_bytes());
-    assert!(matches!(restore_value(&body, &cfg), Err(RestoreError::BadData(_))));
+    assert!(matches!(
+        restore_value(&body, &cfg),
+        Err(RestoreError::BadData(_))
+    ));
     // An empty set is "Bad data format" too.
     let mut empty = vec![0x02, 0x00];
     empty.extend_from_slice(&10u16.to_le_bytes());
     let crc = crc64(&empty);
     empty.extend_from_slice(&crc.to_le_bytes());
-    assert!(matches!(restore_value(&empty, &cfg), Err(RestoreError::BadData(None))));
+    assert!(matches!(
+        restore_value(&empty, &cfg),
+        Err(RestoreError::BadData(None))
+    ));
 }

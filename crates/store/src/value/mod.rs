@@ -126,6 +126,42 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
+/// Memory estimate for `MEMORY USAGE`, in the spirit of Redis's `objectComputeSize`: the
+/// fixed cost of the value plus the size of its elements, extrapolated from the first
+/// `samples` elements (0 = all of them) for collections.
+pub fn approx_memory(value: &Value, samples: usize) -> usize {
+    /// Per-element overhead of a table encoding (entry, pointers, allocation rounding).
+    const TABLE_ENTRY: usize = 40;
+    /// Per-element overhead of a compact encoding (length prefixes).
+    const COMPACT_ENTRY: usize = 2;
+    fn extrapolate<I: Iterator<Item = usize>>(sizes: I, len: usize, samples: usize) -> usize {
+        let take = if samples == 0 { len } else { samples.min(len) };
+        let (mut n, mut sum) = (0usize, 0usize);
+        for s in sizes.take(take) {
+            n += 1;
+            sum += s;
+        }
+        (sum * len).checked_div(n).unwrap_or(0)
+    }
+    let base = std::mem::size_of::<Value>() + 16;
+    base + match value {
+        Value::Str(s) => s.len(),
+        Value::List(l) => extrapolate(l.iter().map(|b| b.len() + COMPACT_ENTRY + 32), l.len(), samples),
+        Value::Hash(h) => {
+            let per = if h.encoding_name() == "listpack" { COMPACT_ENTRY } else { TABLE_ENTRY };
+            extrapolate(h.iter().map(|(f, v)| f.len() + v.len() + per), h.len(), samples)
+        }
+        Value::Set(s) => match s.intset() {
+            Some(ints) => ints.len() * 8,
+            None => extrapolate(s.iter_bytes().map(|m| m.len() + TABLE_ENTRY), s.len(), samples),
+        },
+        Value::ZSet(z) => {
+            let per = if z.encoding_name() == "listpack" { COMPACT_ENTRY + 8 } else { TABLE_ENTRY + 32 };
+            extrapolate(z.iter().map(|(m, _)| m.len() + per), z.len(), samples)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,42 +199,3 @@ mod tests {
     }
 }
 
-/// Memory estimate for `MEMORY USAGE`, in the spirit of Redis's `objectComputeSize`: the
-/// fixed cost of the value plus the size of its elements, extrapolated from the first
-/// `samples` elements (0 = all of them) for collections.
-pub fn approx_memory(value: &Value, samples: usize) -> usize {
-    /// Per-element overhead of a table encoding (entry, pointers, allocation rounding).
-    const TABLE_ENTRY: usize = 40;
-    /// Per-element overhead of a compact encoding (length prefixes).
-    const COMPACT_ENTRY: usize = 2;
-    fn extrapolate<I: Iterator<Item = usize>>(sizes: I, len: usize, samples: usize) -> usize {
-        let take = if samples == 0 { len } else { samples.min(len) };
-        let (mut n, mut sum) = (0usize, 0usize);
-        for s in sizes.take(take) {
-            n += 1;
-            sum += s;
-        }
-        if n == 0 {
-            0
-        } else {
-            sum * len / n
-        }
-    }
-    let base = std::mem::size_of::<Value>() + 16;
-    base + match value {
-        Value::Str(s) => s.len(),
-        Value::List(l) => extrapolate(l.iter().map(|b| b.len() + COMPACT_ENTRY + 32), l.len(), samples),
-        Value::Hash(h) => {
-            let per = if h.encoding_name() == "listpack" { COMPACT_ENTRY } else { TABLE_ENTRY };
-            extrapolate(h.iter().map(|(f, v)| f.len() + v.len() + per), h.len(), samples)
-        }
-        Value::Set(s) => match s.intset() {
-            Some(ints) => ints.len() * 8,
-            None => extrapolate(s.iter_bytes().map(|m| m.len() + TABLE_ENTRY), s.len(), samples),
-        },
-        Value::ZSet(z) => {
-            let per = if z.encoding_name() == "listpack" { COMPACT_ENTRY + 8 } else { TABLE_ENTRY + 32 };
-            extrapolate(z.iter().map(|(m, _)| m.len() + per), z.len(), samples)
-        }
-    }
-}

@@ -91,7 +91,9 @@ impl SetValue {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => parse_canonical_i64(member).is_some_and(|i| v.binary_search(&i).is_ok()),
+            SetValue::Intset(v) => {
+                parse_canonical_i64(member).is_some_and(|i| v.binary_search(&i).is_ok())
+            }
             SetValue::Table(s) => s.contains(member),
         }
     }
@@ -279,11 +281,27 @@ mod tests {
     #[test]
     fn from_members_picks_the_fresh_encoding() {
         let c = cfg(2);
-        let b = |v: &[&str]| v.iter().map(|s| Bytes::from(s.to_string())).collect::<Vec<_>>();
-        assert_eq!(SetValue::from_members(b(&["2", "1", "2"]), &c).encoding_name(), "intset");
-        assert_eq!(SetValue::from_members(b(&["2", "1", "3"]), &c).encoding_name(), "hashtable");
-        assert_eq!(SetValue::from_members(b(&["a"]), &c).encoding_name(), "hashtable");
-        assert_eq!(SetValue::from_members(b(&["2", "1", "2"]), &c).intset(), Some(&[1, 2][..]));
+        let b = |v: &[&str]| {
+            v.iter()
+                .map(|s| Bytes::from(s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            SetValue::from_members(b(&["2", "1", "2"]), &c).encoding_name(),
+            "intset"
+        );
+        assert_eq!(
+            SetValue::from_members(b(&["2", "1", "3"]), &c).encoding_name(),
+            "hashtable"
+        );
+        assert_eq!(
+            SetValue::from_members(b(&["a"]), &c).encoding_name(),
+            "hashtable"
+        );
+        assert_eq!(
+            SetValue::from_members(b(&["2", "1", "2"]), &c).intset(),
+            Some(&[1, 2][..])
+        );
     }
 
     #[test]

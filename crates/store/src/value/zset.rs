@@ -38,7 +38,9 @@ pub type ScoreMap = IndexMap<Bytes, f64, ahash::RandomState>;
 
 /// The total order of a sorted set: score, then member bytes.
 pub fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
-    s1.partial_cmp(&s2).unwrap_or(Ordering::Equal).then_with(|| m1.cmp(m2))
+    s1.partial_cmp(&s2)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| m1.cmp(m2))
 }
 
 /// How a listpack stores a score: `-0.0` becomes `0` (see the module doc).
@@ -104,7 +106,10 @@ impl ZSetValue {
         let compact = map.len() <= cfg.zset_max_listpack_entries
             && map.keys().all(|m| m.len() <= cfg.zset_max_listpack_value);
         if compact {
-            let mut v: Vec<(Bytes, f64)> = map.into_iter().map(|(m, s)| (m, listpack_score(s))).collect();
+            let mut v: Vec<(Bytes, f64)> = map
+                .into_iter()
+                .map(|(m, s)| (m, listpack_score(s)))
+                .collect();
             v.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
             ZSetValue::Listpack(v)
         } else {
@@ -162,7 +167,9 @@ impl ZSetValue {
                     return false;
                 }
                 None => {
-                    if v.len() < cfg.zset_max_listpack_entries && member.len() <= cfg.zset_max_listpack_value {
+                    if v.len() < cfg.zset_max_listpack_entries
+                        && member.len() <= cfg.zset_max_listpack_value
+                    {
                         list_insert(v, Bytes::copy_from_slice(member), score);
                         return true;
                     }
@@ -175,7 +182,11 @@ impl ZSetValue {
                 Some(old) => {
                     let prev = *old;
                     *old = score;
-                    let key = s.map.get_key_value(member).map(|(k, _)| k.clone()).unwrap_or_default();
+                    let key = s
+                        .map
+                        .get_key_value(member)
+                        .map(|(k, _)| k.clone())
+                        .unwrap_or_default();
                     s.tree.remove(member, prev);
                     s.tree.insert(key, score);
                     false
@@ -219,7 +230,9 @@ impl ZSetValue {
 
     /// The element at ascending rank `rank`.
     pub fn get_by_rank(&self, rank: usize) -> Option<(Bytes, f64)> {
-        self.iter_from(rank, false).next().map(|(m, s)| (m.clone(), s))
+        self.iter_from(rank, false)
+            .next()
+            .map(|(m, s)| (m.clone(), s))
     }
 
     /// How many elements come before the first one for which `before` is false. `before`
@@ -334,7 +347,9 @@ impl Default for ScoreTree {
     fn default() -> Self {
         // Random priorities make the expected depth O(log n) whatever the insertion order; the
         // seed comes from std's randomly keyed hasher so that clients cannot predict it.
-        let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
         ScoreTree {
             nodes: Vec::new(),
             free: Vec::new(),
@@ -409,7 +424,10 @@ impl ScoreTree {
             return n;
         }
         if self.nodes[n as usize].prio > self.nodes[t as usize].prio {
-            let (score, member) = (self.nodes[n as usize].score, self.nodes[n as usize].member.clone());
+            let (score, member) = (
+                self.nodes[n as usize].score,
+                self.nodes[n as usize].member.clone(),
+            );
             let (l, r) = self.split(t, score, &member);
             self.nodes[n as usize].left = l;
             self.nodes[n as usize].right = r;
@@ -690,7 +708,9 @@ mod tests {
     }
 
     fn members(z: &ZSetValue) -> Vec<(String, f64)> {
-        z.iter().map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)).collect()
+        z.iter()
+            .map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s))
+            .collect()
     }
 
     #[test]
@@ -704,7 +724,10 @@ mod tests {
         assert_eq!(members(&z), vec![("a".into(), 0.5), ("b".into(), 1.0)]);
         assert!(z.insert(b"c", 3.0, &c));
         assert_eq!(z.encoding_name(), "skiplist");
-        assert_eq!(members(&z), vec![("a".into(), 0.5), ("b".into(), 1.0), ("c".into(), 3.0)]);
+        assert_eq!(
+            members(&z),
+            vec![("a".into(), 0.5), ("b".into(), 1.0), ("c".into(), 3.0)]
+        );
 
         let mut long = ZSetValue::default();
         long.insert(b"abcde", 1.0, &c);
@@ -733,14 +756,27 @@ mod tests {
     #[test]
     fn from_pairs_picks_the_fresh_encoding() {
         let c = cfg(2, 3);
-        let p = |v: &[(&str, f64)]| v.iter().map(|(m, s)| (Bytes::from(m.to_string()), *s)).collect::<Vec<_>>();
+        let p = |v: &[(&str, f64)]| {
+            v.iter()
+                .map(|(m, s)| (Bytes::from(m.to_string()), *s))
+                .collect::<Vec<_>>()
+        };
         let z = ZSetValue::from_pairs(p(&[("b", 1.0), ("a", 1.0)]), &c);
         assert_eq!(z.encoding_name(), "listpack");
         assert_eq!(members(&z), vec![("a".into(), 1.0), ("b".into(), 1.0)]);
-        assert_eq!(ZSetValue::from_pairs(p(&[("a", 1.0), ("b", 1.0), ("c", 0.0)]), &c).encoding_name(), "skiplist");
-        assert_eq!(ZSetValue::from_pairs(p(&[("abcd", 1.0)]), &c).encoding_name(), "skiplist");
+        assert_eq!(
+            ZSetValue::from_pairs(p(&[("a", 1.0), ("b", 1.0), ("c", 0.0)]), &c).encoding_name(),
+            "skiplist"
+        );
+        assert_eq!(
+            ZSetValue::from_pairs(p(&[("abcd", 1.0)]), &c).encoding_name(),
+            "skiplist"
+        );
         let z = ZSetValue::from_pairs(p(&[("a", 1.0), ("a", 5.0), ("b", 2.0), ("c", 3.0)]), &c);
-        assert_eq!(members(&z), vec![("b".into(), 2.0), ("c".into(), 3.0), ("a".into(), 5.0)]);
+        assert_eq!(
+            members(&z),
+            vec![("b".into(), 2.0), ("c".into(), 3.0), ("a".into(), 5.0)]
+        );
     }
 
     #[test]
@@ -754,7 +790,11 @@ mod tests {
             let all = members(&z);
             for (r, (m, s)) in all.iter().enumerate() {
                 assert_eq!(z.rank(m.as_bytes()), Some(r));
-                assert_eq!(z.get_by_rank(r).map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)), Some((m.clone(), *s)));
+                assert_eq!(
+                    z.get_by_rank(r)
+                        .map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)),
+                    Some((m.clone(), *s))
+                );
                 let rev: Vec<f64> = z.iter_from(r, true).map(|(_, s)| s).collect();
                 assert_eq!(rev.len(), r + 1);
             }

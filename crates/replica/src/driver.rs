@@ -1,0 +1,180 @@
+//! Runs the replication [`Link`] on a TCP connection to the primary.
+//!
+//! One [`run`] call follows one primary forever: connect (bounded by `repl-timeout`),
+//! handshake, receive the payload into a temp file, have the host load it, then apply the
+//! stream and ACK every second. When the connection fails for any reason the host is told
+//! ([`ReplicaHost::link_down`]), keeps its dataset, and the driver reconnects after a backoff
+//! (100 ms doubling to 1 s, as Redis retries once per cron second), asking for a partial
+//! resync with whatever history the host has by then. Stop following by dropping the future.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use crate::link::{Action, Link, LinkConfig, LinkState, PsyncFrom};
+use crate::ReplError;
+
+/// What the driver needs from the node. Called on the node's thread; implementations borrow
+/// the node for the duration of each call only.
+pub trait ReplicaHost {
+    fn link_config(&self) -> LinkConfig;
+    /// What to ask for in PSYNC on the next connection.
+    fn psync_from(&self) -> PsyncFrom;
+    /// `repl-timeout`.
+    fn repl_timeout(&self) -> Duration;
+    /// Where to store the payload while it arrives.
+    fn payload_path(&self) -> PathBuf;
+    fn set_state(&mut self, state: LinkState);
+    /// Bytes arrived from the primary (`master_last_io_seconds_ago`) and the payload's
+    /// progress: `(total or None for EOF-marked, read so far)`.
+    fn io(&mut self, transfer: Option<(Option<u64>, u64)>);
+    /// The primary announced a full sync of `replid` at `offset`.
+    fn full_resync(&mut self, replid: &str, offset: u64);
+    /// Loads the complete payload into fresh databases and swaps them in (with the replid
+    /// and offset of the last [`full_resync`](Self::full_resync)). On error the old dataset
+    /// must stay untouched.
+    fn load_payload(&mut self, path: &Path) -> Result<(), String>;
+    /// A partial resync was accepted.
+    fn partial_resync(&mut self, new_replid: Option<&str>);
+    /// Runs one stream command as the primary's client and feeds `fed` to the own backlog.
+    /// An empty `argv` only feeds.
+    fn apply(&mut self, argv: Vec<Bytes>, fed: Bytes);
+    /// The connection ended.
+    fn link_down(&mut self, err: &ReplError);
+}
+
+/// Follows `host:port` until the future is dropped.
+pub async fn run<H: ReplicaHost>(mut node: H, host: String, port: u16) {
+    let mut backoff = Duration::from_millis(100);
+    let mut failures: u64 = 0;
+    loop {
+        info!("Connecting to MASTER {host}:{port}");
+        let started = Instant::now();
+        let err = match session(&mut node, &host, port).await {
+            Ok(()) => ReplError::Closed,
+            Err(e) => e,
+        };
+        failures += 1;
+        if failures == 1 || failures % 10 == 0 {
+            warn!("Replication link with MASTER {host}:{port} lost ({err}), retrying (attempt {failures})");
+        }
+        node.link_down(&err);
+        if started.elapsed() > Duration::from_secs(5) {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Where the payload goes while it arrives.
+struct Payload {
+    file: File,
+    path: PathBuf,
+    total: Option<u64>,
+    read: u64,
+}
+
+async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<(), ReplError> {
+    let timeout = node.repl_timeout();
+    node.set_state(LinkState::Connecting);
+    let mut stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| ReplError::Timeout)??;
+    let _ = stream.set_nodelay(true);
+    info!("MASTER <-> REPLICA sync started");
+    let mut link = Link::new(node.link_config(), node.psync_from());
+    let mut payload: Option<Payload> = None;
+    let start = link.start();
+    perform(node, &mut link, &mut stream, &mut payload, start).await?;
+    let mut ack = tokio::time::interval(Duration::from_secs(1));
+    ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rbuf = vec![0u8; 64 * 1024];
+    let mut last_io = Instant::now();
+    loop {
+        tokio::select! {
+            r = stream.read(&mut rbuf) => {
+                let n = r?;
+                if n == 0 {
+                    return Err(ReplError::Closed);
+                }
+                last_io = Instant::now();
+                let actions = link.feed(&rbuf[..n])?;
+                perform(node, &mut link, &mut stream, &mut payload, actions).await?;
+                node.io(payload.as_ref().map(|p| (p.total, p.read)));
+            }
+            _ = ack.tick() => {
+                if let Some(a) = link.ack() {
+                    stream.write_all(&a).await?;
+                }
+                if last_io.elapsed() > timeout {
+                    return Err(ReplError::Timeout);
+                }
+            }
+        }
+    }
+}
+
+/// Carries out actions in order; loading the payload may produce more.
+async fn perform<H: ReplicaHost>(
+    node: &mut H,
+    link: &mut Link,
+    stream: &mut TcpStream,
+    payload: &mut Option<Payload>,
+    actions: Vec<Action>,
+) -> Result<(), ReplError> {
+    let mut queue: VecDeque<Action> = actions.into();
+    while let Some(a) = queue.pop_front() {
+        match a {
+            Action::Send(b) => stream.write_all(&b).await?,
+            Action::State(s) => node.set_state(s),
+            Action::FullResync { replid, offset } => {
+                info!("Full resync from master: {replid}:{offset}");
+                node.full_resync(&replid, offset);
+            }
+            Action::PayloadStart(total) => {
+                let path = node.payload_path();
+                let file = File::create(&path)?;
+                match total {
+                    Some(n) => info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"),
+                    None => info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"),
+                }
+                *payload = Some(Payload { file, path, total, read: 0 });
+            }
+            Action::Payload(b) => {
+                if let Some(p) = payload.as_mut() {
+                    p.file.write_all(&b)?;
+                    p.read += b.len() as u64;
+                }
+            }
+            Action::PayloadEnd => {
+                let Some(mut p) = payload.take() else {
+                    return Err(ReplError::Protocol("payload end without payload".into()));
+                };
+                p.file.flush()?;
+                drop(p.file);
+                info!("MASTER <-> REPLICA sync: Loading DB in memory");
+                let result = node.load_payload(&p.path);
+                let _ = std::fs::remove_file(&p.path);
+                if let Err(e) = result {
+                    return Err(ReplError::Load(e));
+                }
+                info!("MASTER <-> REPLICA sync: Finished with success");
+                queue.extend(link.loaded()?);
+            }
+            Action::Continue { new_replid } => {
+                info!("Successful partial resynchronization with master.");
+                node.partial_resync(new_replid.as_deref());
+            }
+            Action::Apply { argv, fed } => node.apply(argv, fed),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,506 @@
+//! The node's RDB file on disk: `SAVE`, `DEBUG RELOAD`, and loading `dir/dbfilename` at
+//! startup. (BGSAVE and the `save` rules are in `bgsave.rs`; the atomic temp-file + fsync +
+//! rename write is `ferrokv_replica::persist::rdb_file::save_to_disk`.)
+//!
+//! ## Startup loading
+//!
+//! [`load_at_startup`] runs inside `serve` after the listeners accept connections and before
+//! the node logs "Ready to accept connections":
+//!
+//! 1. Open the file (none: start empty, as Redis does) and note its size.
+//! 2. Set [`Node::loading`]: INFO shows `loading:1` and the `loading_*` fields, and every
+//!    command without the `loading` flag gets `-LOADING Redis is loading the dataset in
+//!    memory` (the node's gatekeeping checks it).
+//! 3. Read the file with a [`Loader`] into *fresh* databases, a batch of items at a time,
+//!    yielding to the runtime after each batch so connections are served meanwhile.
+//! 4. Only once EOF and the checksum were read, swap the new databases in and clear
+//!    `loading`. Any error (truncation, bad checksum, bad data, a database out of range)
+//!    makes `serve` fail with the error and its byte offset: the process exits, as Redis
+//!    does, and never runs with a partial dataset.
+//!
+//! Logs follow Redis: "Loading RDB produced by version ...", "RDB age N seconds", "RDB
+//! memory usage when created N Mb", "Done loading RDB, keys loaded: N, keys expired: M.",
+//! "DB loaded from disk: S seconds".
+//!
+//! ## Deviations
+//!
+//! - With `appendonly yes` the RDB file is not loaded here: boot from the AOF belongs to
+//!   the durability code (Redis too loads the AOF instead of the RDB then).
+//! - `DEBUG RELOAD` keeps the old dataset when the reload fails (Redis has flushed it
+//!   already), and `NOFLUSH` without `MERGE` refuses duplicates instead of crashing.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrokv_proto::resp::Frame;
+use ferrokv_replica::persist::rdb_file::{save_to_disk, SaveError};
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_MULTI};
+use ferrokv_store::fork::ChildKind;
+use ferrokv_store::snapshot::{
+    self, LoadError, LoadOptions, Loaded, Loader, RdbAux, SaveStats, Step,
+};
+use tracing::{info, warn};
+
+use crate::client::ClientId;
+use crate::commands::NodeHandler;
+use crate::node::{unix_ms, Node};
+
+/// Items read between two checks of the yield budget.
+const STEP_ITEMS: usize = 256;
+/// Bytes read before yielding to the runtime (Redis's `loading-process-events-interval-bytes`).
+const YIELD_BYTES: u64 = 2 * 1024 * 1024;
+/// Longest stretch of loading without serving connections.
+const YIELD_AFTER: Duration = Duration::from_millis(50);
+
+pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
+    name: "save",
+    arity: 1,
+    flags: ADMIN | NOSCRIPT | NO_MULTI,
+    keys: KeySpec::None,
+    run: save,
+}];
+
+/// A load in progress (INFO persistence `loading_*`).
+#[derive(Debug, Clone)]
+pub struct Loading {
+    /// Unix seconds when loading started.
+    pub start_time: i64,
+    pub started: Instant,
+    pub total_bytes: u64,
+    pub loaded_bytes: u64,
+    /// The file's `used-mem` aux field, once read.
+    pub rdb_used_mem: u64,
+}
+
+impl Loading {
+    fn new(total_bytes: u64) -> Loading {
+        Loading {
+            start_time: unix_ms() / 1000,
+            started: Instant::now(),
+            total_bytes,
+            loaded_bytes: 0,
+            rdb_used_mem: 0,
+        }
+    }
+
+    /// The `loading_*` lines of INFO persistence, computed as Redis computes them.
+    pub fn info_lines(&self) -> String {
+        let (perc, remaining) = if self.total_bytes > 0 {
+            (
+                self.loaded_bytes as f64 * 100.0 / self.total_bytes as f64,
+                self.total_bytes.saturating_sub(self.loaded_bytes),
+            )
+        } else {
+            (0.0, 1)
+        };
+        let elapsed = self.started.elapsed().as_secs();
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed * remaining / (self.loaded_bytes + 1)
+        };
+        format!(
+            "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\n\
+             loading_loaded_bytes:{}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",
+            self.start_time, self.total_bytes, self.rdb_used_mem, self.loaded_bytes
+        )
+    }
+}
+
+/// Why the RDB file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RdbFileError {
+    #[error("Fatal error loading the DB, can't open {path}: {source}. Exiting.")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("Fatal error loading the DB from {path}: {source}. Exiting.")]
+    Load { path: String, source: LoadError },
+}
+
+impl From<RdbFileError> for std::io::Error {
+    fn from(e: RdbFileError) -> std::io::Error {
+        std::io::Error::other(e.to_string())
+    }
+}
+
+fn rdb_path(node: &Node) -> PathBuf {
+    PathBuf::from(&node.cfg.dir).join(&node.cfg.dbfilename)
+}
+
+fn load_options(node: &Node) -> LoadOptions {
+    LoadOptions {
+        cfg: node.ks.cfg.clone(),
+        now_ms: unix_ms(),
+        drop_expired: !node.is_replica(),
+    }
+}
+
+/// Opens the RDB file: `Ok(None)` when there is none.
+fn open(path: &PathBuf) -> Result<Option<(File, u64)>, RdbFileError> {
+    let err = |source| RdbFileError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    match File::open(path) {
+        Ok(f) => {
+            let len = f.metadata().map_err(err)?.len();
+            Ok(Some((f, len)))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+fn log_aux(aux: &RdbAux) {
+    if let Some(v) = &aux.redis_ver {
+        info!("Loading RDB produced by version {v}");
+    }
+    if let Some(ctime) = aux.ctime {
+        info!("RDB age {} seconds", (unix_ms() / 1000 - ctime).max(0));
+    }
+    if let Some(mem) = aux.used_mem {
+        info!(
+            "RDB memory usage when created {:.2} Mb",
+            mem as f64 / (1024.0 * 1024.0)
+        );
+    }
+}
+
+fn log_done(loaded: &Loaded, started: Instant) {
+    info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.keys_loaded, loaded.keys_expired
+    );
+    if loaded.empty_skipped > 0 {
+        warn!(
+            "Skipped {} empty keys while loading the RDB",
+            loaded.empty_skipped
+        );
+    }
+    info!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Loads `dir/dbfilename` into the node at startup (see the module doc). Returns once the
+/// dataset is in place; an error means the process must not serve.
+pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<(), RdbFileError> {
+    let (path, opts) = {
+        let n = node.borrow();
+        if n.cfg.appendonly {
+            return Ok(());
+        }
+        (rdb_path(&n), load_options(&n))
+    };
+    let Some((file, total)) = open(&path)? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    node.borrow_mut().loading = Some(Loading::new(total));
+    let result = load_steps(node, file, opts, &path).await;
+    let mut n = node.borrow_mut();
+    n.loading = None;
+    let loaded = result?;
+    log_done(&loaded, started);
+    n.ks.replace_dbs(loaded.dbs);
+    Ok(())
+}
+
+/// Step 3 of the module doc.
+async fn load_steps(
+    node: &Rc<RefCell<Node>>,
+    file: File,
+    opts: LoadOptions,
+    path: &PathBuf,
+) -> Result<Loaded, RdbFileError> {
+    let fail = |source| RdbFileError::Load {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut loader = Loader::new(BufReader::with_capacity(1 << 16, file), opts).map_err(fail)?;
+    let mut aux_logged = false;
+    let mut last_yield = (0u64, Instant::now());
+    loop {
+        let step = loader.step(STEP_ITEMS).map_err(fail)?;
+        let progress = loader.progress();
+        if !aux_logged && (step == Step::Done || progress.keys > 0) {
+            aux_logged = true;
+            log_aux(loader.aux());
+        }
+        if step == Step::Done {
+            break;
+        }
+        if progress.bytes - last_yield.0 >= YIELD_BYTES || last_yield.1.elapsed() >= YIELD_AFTER {
+            if let Some(l) = node.borrow_mut().loading.as_mut() {
+                l.loaded_bytes = progress.bytes;
+                l.rdb_used_mem = loader.aux().used_mem.unwrap_or(0).max(0) as u64;
+            }
+            tokio::task::yield_now().await;
+            last_yield = (progress.bytes, Instant::now());
+        }
+    }
+    loader.finish().map_err(fail)
+}
+
+/// Loads the RDB file synchronously (DEBUG RELOAD).
+fn load_now(node: &Node) -> Result<Option<Loaded>, RdbFileError> {
+    let path = rdb_path(node);
+    let Some((file, _)) = open(&path)? else {
+        return Ok(None);
+    };
+    let reader = BufReader::with_capacity(1 << 16, file);
+    snapshot::load(reader, load_options(node), |_| {})
+        .map(Some)
+        .map_err(|source| RdbFileError::Load {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Saves the dataset to `dir/dbfilename` in this process (SAVE, DEBUG RELOAD), with the
+/// bookkeeping Redis's `rdbSave` does on success.
+pub fn save_now(node: &mut Node) -> Result<SaveStats, SaveError> {
+    node.prepare_clock_for_save();
+    let target = crate::bgsave::rdb_target(node);
+    match save_to_disk(&node.ks, &target, std::process::id()) {
+        Ok(stats) => {
+            info!("DB saved on disk");
+            node.dirty = 0;
+            node.lastsave_ms = unix_ms();
+            node.bgsave.last_ok = true;
+            node.bgsave.saves += 1;
+            Ok(stats)
+        }
+        Err(e) => {
+            warn!("{e}");
+            Err(e)
+        }
+    }
+}
+
+fn save(node: &mut Node, _: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    if node
+        .children
+        .running()
+        .is_some_and(|c| c.kind == ChildKind::Rdb)
+    {
+        return Err(CmdError::msg("Background save already in progress"));
+    }
+    match save_now(node) {
+        Ok(_) => Ok(Frame::OK),
+        // Redis replies a bare "-ERR" (shared.err).
+        Err(_) => Ok(Frame::Error(Bytes::from_static(b"ERR"))),
+    }
+}
+
+/// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: save (unless NOSAVE), then load the file back
+/// into an empty dataset (or into the current one with NOFLUSH; MERGE lets file keys
+/// replace existing ones).
+pub fn debug_reload(node: &mut Node, argv: &[Bytes]) -> Result<Frame, CmdError> {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for opt in &argv[2..] {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"merge" => merge = true,
+            b"noflush" => flush = false,
+            b"nosave" => save = false,
+            _ => {
+                return Err(CmdError::msg(
+                    "DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ))
+            }
+        }
+    }
+    if save && save_now(node).is_err() {
+        return Ok(Frame::Error(Bytes::from_static(b"ERR")));
+    }
+    let reload_failed = || CmdError::msg("Error trying to load the RDB dump, check server logs.");
+    let loaded = match load_now(node) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            warn!("{e}");
+            return Err(reload_failed());
+        }
+    };
+    let dbs = loaded
+        .map(|l| l.dbs)
+        .unwrap_or_else(|| (0..node.ks.dbs.len()).map(|_| Default::default()).collect());
+    if flush {
+        node.ks.replace_dbs(dbs);
+    } else {
+        if !merge {
+            let dup = dbs.iter().zip(&node.ks.dbs).find_map(|(new, old)| {
+                new.map
+                    .keys()
+                    .find(|k| old.map.contains_key(k.as_slice()))
+                    .map(|k| k.to_bytes())
+            });
+            if let Some(k) = dup {
+                warn!("RDB has duplicated key '{}'", String::from_utf8_lossy(&k));
+                return Err(reload_failed());
+            }
+        }
+        for (new, old) in dbs.into_iter().zip(node.ks.dbs.iter_mut()) {
+            for (k, e) in new.map {
+                old.put(k.as_slice(), e);
+            }
+        }
+    }
+    node.touch_all();
+    warn!("DB reloaded by DEBUG RELOAD");
+    Ok(Frame::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn node_in(dir: &std::path::Path) -> Node {
+        let cfg = Config {
+            dir: dir.display().to_string(),
+            ..Config::default()
+        };
+        Node::new(cfg, None)
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ferrokv-rdbfile-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn set(node: &mut Node, key: &str, value: &str) {
+        node.ks.set(
+            0,
+            key.as_bytes(),
+            ferrokv_store::Value::Str(Bytes::copy_from_slice(value.as_bytes())),
+        );
+    }
+
+    fn get(node: &Node, key: &str) -> Option<Bytes> {
+        match &node.ks.dbs[0].map.get(key.as_bytes())?.value {
+            ferrokv_store::Value::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn run_local<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    #[test]
+    fn save_then_startup_load_restores_the_dataset() {
+        let dir = tempdir("startup");
+        let mut node = node_in(&dir);
+        set(&mut node, "a", "1");
+        set(&mut node, "b", "hello");
+        node.dirty = 5;
+        assert_eq!(save(&mut node, 1, &[]).unwrap(), Frame::OK);
+        assert_eq!(node.dirty, 0);
+        assert_eq!(node.bgsave.saves, 1);
+        assert!(dir.join("dump.rdb").exists());
+
+        let fresh = Rc::new(RefCell::new(node_in(&dir)));
+        run_local(load_at_startup(&fresh)).unwrap();
+        let n = fresh.borrow();
+        assert!(n.loading.is_none());
+        assert_eq!(get(&n, "a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(get(&n, "b").as_deref(), Some(&b"hello"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_file_starts_empty() {
+        let dir = tempdir("missing");
+        let node = Rc::new(RefCell::new(node_in(&dir)));
+        run_local(load_at_startup(&node)).unwrap();
+        assert_eq!(node.borrow().ks.dbsize(0), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_fails_with_its_offset_and_loads_nothing() {
+        let dir = tempdir("corrupt");
+        let mut node = node_in(&dir);
+        for i in 0..100 {
+            set(&mut node, &format!("k{i}"), "v");
+        }
+        save_now(&mut node).unwrap();
+        let path = dir.join("dump.rdb");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
+        let fresh = Rc::new(RefCell::new(node_in(&dir)));
+        let err = run_local(load_at_startup(&fresh)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("offset"), "{text}");
+        assert!(matches!(err, RdbFileError::Load { .. }));
+        assert_eq!(fresh.borrow().ks.dbsize(0), 0);
+        assert!(fresh.borrow().loading.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn debug_reload_saves_and_loads_back() {
+        let dir = tempdir("reload");
+        let mut node = node_in(&dir);
+        set(&mut node, "a", "1");
+        let argv = |extra: &[&str]| {
+            let mut v = vec![Bytes::from_static(b"DEBUG"), Bytes::from_static(b"RELOAD")];
+            v.extend(extra.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())));
+            v
+        };
+        assert_eq!(debug_reload(&mut node, &argv(&[])).unwrap(), Frame::OK);
+        assert_eq!(get(&node, "a").as_deref(), Some(&b"1"[..]));
+        // NOSAVE reloads the file as it is: changes since the save are lost.
+        set(&mut node, "b", "2");
+        assert_eq!(
+            debug_reload(&mut node, &argv(&["NOSAVE"])).unwrap(),
+            Frame::OK
+        );
+        assert!(get(&node, "b").is_none());
+        // NOFLUSH without MERGE refuses keys present in both.
+        set(&mut node, "c", "3");
+        assert!(debug_reload(&mut node, &argv(&["NOSAVE", "NOFLUSH"])).is_err());
+        assert_eq!(get(&node, "c").as_deref(), Some(&b"3"[..]));
+        set(&mut node, "a", "changed");
+        assert_eq!(
+            debug_reload(&mut node, &argv(&["NOSAVE", "NOFLUSH", "MERGE"])).unwrap(),
+            Frame::OK
+        );
+        assert_eq!(get(&node, "a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(get(&node, "c").as_deref(), Some(&b"3"[..]));
+        assert_eq!(
+            debug_reload(&mut node, &argv(&["BOGUS"]))
+                .unwrap_err()
+                .to_line(),
+            "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn loading_info_lines_follow_redis() {
+        let mut l = Loading::new(1000);
+        l.loaded_bytes = 250;
+        l.rdb_used_mem = 77;
+        let text = l.info_lines();
+        assert!(text.contains("loading_total_bytes:1000\r\n"), "{text}");
+        assert!(text.contains("loading_loaded_bytes:250\r\n"));
+        assert!(text.contains("loading_loaded_perc:25.00\r\n"));
+        assert!(text.contains("loading_rdb_used_mem:77\r\n"));
+        assert!(text.contains("loading_eta_seconds:1\r\n"));
+    }
+}

@@ -1,0 +1,72 @@
+//! The server process itself: config file plus flags, restart on the same directory, crash
+//! by SIGKILL, and ferrokv next to real redis-server on one machine.
+
+use std::time::Duration;
+
+use crate::harness::{eventually, require_redis, Flavor, Frame, Server};
+
+fn config_get(server: &Server, name: &str) -> Frame {
+    server.conn().cmd(&["CONFIG", "GET", name])
+}
+
+#[test]
+fn config_file_is_read_and_flags_override_it() {
+    let server = Server::start_with_config(
+        Flavor::subject(),
+        "# test config\nmaxmemory 1mb\nhz 20\n",
+        &["--hz", "15"],
+    );
+    assert_eq!(
+        config_get(&server, "maxmemory"),
+        Frame::bulks(["maxmemory", "1048576"])
+    );
+    assert_eq!(config_get(&server, "hz"), Frame::bulks(["hz", "15"]));
+}
+
+#[test]
+fn save_then_restart_keeps_the_data() {
+    let mut server = Server::ferrokv();
+    let mut conn = server.conn();
+    assert_eq!(conn.run("SET k \"survives restart\""), Frame::OK);
+    assert_eq!(conn.run("RPUSH l a b c"), Frame::Integer(3));
+    assert_eq!(conn.run("SAVE"), Frame::OK);
+    assert!(
+        server.dir().join("dump.rdb").exists(),
+        "SAVE wrote no dump.rdb"
+    );
+    server.restart();
+    let mut conn = server.conn();
+    assert_eq!(conn.run("GET k"), Frame::bulk("survives restart"));
+    assert_eq!(conn.run("LRANGE l 0 -1"), Frame::bulks(["a", "b", "c"]));
+}
+
+#[test]
+fn sigkill_is_noticed() {
+    let mut server = Server::ferrokv();
+    let addr = server.addr();
+    server.kill();
+    assert!(server.exited());
+    assert_eq!(server.pid(), None);
+    eventually(
+        Duration::from_secs(5),
+        || match std::net::TcpStream::connect(addr) {
+            Ok(_) => Err("port still accepts connections"),
+            Err(_) => Ok(()),
+        },
+    );
+}
+
+#[test]
+fn ferrokv_and_redis_run_side_by_side() {
+    if !require_redis("ferrokv_and_redis_run_side_by_side") {
+        return;
+    }
+    let ours = Server::ferrokv();
+    let theirs = Server::redis();
+    assert_ne!(ours.addr(), theirs.addr());
+    for server in [&ours, &theirs] {
+        let mut conn = server.conn();
+        assert_eq!(conn.run("SET who am-i"), Frame::OK);
+        assert_eq!(conn.run("DBSIZE"), Frame::Integer(1));
+    }
+}

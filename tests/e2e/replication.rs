@@ -1,0 +1,357 @@
+//! Replication end to end: a ferrokv primary with ferrokv and real `redis-server` replicas,
+//! ferrokv following a real Redis primary, `redis-cli --rdb` / `--replica`, partial and full
+//! resync after a cut link, WAIT and min-replicas.
+//!
+//! Equality is checked over the whole keyspace (every key of every db: type, value, absolute
+//! expire time), after the replica's offset caught up with the primary's.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
+
+const SYNC_WAIT: Duration = Duration::from_secs(20);
+
+fn text(f: &Frame) -> Vec<u8> {
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
+        Frame::Integer(i) => i.to_string().into_bytes(),
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+fn items(f: Frame) -> Vec<Vec<u8>> {
+    match f {
+        Frame::Array(v) | Frame::Set(v) => v.iter().map(text).collect(),
+        Frame::Map(m) => m.iter().flat_map(|(k, v)| [text(k), text(v)]).collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn run(conn: &mut Conn, line: &str) -> Frame {
+    let f = conn.run(line);
+    assert!(!matches!(f, Frame::Error(_)), "{line}: {f:?}");
+    f
+}
+
+/// Every key of every database: (type, value with unordered collections sorted, expire at).
+type Digest = BTreeMap<(usize, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
+
+fn digest(conn: &mut Conn) -> Digest {
+    let mut out = BTreeMap::new();
+    for db in 0..16usize {
+        run(conn, &format!("SELECT {db}"));
+        for key in items(conn.cmd(&[b"KEYS" as &[u8], b"*"])) {
+            let kind = String::from_utf8(text(&conn.cmd(&[b"TYPE" as &[u8], &key]))).unwrap();
+            let mut value = match kind.as_str() {
+                "string" => vec![text(&conn.cmd(&[b"GET" as &[u8], &key]))],
+                "list" => items(conn.cmd(&[b"LRANGE" as &[u8], &key, b"0", b"-1"])),
+                "set" => items(conn.cmd(&[b"SMEMBERS" as &[u8], &key])),
+                "zset" => items(conn.cmd(&[b"ZRANGE" as &[u8], &key, b"0", b"-1", b"WITHSCORES"])),
+                "hash" => items(conn.cmd(&[b"HGETALL" as &[u8], &key]))
+                    .chunks(2)
+                    .map(|p| [p[0].clone(), b"=".to_vec(), p[1].clone()].concat())
+                    .collect(),
+                other => panic!("unexpected type {other}"),
+            };
+            if kind == "set" || kind == "hash" {
+                value.sort();
+            }
+            let expire = match conn.cmd(&[b"PEXPIRETIME" as &[u8], &key]) {
+                Frame::Integer(i) => i,
+                other => panic!("PEXPIRETIME: {other:?}"),
+            };
+            out.insert((db, key), (kind, value, expire));
+        }
+    }
+    run(conn, "SELECT 0");
+    out
+}
+
+fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> {
+    let info = String::from_utf8(text(&conn.run(&format!("INFO {section}")))).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+}
+
+fn link_up(conn: &mut Conn) -> Result<(), String> {
+    match info_field(conn, "replication", "master_link_status").as_deref() {
+        Some("up") => Ok(()),
+        other => Err(format!("master_link_status {other:?}")),
+    }
+}
+
+/// Waits until `replica` applied everything `primary` produced.
+fn caught_up(primary: &mut Conn, replica: &mut Conn) {
+    eventually(SYNC_WAIT, || {
+        link_up(replica)?;
+        let p = info_field(primary, "replication", "master_repl_offset");
+        let r = info_field(replica, "replication", "slave_repl_offset");
+        if p.is_some() && p == r {
+            Ok(())
+        } else {
+            Err(format!("primary {p:?} replica {r:?}"))
+        }
+    });
+}
+
+fn populate(c: &mut Conn, tag: &str) {
+    run(c, &format!("SET s:{tag} hello"));
+    run(c, &format!("SET n:{tag} 12345"));
+    run(c, &format!("SET big:{tag} {}", "x".repeat(300)));
+    run(c, &format!("RPUSH l:{tag} a b c 1 2 3"));
+    run(c, &format!("SADD si:{tag} 1 2 3 400"));
+    run(c, &format!("SADD ss:{tag} red green blue"));
+    run(c, &format!("ZADD z:{tag} 1 a 2.5 b -3 c"));
+    run(c, &format!("HSET h:{tag} f1 v1 f2 v2"));
+    run(c, &format!("SET e:{tag} v EX 5000"));
+    run(c, "SELECT 2");
+    run(c, &format!("SET db2:{tag} two"));
+    run(c, &format!("LPUSH dl:{tag} z"));
+    run(c, "SELECT 0");
+}
+
+/// Writes whose propagation forms differ from the commands (rewrites, MULTI, expiry).
+fn mixed_writes(c: &mut Conn, tag: &str) {
+    run(c, &format!("INCRBYFLOAT f:{tag} 1.5"));
+    run(c, &format!("EXPIRE s:{tag} 1000"));
+    run(c, &format!("SPOP ss:{tag}"));
+    run(c, &format!("HINCRBYFLOAT h:{tag} f3 2.25"));
+    run(c, &format!("GETSET n:{tag} 7"));
+    run(c, "MULTI");
+    run(c, &format!("LPOP l:{tag}"));
+    run(c, &format!("ZINCRBY z:{tag} 10 a"));
+    run(c, "EXEC");
+    run(c, &format!("SETEX ex:{tag} 100 v"));
+    run(c, "SELECT 2");
+    run(c, &format!("DEL db2:{tag}"));
+    run(c, "SELECT 0");
+    for i in 0..50 {
+        run(c, &format!("SET k{i}:{tag} {i}"));
+    }
+}
+
+fn replica_of(flavor: Flavor, primary: &Server) -> Server {
+    Server::start(flavor, &["--replicaof", "127.0.0.1", &primary.port().to_string()])
+}
+
+#[test]
+fn ferrokv_primary_with_ferrokv_and_redis_replicas_converges() {
+    if !require_redis("ferrokv_primary_with_ferrokv_and_redis_replicas_converges") {
+        return;
+    }
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    populate(&mut p, "before");
+    let r1 = replica_of(Flavor::subject(), &primary);
+    let r2 = replica_of(Flavor::Redis, &primary);
+    let (mut c1, mut c2) = (r1.conn(), r2.conn());
+    caught_up(&mut p, &mut c1);
+    caught_up(&mut p, &mut c2);
+    let want = digest(&mut p);
+    assert!(want.len() > 10);
+    assert_eq!(digest(&mut c1), want, "ferrokv replica after full sync");
+    assert_eq!(digest(&mut c2), want, "redis replica after full sync");
+    mixed_writes(&mut p, "after");
+    populate(&mut p, "after2");
+    caught_up(&mut p, &mut c1);
+    caught_up(&mut p, &mut c2);
+    let want = digest(&mut p);
+    assert_eq!(digest(&mut c1), want, "ferrokv replica after the stream");
+    assert_eq!(digest(&mut c2), want, "redis replica after the stream");
+    // ROLE on both sides.
+    match p.run("ROLE") {
+        Frame::Array(v) => {
+            assert_eq!(text(&v[0]), b"master");
+            assert!(matches!(&v[2], Frame::Array(r) if r.len() == 2), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match c1.run("ROLE") {
+        Frame::Array(v) => {
+            assert_eq!(text(&v[0]), b"slave");
+            assert_eq!(text(&v[3]), b"connected");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Replicas refuse writes.
+    assert!(matches!(c1.run("SET x 1"), Frame::Error(e) if e.starts_with(b"READONLY")));
+}
+
+#[test]
+fn disk_payload_replica_converges() {
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync", "no"]);
+    let mut p = primary.conn();
+    populate(&mut p, "disk");
+    let r = replica_of(Flavor::subject(), &primary);
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    mixed_writes(&mut p, "disk");
+    caught_up(&mut p, &mut c);
+    assert_eq!(digest(&mut c), digest(&mut p));
+}
+
+#[test]
+fn ferrokv_follows_a_real_redis_primary() {
+    if !require_redis("ferrokv_follows_a_real_redis_primary") {
+        return;
+    }
+    let primary = Server::start(Flavor::Redis, &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    populate(&mut p, "r");
+    let r = replica_of(Flavor::subject(), &primary);
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    mixed_writes(&mut p, "r");
+    caught_up(&mut p, &mut c);
+    assert_eq!(digest(&mut c), digest(&mut p));
+    // Redis sees the ACKs.
+    eventually(SYNC_WAIT, || {
+        let line = info_field(&mut p, "replication", "slave0").unwrap_or_default();
+        let off = info_field(&mut p, "replication", "master_repl_offset").unwrap_or_default();
+        if line.contains("state=online") && line.contains(&format!("offset={off},")) {
+            Ok(())
+        } else {
+            Err(line)
+        }
+    });
+}
+
+#[test]
+fn redis_cli_rdb_writes_a_file_redis_check_rdb_accepts() {
+    if !require_tool("redis-cli", "redis_cli_rdb") || !require_tool("redis-check-rdb", "redis_cli_rdb") {
+        return;
+    }
+    for diskless in ["yes", "no"] {
+        let primary = Server::start(
+            Flavor::subject(),
+            &["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0"],
+        );
+        let mut p = primary.conn();
+        populate(&mut p, "rdb");
+        let file = primary.dir().join("pulled.rdb");
+        let out = Command::new("redis-cli")
+            .args(["-p", &primary.port().to_string(), "--rdb"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "diskless {diskless}: {}", String::from_utf8_lossy(&out.stderr));
+        let check = Command::new("redis-check-rdb").arg(&file).output().unwrap();
+        let report = String::from_utf8_lossy(&check.stdout).into_owned();
+        assert!(check.status.success(), "{report}");
+        assert!(report.contains("\\o/ RDB looks OK! \\o/"), "{report}");
+        assert!(report.contains("[info] 11 keys read"), "{report}");
+    }
+}
+
+#[test]
+fn redis_cli_replica_prints_the_stream() {
+    if !require_tool("redis-cli", "redis_cli_replica") {
+        return;
+    }
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &primary.port().to_string(), "--replica"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(SYNC_WAIT, || match info_field(&mut p, "replication", "slave0") {
+        Some(l) if l.contains("state=online") => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    run(&mut p, "SET streamed value42");
+    // redis-cli sleeps 1 s before its first ACK, which releases the stream.
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"set\",\"streamed\",\"value42\"") || stdout.contains("\"SET\",\"streamed\",\"value42\""), "{stdout}");
+}
+
+fn stat(conn: &mut Conn, name: &str) -> u64 {
+    info_field(conn, "stats", name).unwrap().parse().unwrap()
+}
+
+#[test]
+fn cut_link_resyncs_partially_inside_the_backlog_and_fully_outside() {
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0", "--repl-backlog-size", "20000"]);
+    let mut p = primary.conn();
+    populate(&mut p, "cut");
+    let r = replica_of(Flavor::subject(), &primary);
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    // Inside the backlog: +CONTINUE.
+    run(&mut p, "CLIENT KILL TYPE replica");
+    run(&mut p, "SET during-cut 1");
+    caught_up(&mut p, &mut c);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    assert_eq!(digest(&mut c), digest(&mut p));
+    // Outside: freeze the replica, write more than the backlog holds, cut, thaw.
+    let pid = Pid::from_raw(r.pid().expect("replica pid") as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    for i in 0..100 {
+        run(&mut p, &format!("SET fill{i} {}", "y".repeat(400)));
+    }
+    run(&mut p, "CLIENT KILL TYPE replica");
+    kill(pid, Signal::SIGCONT).unwrap();
+    caught_up(&mut p, &mut c);
+    assert_eq!(stat(&mut p, "sync_full"), 2);
+    assert_eq!(digest(&mut c), digest(&mut p));
+}
+
+#[test]
+fn wait_counts_acks_and_min_replicas_refuses_writes() {
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    assert_eq!(p.run("WAIT 0 0"), Frame::Integer(0));
+    assert_eq!(p.run("WAIT 1 100"), Frame::Integer(0), "no replica: times out with 0");
+    run(&mut p, "CONFIG SET min-replicas-to-write 1");
+    match p.run("SET k v") {
+        Frame::Error(e) => assert_eq!(&e[..], b"NOREPLICAS Not enough good replicas to write."),
+        other => panic!("{other:?}"),
+    }
+    run(&mut p, "CONFIG SET min-replicas-to-write 0");
+    let r = replica_of(Flavor::subject(), &primary);
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    run(&mut p, "SET k v");
+    assert_eq!(p.run("WAIT 1 5000"), Frame::Integer(1));
+    run(&mut p, "CONFIG SET min-replicas-to-write 1");
+    eventually(SYNC_WAIT, || match p.run("SET k2 v") {
+        Frame::Simple(_) => Ok(()),
+        other => Err(other),
+    });
+    assert!(matches!(c.run("WAIT 1 10"), Frame::Error(e) if e.starts_with(b"ERR WAIT cannot be used with replica")));
+}
+
+#[test]
+fn replicaof_no_one_keeps_the_history() {
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    populate(&mut p, "promo");
+    let r = replica_of(Flavor::subject(), &primary);
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    let old_id = info_field(&mut p, "replication", "master_replid").unwrap();
+    let off: i64 = info_field(&mut p, "replication", "master_repl_offset").unwrap().parse().unwrap();
+    run(&mut c, "REPLICAOF NO ONE");
+    assert_eq!(info_field(&mut c, "replication", "role").as_deref(), Some("master"));
+    assert_eq!(info_field(&mut c, "replication", "master_replid2"), Some(old_id));
+    assert_eq!(info_field(&mut c, "replication", "second_repl_offset"), Some((off + 1).to_string()));
+    run(&mut c, "SET promoted 1");
+    // The old primary follows the promoted one and continues partially.
+    run(&mut p, &format!("REPLICAOF 127.0.0.1 {}", r.port()));
+    caught_up(&mut c, &mut p);
+    assert_eq!(stat(&mut c, "sync_partial_ok"), 1);
+    assert_eq!(digest(&mut p), digest(&mut c));
+}

@@ -1,0 +1,303 @@
+//! Node-level behaviour through the real binary: authentication, maxmemory, blocking
+//! commands' FIFO wake-ups, WATCH, CLIENT, CONFIG, active expiry, startup errors, SIGTERM.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ferrokv_proto::resp::Frame;
+
+use crate::harness::conn::Conn;
+use crate::harness::{eventually, Flavor, Server};
+
+fn err_text(f: &Frame) -> String {
+    match f {
+        Frame::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn int(f: Frame) -> i64 {
+    match f {
+        Frame::Integer(n) => n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+#[test]
+fn requirepass_gates_commands_until_auth() {
+    let server = Server::start(Flavor::subject(), &["--requirepass", "s3cret"]);
+    let mut c = server.conn();
+    assert_eq!(err_text(&c.run("GET k")), "NOAUTH Authentication required.");
+    assert!(err_text(&c.run("AUTH wrong")).starts_with("WRONGPASS invalid username-password pair"));
+    assert_eq!(c.run("AUTH s3cret"), Frame::OK);
+    assert_eq!(c.run("SET k v"), Frame::OK);
+    let mut c2 = server.conn();
+    assert_eq!(c2.run("AUTH default s3cret"), Frame::OK);
+    assert_eq!(c2.run("GET k"), Frame::bulk("v"));
+    let mut c3 = server.conn();
+    let hello = c3.run("HELLO 3 AUTH default s3cret SETNAME app");
+    assert!(matches!(hello, Frame::Map(_)), "{hello:?}");
+    assert_eq!(c3.run("CLIENT GETNAME"), Frame::bulk("app"));
+}
+
+#[test]
+fn noeviction_answers_oom_and_lru_evicts() {
+    let server = Server::start(
+        Flavor::subject(),
+        &["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"],
+    );
+    let mut c = server.conn();
+    let value = "x".repeat(1000);
+    let mut oom = None;
+    for i in 0..20_000 {
+        let r = c.cmd(&["SET", &format!("k{i}"), &value]);
+        if let Frame::Error(_) = r {
+            oom = Some(err_text(&r));
+            break;
+        }
+    }
+    assert_eq!(
+        oom.as_deref(),
+        Some("OOM command not allowed when used memory > 'maxmemory'.")
+    );
+    assert_eq!(
+        c.run("GET k0"),
+        Frame::bulk(value.clone()),
+        "reads still work"
+    );
+    assert_eq!(
+        c.run("DEL k0"),
+        Frame::Integer(1),
+        "DEL is not denied on OOM"
+    );
+    c.run("CONFIG SET maxmemory-policy allkeys-lru");
+    for i in 20_000..30_000 {
+        assert_eq!(
+            c.cmd(&["SET", &format!("k{i}"), &value]),
+            Frame::OK,
+            "LRU must make room"
+        );
+    }
+    let (Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) = c.run("INFO stats") else {
+        panic!()
+    };
+    let evicted: u64 = String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(evicted > 0);
+    assert!(int(c.run("DBSIZE")) < 30_000);
+}
+
+#[test]
+fn blocked_clients_are_served_first_come_first_served() {
+    let server = Server::ferrokv();
+    let mut waiters: Vec<(usize, Conn)> = Vec::new();
+    for i in 0..3 {
+        let mut c = server.conn();
+        c.send(&["BLPOP", "q", "5"]).unwrap();
+        // Make the arrival order certain before the next client blocks.
+        let mut probe = server.conn();
+        eventually(Duration::from_secs(5), || {
+            let n = match probe.run("INFO clients") {
+                Frame::Bulk(t) | Frame::Verbatim { text: t, .. } => String::from_utf8_lossy(&t)
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("blocked_clients:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap(),
+                other => panic!("{other:?}"),
+            };
+            (n == i + 1).then_some(()).ok_or(n)
+        });
+        waiters.push((i, c));
+    }
+    let mut pusher = server.conn();
+    assert_eq!(pusher.run("RPUSH q a b c"), Frame::Integer(3));
+    for ((i, mut c), want) in waiters.into_iter().zip(["a", "b", "c"]) {
+        let reply = c.read_reply().unwrap().to_frame();
+        assert_eq!(
+            reply,
+            Frame::Array(vec![Frame::bulk("q"), Frame::bulk(want)]),
+            "waiter {i}"
+        );
+    }
+    assert_eq!(pusher.run("EXISTS q"), Frame::Integer(0));
+    // A timeout gives a null array after about the timeout.
+    let mut c = server.conn();
+    let start = Instant::now();
+    assert_eq!(c.run("BLPOP nothing 0.3"), Frame::NullArray);
+    assert!(start.elapsed() >= Duration::from_millis(250));
+}
+
+#[test]
+fn blmove_chain_wakes_the_next_waiter() {
+    let server = Server::ferrokv();
+    let mut a = server.conn();
+    a.send(&["BLPOP", "dst", "5"]).unwrap();
+    let mut b = server.conn();
+    b.send(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "5"])
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let mut p = server.conn();
+    p.run("LPUSH src x");
+    assert_eq!(b.read_reply().unwrap().to_frame(), Frame::bulk("x"));
+    assert_eq!(
+        a.read_reply().unwrap().to_frame(),
+        Frame::Array(vec![Frame::bulk("dst"), Frame::bulk("x")])
+    );
+}
+
+#[test]
+fn watch_aborts_exec_when_another_client_writes() {
+    let server = Server::ferrokv();
+    let mut a = server.conn();
+    let mut b = server.conn();
+    a.run("SET w 1");
+    assert_eq!(a.run("WATCH w"), Frame::OK);
+    b.run("SET w 2");
+    a.run("MULTI");
+    assert_eq!(a.run("SET w 3"), Frame::simple("QUEUED"));
+    assert_eq!(a.run("EXEC"), Frame::NullArray);
+    assert_eq!(a.run("GET w"), Frame::bulk("2"));
+    // Untouched watch: EXEC runs.
+    a.run("WATCH w");
+    a.run("MULTI");
+    a.run("INCR w");
+    assert_eq!(a.run("EXEC"), Frame::Array(vec![Frame::Integer(3)]));
+    // A queuing error aborts the whole transaction.
+    a.run("MULTI");
+    a.run("SET w 9");
+    assert!(err_text(&a.run("NOSUCHCMD")).starts_with("ERR unknown command 'NOSUCHCMD'"));
+    assert_eq!(
+        err_text(&a.run("EXEC")),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(a.run("GET w"), Frame::bulk("3"));
+}
+
+#[test]
+fn client_list_kill_and_reply_modes() {
+    let server = Server::ferrokv();
+    let mut a = server.conn();
+    let mut b = server.conn();
+    assert_eq!(b.run("CLIENT SETNAME victim"), Frame::OK);
+    let id_b = int(b.run("CLIENT ID"));
+    let list = match a.run("CLIENT LIST") {
+        Frame::Bulk(t) | Frame::Verbatim { text: t, .. } => {
+            String::from_utf8_lossy(&t).into_owned()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&format!("id={id_b} ")) && l.contains(" name=victim ")),
+        "{list}"
+    );
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "ID", &id_b.to_string()]),
+        Frame::Integer(1)
+    );
+    assert!(b.read_to_close(Duration::from_secs(5)).is_ok());
+    // CLIENT REPLY OFF silences replies until ON.
+    a.send(&["CLIENT", "REPLY", "OFF"]).unwrap();
+    a.send(&["SET", "r", "1"]).unwrap();
+    a.send(&["CLIENT", "REPLY", "ON"]).unwrap();
+    assert_eq!(
+        a.read_reply().unwrap().to_frame(),
+        Frame::OK,
+        "only the ON reply arrives"
+    );
+    assert_eq!(a.run("GET r"), Frame::bulk("1"));
+}
+
+#[test]
+fn config_set_get_with_aliases_and_errors() {
+    let server = Server::ferrokv();
+    let mut c = server.conn();
+    assert_eq!(c.run("CONFIG SET hash-max-ziplist-entries 7"), Frame::OK);
+    assert_eq!(
+        c.run("CONFIG GET hash-max-listpack-entries"),
+        Frame::Array(vec![
+            Frame::bulk("hash-max-listpack-entries"),
+            Frame::bulk("7")
+        ])
+    );
+    c.run("HSET h a 1 b 2 c 3 d 4 e 5 f 6 g 7");
+    assert_eq!(c.run("OBJECT ENCODING h"), Frame::bulk("listpack"));
+    c.run("HSET h h 8");
+    assert_eq!(c.run("OBJECT ENCODING h"), Frame::bulk("hashtable"));
+    assert!(err_text(&c.run("CONFIG SET nosuch 1"))
+        .starts_with("ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"));
+    assert!(
+        err_text(&c.run("CONFIG SET maxmemory lots")).contains("argument must be a memory value")
+    );
+    assert!(err_text(&c.run("CONFIG SET databases 3")).contains("can't set immutable config"));
+}
+
+#[test]
+fn unknown_directive_is_a_startup_error_naming_file_and_line() {
+    let bin = env!("CARGO_BIN_EXE_ferrokv-server");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "port 7777\n# comment\nbogus-directive yes\n").unwrap();
+    let out = std::process::Command::new(bin).arg(&conf).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FATAL CONFIG FILE ERROR"), "{err}");
+    assert!(err.contains("at line 3"), "{err}");
+    assert!(err.contains("bogus-directive yes"), "{err}");
+    assert!(err.contains(conf.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn active_expiry_removes_keys_nobody_reads() {
+    let server = Server::ferrokv();
+    let mut c = server.conn();
+    for i in 0..500 {
+        c.cmd(&["SET", &format!("e{i}"), "v", "PX", "100"]);
+    }
+    c.run("SET keep v");
+    // DBSIZE counts keys not yet collected; the active cycle must bring it down without reads.
+    eventually(Duration::from_secs(10), || {
+        let n = int(c.run("DBSIZE"));
+        (n == 1).then_some(()).ok_or(n)
+    });
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully_and_saves_with_save_rules() {
+    let mut server = Server::start(Flavor::subject(), &["--save", "3600 1"]);
+    let mut c = server.conn();
+    c.run("SET persisted yes");
+    let log = server.stop();
+    assert!(
+        server.dir().join("dump.rdb").exists(),
+        "no final save:\n{log}"
+    );
+    server.restart();
+    let mut c = server.conn();
+    assert_eq!(c.run("GET persisted"), Frame::bulk("yes"));
+}
+
+#[test]
+fn shutdown_nosave_closes_without_reply() {
+    let mut server = Server::start(Flavor::subject(), &["--save", "3600 1"]);
+    let mut c = server.conn();
+    c.run("SET x 1");
+    c.send(&["SHUTDOWN", "NOSAVE"]).unwrap();
+    let rest = c.read_to_close(Duration::from_secs(10)).unwrap();
+    assert!(
+        rest.is_empty(),
+        "SHUTDOWN replied {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    eventually(Duration::from_secs(10), || {
+        server.exited().then_some(()).ok_or("still running")
+    });
+    assert!(!server.dir().join("dump.rdb").exists());
+}
