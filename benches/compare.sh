@@ -15,6 +15,8 @@
 #   BENCH_TESTS      redis-benchmark -t names           (default set,get,incr,lpush,lpop,sadd,hset,zadd,mset)
 #   BENCH_KEYSPACE   -r random key space                (default 100000)
 #   BENCH_KEYS       keys loaded for the memory check   (default 1000000; 0 skips it)
+#   BENCH_ROUNDS     runs per test and server; the median is shown (default 1; use 3+ on a
+#                    machine that is not idle)
 #   FERROKV_BIN      server binary (default: cargo build --release, then target/release/ferrokv-server)
 #   REDIS_SERVER     redis-server binary                (default redis-server)
 set -euo pipefail
@@ -25,6 +27,7 @@ PIPELINES=${BENCH_PIPELINES:-"1 16"}
 TESTS=${BENCH_TESTS:-set,get,incr,lpush,lpop,sadd,hset,zadd,mset}
 KEYSPACE=${BENCH_KEYSPACE:-100000}
 KEYS=${BENCH_KEYS:-1000000}
+ROUNDS=${BENCH_ROUNDS:-1}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 VALUE_SIZE=64
 
@@ -167,22 +170,32 @@ echo "- machine: $(nproc) cpus, $(awk -F': ' '/model name/ { print $2; exit }' /
 echo "- kernel: $(uname -sr)"
 echo "- ferrokv: commit $commit, $FERROKV_BIN (port $FERROKV_PORT)"
 echo "- redis: $("$REDIS_SERVER" --version) (port $REDIS_PORT)"
-echo "- command: BENCH_REQUESTS=$REQUESTS BENCH_CLIENTS=$CLIENTS BENCH_PIPELINES=\"$PIPELINES\" BENCH_TESTS=$TESTS BENCH_KEYSPACE=$KEYSPACE BENCH_KEYS=$KEYS $0 $*"
-echo "- each test: redis-benchmark -q -c $CLIENTS -n $REQUESTS -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first"
+echo "- command: BENCH_ROUNDS=$ROUNDS BENCH_REQUESTS=$REQUESTS BENCH_CLIENTS=$CLIENTS BENCH_PIPELINES=\"$PIPELINES\" BENCH_TESTS=$TESTS BENCH_KEYSPACE=$KEYSPACE BENCH_KEYS=$KEYS $0 $*"
+echo "- each test: redis-benchmark -q -c $CLIENTS -n $REQUESTS -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first; median of $ROUNDS run(s)"
 echo
 printf '| %-8s | %8s | %14s | %14s | %6s |\n' test pipeline "ferrokv req/s" "redis req/s" ratio
 printf '|%s|%s|%s|%s|%s|\n' ---------- ---------- ---------------- ---------------- --------
-round=0
+# median VALUES...: the median of numbers (empty values are failed runs and are skipped).
+median() {
+    printf '%s\n' "$@" | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+order=0
 for pipeline in $PIPELINES; do
     for test in ${TESTS//,/ }; do
-        round=$((round + 1))
-        if ((round % 2)); then
-            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
-            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
-        else
-            r=$(rps "$REDIS_PORT" "$pipeline" "$test")
-            f=$(rps "$FERROKV_PORT" "$pipeline" "$test")
-        fi
+        fs=() rs=()
+        for _ in $(seq "$ROUNDS"); do
+            order=$((order + 1))
+            if ((order % 2)); then
+                fs+=("$(rps "$FERROKV_PORT" "$pipeline" "$test")")
+                rs+=("$(rps "$REDIS_PORT" "$pipeline" "$test")")
+            else
+                rs+=("$(rps "$REDIS_PORT" "$pipeline" "$test")")
+                fs+=("$(rps "$FERROKV_PORT" "$pipeline" "$test")")
+            fi
+        done
+        f=$(median "${fs[@]}")
+        r=$(median "${rs[@]}")
         ratio=$(awk -v f="${f:-0}" -v r="${r:-0}" 'BEGIN { if (f > 0 && r > 0) printf "%.2f", f / r; else print "n/a" }')
         printf '| %-8s | %8s | %14s | %14s | %6s |\n' "$test" "$pipeline" "${f:-failed}" "${r:-failed}" "$ratio"
     done

@@ -88,6 +88,6 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(super::civil(0), ("01 Jan 1970".into(), "00:00:00".into()));
-        assert_eq!(super::civil(1_795_320_337), ("22 Nov 2026".into(), "03:25:37".into()));
+        assert_eq!(super::civil(1_795_320_337), ("22 Nov 2026".into(), "04:05:37".into()));
     }
 }

@@ -8,18 +8,26 @@
 //! - `protocol`: malformed RESP, big pipelines and inline commands over raw TCP.
 //! - `lifecycle`: config file and flags, restart, crash, side by side with redis-server.
 //! - `server`: auth, maxmemory, blocking FIFO, WATCH, CLIENT, CONFIG, expiry, shutdown.
+//! - `aof`: the multi-part AOF: redis-check-aof, cross-loading with Redis, BGREWRITEAOF,
+//!   torn/corrupt files at startup, SIGKILL crash rounds per `appendfsync` policy.
 //! - `snapshots`: BGSAVE point-in-time copies, crashes during a save, failing saves.
+//! - `failover`: FAILOVER (errors as Redis, hand-over under load, timeout/abort, interop).
+//! - `partitions`: cut/slow links through a Toxiproxy-compatible proxy, crashes, and the
+//!   acknowledged writes lost in each case.
 //!
 //! `E2E_SUBJECT=redis cargo test --test e2e` runs every test against real redis-server in
 //! place of ferrokv, which checks the tests themselves.
 
+mod aof;
 mod cli;
 mod client_lib;
 mod differential;
+mod failover;
 mod harness;
 mod lifecycle;
+mod partitions;
 mod protocol;
-mod replication;
 mod rdb;
+mod replication;
 mod server;
 mod snapshots;

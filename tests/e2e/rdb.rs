@@ -139,19 +139,19 @@ fn populate(conn: &mut Conn) {
             z.push(format!("member-{i}").into_bytes());
         }
         ok(conn, &z.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        ok(conn, &[b"ZADD", &p("zlong"), b"1", &vec![b'm'; 100]]);
+        ok(conn, &[b"ZADD", &p("zlong"), b"1", &[b'm'; 100]]);
         // Hashes: listpack, hashtable by count, hashtable by value length.
         ok(
             conn,
             &[b"HSET", &p("hash"), b"f", b"v", b"n", b"5", b"neg", b"-1"],
         );
         let mut h = vec![b"HSET".to_vec(), p("bighash")];
-        for i in 0..200 {
+        for i in 0..600 {
             h.push(format!("field-{i}").into_bytes());
             h.push(format!("{i}").into_bytes());
         }
         ok(conn, &h.iter().map(Vec::as_slice).collect::<Vec<_>>());
-        ok(conn, &[b"HSET", &p("hlong"), b"f", &vec![b'v'; 100]]);
+        ok(conn, &[b"HSET", &p("hlong"), b"f", &[b'v'; 100]]);
         // Expiries on several types.
         ok(conn, &[b"SET", &p("ttl-str"), b"v", b"EX", b"100000"]);
         ok(
@@ -569,6 +569,181 @@ fn keys_expired_in_the_file_are_dropped_at_load() {
                 .contains("Done loading RDB, keys loaded: 1, keys expired: 1."),
             "{}",
             ours.log()
+        );
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, even if the test panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn clients_get_loading_while_the_rdb_loads() {
+    if !require_redis("clients_get_loading_while_the_rdb_loads") {
+        return;
+    }
+    const KEYS: usize = 200_000;
+    let redis = start(Flavor::Redis);
+    let mut rc = redis.conn();
+    ok(
+        &mut rc,
+        &[b"DEBUG", b"POPULATE", KEYS.to_string().as_bytes()],
+    );
+    save(&mut rc);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(redis.dir().join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
+    let size = std::fs::metadata(dir.path().join("dump.rdb"))
+        .unwrap()
+        .len();
+    // A fixed port: the address is needed before the ready line, which follows the load.
+    let port = crate::harness::free_port();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ferrokv-server"),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut loading_replies, mut info_seen) = (0, false);
+    let served = loop {
+        assert!(
+            Instant::now() < deadline,
+            "ferrokv did not serve within 60 s"
+        );
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("ferrokv exited while loading: {status}");
+        }
+        let Ok(mut c) = Conn::connect(addr) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        match c.try_cmd(&["PING"]) {
+            Ok(Frame::Simple(s)) if &s[..] == b"PONG" => break c,
+            Ok(Frame::Error(e)) => {
+                assert_eq!(&e[..], b"LOADING Redis is loading the dataset in memory");
+                loading_replies += 1;
+                if let Ok(Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) =
+                    c.try_cmd(&["INFO", "persistence"])
+                {
+                    let info = String::from_utf8_lossy(&info).into_owned();
+                    if info.contains("loading:1\r\n") {
+                        assert!(
+                            info.contains(&format!("loading_total_bytes:{size}\r\n")),
+                            "{info}"
+                        );
+                        assert!(info.contains("loading_loaded_perc:"), "{info}");
+                        info_seen = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut c = served;
+    let dbsize = c.cmd(&["DBSIZE"]);
+    drop(child);
+    assert_eq!(dbsize, Frame::Integer(KEYS as i64));
+    assert!(
+        loading_replies > 0 && info_seen,
+        "never saw -LOADING and INFO loading:1 ({loading_replies})"
+    );
+}
+
+/// Starts `flavor` with `maxmemory-policy policy` and no LFU decay (so counters stay put
+/// while the test runs).
+fn start_with_policy(flavor: Flavor, policy: &str) -> Server {
+    let mut args = vec!["--maxmemory-policy", policy, "--lfu-decay-time", "0"];
+    if flavor == Flavor::Redis {
+        args.extend(["--enable-debug-command", "yes"]);
+    }
+    Server::start(flavor, &args)
+}
+
+/// Moves dump.rdb from `from` to a new `to_flavor` server started with `policy`.
+fn boot_with_policy(to_flavor: Flavor, policy: &str, rdb: &Path) -> Server {
+    let mut s = start_with_policy(to_flavor, policy);
+    s.stop();
+    std::fs::copy(rdb, s.dir().join("dump.rdb")).expect("copy dump.rdb");
+    s.restart();
+    s
+}
+
+fn int(f: Frame) -> i64 {
+    match f {
+        Frame::Integer(i) => i,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+#[test]
+fn lru_idle_and_lfu_freq_cross_over_both_ways() {
+    if !require_redis("lru_idle_and_lfu_freq_cross_over_both_ways") {
+        return;
+    }
+    for (from, to) in [
+        (Flavor::Redis, Flavor::subject()),
+        (Flavor::subject(), Flavor::Redis),
+    ] {
+        // LFU: the counter set by RESTORE ... FREQ survives the file.
+        let a = start_with_policy(from, "allkeys-lfu");
+        let mut c = a.conn();
+        ok(&mut c, &[b"SET", b"src", b"v"]);
+        let Frame::Bulk(payload) = c.cmd(&["DUMP", "src"]) else {
+            panic!("DUMP")
+        };
+        ok(
+            &mut c,
+            &[b"RESTORE", b"hot", b"0", &payload, b"FREQ", b"42"],
+        );
+        save(&mut c);
+        let b = boot_with_policy(to, "allkeys-lfu", &a.dir().join("dump.rdb"));
+        assert_eq!(
+            b.conn().cmd(&["OBJECT", "FREQ", "hot"]),
+            Frame::Integer(42),
+            "{from:?} -> {to:?}"
+        );
+
+        // LRU: the idle time set by RESTORE ... IDLETIME survives the file (give or take the
+        // seconds the test takes).
+        let a = start_with_policy(from, "allkeys-lru");
+        let mut c = a.conn();
+        ok(&mut c, &[b"SET", b"src", b"v"]);
+        let Frame::Bulk(payload) = c.cmd(&["DUMP", "src"]) else {
+            panic!("DUMP")
+        };
+        ok(
+            &mut c,
+            &[b"RESTORE", b"cold", b"0", &payload, b"IDLETIME", b"1000"],
+        );
+        save(&mut c);
+        let b = boot_with_policy(to, "allkeys-lru", &a.dir().join("dump.rdb"));
+        let idle = int(b.conn().cmd(&["OBJECT", "IDLETIME", "cold"]));
+        assert!(
+            (1000..1010).contains(&idle),
+            "{from:?} -> {to:?}: idle {idle}"
         );
     }
 }

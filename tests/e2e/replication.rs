@@ -74,8 +74,10 @@ fn digest(conn: &mut Conn) -> Digest {
 
 fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> {
     let info = String::from_utf8(text(&conn.run(&format!("INFO {section}")))).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{name}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 fn link_up(conn: &mut Conn) -> Result<(), String> {
@@ -136,7 +138,10 @@ fn mixed_writes(c: &mut Conn, tag: &str) {
 }
 
 fn replica_of(flavor: Flavor, primary: &Server) -> Server {
-    Server::start(flavor, &["--replicaof", "127.0.0.1", &primary.port().to_string()])
+    Server::start(
+        flavor,
+        &["--replicaof", "127.0.0.1", &primary.port().to_string()],
+    )
 }
 
 #[test]
@@ -223,13 +228,20 @@ fn ferrokv_follows_a_real_redis_primary() {
 
 #[test]
 fn redis_cli_rdb_writes_a_file_redis_check_rdb_accepts() {
-    if !require_tool("redis-cli", "redis_cli_rdb") || !require_tool("redis-check-rdb", "redis_cli_rdb") {
+    if !require_tool("redis-cli", "redis_cli_rdb")
+        || !require_tool("redis-check-rdb", "redis_cli_rdb")
+    {
         return;
     }
     for diskless in ["yes", "no"] {
         let primary = Server::start(
             Flavor::subject(),
-            &["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0"],
+            &[
+                "--repl-diskless-sync",
+                diskless,
+                "--repl-diskless-sync-delay",
+                "0",
+            ],
         );
         let mut p = primary.conn();
         populate(&mut p, "rdb");
@@ -240,7 +252,11 @@ fn redis_cli_rdb_writes_a_file_redis_check_rdb_accepts() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "diskless {diskless}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "diskless {diskless}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let check = Command::new("redis-check-rdb").arg(&file).output().unwrap();
         let report = String::from_utf8_lossy(&check.stdout).into_owned();
         assert!(check.status.success(), "{report}");
@@ -263,9 +279,11 @@ fn redis_cli_replica_prints_the_stream() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    eventually(SYNC_WAIT, || match info_field(&mut p, "replication", "slave0") {
-        Some(l) if l.contains("state=online") => Ok(()),
-        other => Err(format!("{other:?}")),
+    eventually(SYNC_WAIT, || {
+        match info_field(&mut p, "replication", "slave0") {
+            Some(l) if l.contains("state=online") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
     });
     run(&mut p, "SET streamed value42");
     // redis-cli sleeps 1 s before its first ACK, which releases the stream.
@@ -273,7 +291,11 @@ fn redis_cli_replica_prints_the_stream() {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("\"set\",\"streamed\",\"value42\"") || stdout.contains("\"SET\",\"streamed\",\"value42\""), "{stdout}");
+    assert!(
+        stdout.contains("\"set\",\"streamed\",\"value42\"")
+            || stdout.contains("\"SET\",\"streamed\",\"value42\""),
+        "{stdout}"
+    );
 }
 
 fn stat(conn: &mut Conn, name: &str) -> u64 {
@@ -282,7 +304,15 @@ fn stat(conn: &mut Conn, name: &str) -> u64 {
 
 #[test]
 fn cut_link_resyncs_partially_inside_the_backlog_and_fully_outside() {
-    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0", "--repl-backlog-size", "20000"]);
+    let primary = Server::start(
+        Flavor::subject(),
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-backlog-size",
+            "20000",
+        ],
+    );
     let mut p = primary.conn();
     populate(&mut p, "cut");
     let r = replica_of(Flavor::subject(), &primary);
@@ -296,13 +326,24 @@ fn cut_link_resyncs_partially_inside_the_backlog_and_fully_outside() {
     assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
     assert_eq!(stat(&mut p, "sync_full"), 1);
     assert_eq!(digest(&mut c), digest(&mut p));
-    // Outside: freeze the replica, write more than the backlog holds, cut, thaw.
+    // Outside: freeze the replica and write far more than the socket buffers and the
+    // backlog hold; the replica overruns its output-buffer limit and is dropped.
+    run(
+        &mut p,
+        "CONFIG SET client-output-buffer-limit \"replica 1mb 0 0\"",
+    );
     let pid = Pid::from_raw(r.pid().expect("replica pid") as i32);
     kill(pid, Signal::SIGSTOP).unwrap();
-    for i in 0..100 {
-        run(&mut p, &format!("SET fill{i} {}", "y".repeat(400)));
+    let value = "y".repeat(100_000);
+    for i in 0..300 {
+        run(&mut p, &format!("SET fill{i} {value}"));
     }
-    run(&mut p, "CLIENT KILL TYPE replica");
+    eventually(SYNC_WAIT, || {
+        match info_field(&mut p, "replication", "connected_slaves").as_deref() {
+            Some("0") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
     kill(pid, Signal::SIGCONT).unwrap();
     caught_up(&mut p, &mut c);
     assert_eq!(stat(&mut p, "sync_full"), 2);
@@ -314,7 +355,11 @@ fn wait_counts_acks_and_min_replicas_refuses_writes() {
     let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
     let mut p = primary.conn();
     assert_eq!(p.run("WAIT 0 0"), Frame::Integer(0));
-    assert_eq!(p.run("WAIT 1 100"), Frame::Integer(0), "no replica: times out with 0");
+    assert_eq!(
+        p.run("WAIT 1 100"),
+        Frame::Integer(0),
+        "no replica: times out with 0"
+    );
     run(&mut p, "CONFIG SET min-replicas-to-write 1");
     match p.run("SET k v") {
         Frame::Error(e) => assert_eq!(&e[..], b"NOREPLICAS Not enough good replicas to write."),
@@ -331,7 +376,9 @@ fn wait_counts_acks_and_min_replicas_refuses_writes() {
         Frame::Simple(_) => Ok(()),
         other => Err(other),
     });
-    assert!(matches!(c.run("WAIT 1 10"), Frame::Error(e) if e.starts_with(b"ERR WAIT cannot be used with replica")));
+    assert!(
+        matches!(c.run("WAIT 1 10"), Frame::Error(e) if e.starts_with(b"ERR WAIT cannot be used with replica"))
+    );
 }
 
 #[test]
@@ -343,11 +390,23 @@ fn replicaof_no_one_keeps_the_history() {
     let mut c = r.conn();
     caught_up(&mut p, &mut c);
     let old_id = info_field(&mut p, "replication", "master_replid").unwrap();
-    let off: i64 = info_field(&mut p, "replication", "master_repl_offset").unwrap().parse().unwrap();
+    let off: i64 = info_field(&mut p, "replication", "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
     run(&mut c, "REPLICAOF NO ONE");
-    assert_eq!(info_field(&mut c, "replication", "role").as_deref(), Some("master"));
-    assert_eq!(info_field(&mut c, "replication", "master_replid2"), Some(old_id));
-    assert_eq!(info_field(&mut c, "replication", "second_repl_offset"), Some((off + 1).to_string()));
+    assert_eq!(
+        info_field(&mut c, "replication", "role").as_deref(),
+        Some("master")
+    );
+    assert_eq!(
+        info_field(&mut c, "replication", "master_replid2"),
+        Some(old_id)
+    );
+    assert_eq!(
+        info_field(&mut c, "replication", "second_repl_offset"),
+        Some((off + 1).to_string())
+    );
     run(&mut c, "SET promoted 1");
     // The old primary follows the promoted one and continues partially.
     run(&mut p, &format!("REPLICAOF 127.0.0.1 {}", r.port()));

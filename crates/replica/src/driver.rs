@@ -6,6 +6,17 @@
 //! ([`ReplicaHost::link_down`]), keeps its dataset, and the driver reconnects after a backoff
 //! (100 ms doubling to 1 s, as Redis retries once per cron second), asking for a partial
 //! resync with whatever history the host has by then. Stop following by dropping the future.
+//!
+//! ## Empty primary protection (a ferrokv deviation)
+//!
+//! A primary without persistence that restarts comes back empty under a new replid, and a
+//! plain full sync would wipe every replica (Redis does exactly that). When the link says the
+//! `+FULLRESYNC` restarted our history ([`Link::guard_empty`]), the driver looks into the
+//! received payload before the host loads it: if it holds no key while our dataset holds some,
+//! the payload is dropped, the dataset is kept, the link stays down
+//! ([`ReplError::EmptyPrimary`], logged at `error`), and the attempt is repeated every
+//! [`EMPTY_PRIMARY_RETRY`]. `replica-accept-empty-fullsync yes` or an operator's `REPLICAOF`
+//! lets the next attempt through (the host says so in [`LinkConfig::accept_empty_fullsync`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -16,10 +27,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::link::{Action, Link, LinkConfig, LinkState, PsyncFrom};
 use crate::ReplError;
+
+/// How often a replica that refused an empty payload tries again (each attempt costs the
+/// primary a full sync, so not at the usual 1 s).
+pub const EMPTY_PRIMARY_RETRY: Duration = Duration::from_secs(5);
 
 /// What the driver needs from the node. Called on the node's thread; implementations borrow
 /// the node for the duration of each call only.
@@ -48,6 +63,8 @@ pub trait ReplicaHost {
     fn apply(&mut self, argv: Vec<Bytes>, fed: Bytes);
     /// The connection ended.
     fn link_down(&mut self, err: &ReplError);
+    /// Keys in the dataset (all databases), for empty primary protection.
+    fn dataset_keys(&self) -> u64;
 }
 
 /// Follows `host:port` until the future is dropped.
@@ -62,12 +79,26 @@ pub async fn run<H: ReplicaHost>(mut node: H, host: String, port: u16) {
             Err(e) => e,
         };
         failures += 1;
-        if failures == 1 || failures % 10 == 0 {
+        let empty_primary = matches!(err, ReplError::EmptyPrimary { .. });
+        if empty_primary {
+            if failures == 1 || failures.is_multiple_of(10) {
+                error!(
+                    "MASTER <-> REPLICA sync: {err}. Keeping the dataset; master_link_status stays down. \
+                     Run REPLICAOF {host} {port} again (or set replica-accept-empty-fullsync yes) to accept it. \
+                     Retrying every {}s (attempt {failures}).",
+                    EMPTY_PRIMARY_RETRY.as_secs()
+                );
+            }
+        } else if failures == 1 || failures.is_multiple_of(10) {
             warn!("Replication link with MASTER {host}:{port} lost ({err}), retrying (attempt {failures})");
         }
         node.link_down(&err);
         if started.elapsed() > Duration::from_secs(5) {
             backoff = Duration::from_millis(100);
+        }
+        if empty_primary {
+            tokio::time::sleep(EMPTY_PRIMARY_RETRY).await;
+            continue;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -80,6 +111,28 @@ struct Payload {
     path: PathBuf,
     total: Option<u64>,
     read: u64,
+    /// The `+FULLRESYNC <replid> <offset>` it belongs to.
+    full: (String, u64),
+}
+
+/// Whether an RDB file holds at least one key. An unreadable file counts as holding keys:
+/// the loader reports the real error.
+fn payload_has_keys(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return true;
+    };
+    let Ok(mut rdb) = ferrokv_proto::rdb::RdbReader::from_read(file) else {
+        return true;
+    };
+    // Bounded: every item consumes input, and a payload is a finite file.
+    loop {
+        match rdb.next_item() {
+            Ok(Some(ferrokv_proto::rdb::RdbItem::Entry(_))) => return true,
+            Ok(Some(ferrokv_proto::rdb::RdbItem::Eof(_))) | Ok(None) => return false,
+            Ok(Some(_)) => {}
+            Err(_) => return true,
+        }
+    }
 }
 
 async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<(), ReplError> {
@@ -92,8 +145,10 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
     info!("MASTER <-> REPLICA sync started");
     let mut link = Link::new(node.link_config(), node.psync_from());
     let mut payload: Option<Payload> = None;
+    // The last `+FULLRESYNC <replid> <offset>`, handed to the payload when it starts.
+    let mut full = (String::new(), 0);
     let start = link.start();
-    perform(node, &mut link, &mut stream, &mut payload, start).await?;
+    perform(node, &mut link, &mut stream, &mut payload, &mut full, start).await?;
     let mut ack = tokio::time::interval(Duration::from_secs(1));
     ack.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rbuf = vec![0u8; 64 * 1024];
@@ -107,7 +162,7 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
                 }
                 last_io = Instant::now();
                 let actions = link.feed(&rbuf[..n])?;
-                perform(node, &mut link, &mut stream, &mut payload, actions).await?;
+                perform(node, &mut link, &mut stream, &mut payload, &mut full, actions).await?;
                 node.io(payload.as_ref().map(|p| (p.total, p.read)));
             }
             _ = ack.tick() => {
@@ -128,6 +183,7 @@ async fn perform<H: ReplicaHost>(
     link: &mut Link,
     stream: &mut TcpStream,
     payload: &mut Option<Payload>,
+    full: &mut (String, u64),
     actions: Vec<Action>,
 ) -> Result<(), ReplError> {
     let mut queue: VecDeque<Action> = actions.into();
@@ -138,6 +194,7 @@ async fn perform<H: ReplicaHost>(
             Action::FullResync { replid, offset } => {
                 info!("Full resync from master: {replid}:{offset}");
                 node.full_resync(&replid, offset);
+                *full = (replid, offset);
             }
             Action::PayloadStart(total) => {
                 let path = node.payload_path();
@@ -146,7 +203,13 @@ async fn perform<H: ReplicaHost>(
                     Some(n) => info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk"),
                     None => info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"),
                 }
-                *payload = Some(Payload { file, path, total, read: 0 });
+                *payload = Some(Payload {
+                    file,
+                    path,
+                    total,
+                    read: 0,
+                    full: std::mem::take(full),
+                });
             }
             Action::Payload(b) => {
                 if let Some(p) = payload.as_mut() {
@@ -160,6 +223,17 @@ async fn perform<H: ReplicaHost>(
                 };
                 p.file.flush()?;
                 drop(p.file);
+                if link.guard_empty() {
+                    let keys = node.dataset_keys();
+                    if keys > 0 && !payload_has_keys(&p.path) {
+                        let _ = std::fs::remove_file(&p.path);
+                        return Err(ReplError::EmptyPrimary {
+                            keys,
+                            replid: p.full.0,
+                            offset: p.full.1,
+                        });
+                    }
+                }
                 info!("MASTER <-> REPLICA sync: Loading DB in memory");
                 let result = node.load_payload(&p.path);
                 let _ = std::fs::remove_file(&p.path);

@@ -28,6 +28,17 @@ pub enum ReplError {
     AuthFailed(String),
     #[error("Failed trying to load the MASTER synchronization DB from disk: {0}")]
     Load(String),
+    /// The target of our `PSYNC ... FAILOVER` answered with an error.
+    #[error("Failover target rejected psync request: {0}")]
+    FailoverRefused(String),
+    /// Empty primary protection: the primary's history restarted behind ours and its payload
+    /// holds no key while we hold `keys`; the dataset was kept.
+    #[error("refusing to replace {keys} keys with the EMPTY dataset of a primary whose history restarted (replid {replid}, offset {offset}): it probably restarted without persistence")]
+    EmptyPrimary {
+        keys: u64,
+        replid: String,
+        offset: u64,
+    },
 }
 
 impl ReplError {

@@ -47,6 +47,12 @@ pub struct LinkConfig {
     pub listening_port: u16,
     /// `replica-announce-ip`, sent as `REPLCONF ip-address` when set.
     pub announce_ip: String,
+    /// This node is the old primary of a `FAILOVER`: send `PSYNC <replid> <offset> FAILOVER`
+    /// so the target promotes itself, and treat an error reply as a refusal (no SYNC fallback).
+    pub failover: bool,
+    /// `replica-accept-empty-fullsync yes`, or an operator just ran REPLICAOF: never guard
+    /// the dataset against an empty payload (see [`Link::guard_empty`]).
+    pub accept_empty_fullsync: bool,
 }
 
 /// What the replica asks for in PSYNC.
@@ -75,7 +81,10 @@ pub enum Action {
     Send(Bytes),
     State(LinkState),
     /// The primary starts a full sync of history `replid` at `offset`.
-    FullResync { replid: String, offset: u64 },
+    FullResync {
+        replid: String,
+        offset: u64,
+    },
     /// Payload framing is known: `Some(len)` for `$<len>`, `None` for EOF-marked.
     PayloadStart(Option<u64>),
     /// RDB bytes.
@@ -84,11 +93,16 @@ pub enum Action {
     /// further until then.
     PayloadEnd,
     /// Partial resync accepted; `Some(id)` when the primary's history id changed.
-    Continue { new_replid: Option<String> },
+    Continue {
+        new_replid: Option<String>,
+    },
     /// Run this command as the primary's client. `fed` are the stream bytes this command
     /// completes (empty inside MULTI, the whole transaction at EXEC): feed them to the own
     /// backlog/sub-replicas.
-    Apply { argv: Vec<Bytes>, fed: Bytes },
+    Apply {
+        argv: Vec<Bytes>,
+        fed: Bytes,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +143,8 @@ pub struct Link {
     presync: bool,
     /// The payload was EOF-marked: ACK right after loading.
     eof_payload: bool,
+    /// The `+FULLRESYNC` restarted the history we knew (see [`Link::guard_empty`]).
+    guard_empty: bool,
 }
 
 /// Longest handshake line accepted (Redis reads them with a small fixed buffer).
@@ -147,7 +163,24 @@ impl Link {
             in_multi: None,
             presync: false,
             eof_payload: false,
+            guard_empty: false,
         }
+    }
+
+    /// Whether the full sync in progress must not replace a non-empty dataset with an empty
+    /// payload (empty primary protection, a ferrokv deviation).
+    ///
+    /// True when we asked to continue history `R` at applied offset `O` (PSYNC `R` `O+1`) and
+    /// the primary answered `+FULLRESYNC R' O'` with `R' != R` and `O' < O`: a different
+    /// history that starts *behind* ours. That is what a primary without persistence looks like
+    /// after a restart (new replid, offset back near 0); a promoted replica or a primary whose
+    /// backlog expired keeps counting from where the history was (`O' >= O`). Example: we
+    /// applied up to 5120 of `aaaa..`; the restarted primary says `+FULLRESYNC bbbb.. 0`:
+    /// guarded. `+FULLRESYNC bbbb.. 5120` (backlog TTL changed the id): not guarded.
+    /// Never set with `accept_empty_fullsync`, nor for `PSYNC ? -1` (nothing known to compare).
+    /// The driver checks the rest: the dataset is not empty and the payload holds no key.
+    pub fn guard_empty(&self) -> bool {
+        self.guard_empty
     }
 
     /// The applied offset.
@@ -166,13 +199,19 @@ impl Link {
 
     /// Whether the payload is being received.
     pub fn in_transfer(&self) -> bool {
-        matches!(self.state, State::PayloadHeader | State::PayloadLen { .. } | State::PayloadEof { .. })
+        matches!(
+            self.state,
+            State::PayloadHeader | State::PayloadLen { .. } | State::PayloadEof { .. }
+        )
     }
 
     /// Starts the handshake on a fresh connection: `PING`.
     pub fn start(&mut self) -> Vec<Action> {
         self.state = State::WaitPong;
-        vec![Action::State(LinkState::Handshake), Action::Send(command(&["PING"]))]
+        vec![
+            Action::State(LinkState::Handshake),
+            Action::Send(command(&["PING"])),
+        ]
     }
 
     /// The `REPLCONF ACK <offset>` to send every second, once streaming (never to a
@@ -235,7 +274,9 @@ impl Link {
                     let first = expect.first().cloned();
                     match (first, self.take_line()?) {
                         (_, None) => false,
-                        (None, Some(_)) => return Err(ReplError::Protocol("unexpected reply".into())),
+                        (None, Some(_)) => {
+                            return Err(ReplError::Protocol("unexpected reply".into()))
+                        }
                         (Some(e), Some(line)) => {
                             if e == Expect::Auth && line.starts_with(b"-") {
                                 return Err(ReplError::AuthFailed(text(&line)));
@@ -292,7 +333,7 @@ impl Link {
                             let n = tail.len() - EOF_MARK_LEN;
                             out.push(Action::Payload(tail.split_to(n).freeze()));
                         }
-                        if tail.len() == EOF_MARK_LEN && &tail[..] == &mark[..] {
+                        if tail.len() == EOF_MARK_LEN && tail[..] == mark[..] {
                             self.state = State::AwaitLoad;
                             out.push(Action::PayloadEnd);
                             return Ok(());
@@ -316,7 +357,11 @@ impl Link {
                 encode_command(&[&b"AUTH"[..], self.cfg.masterauth.as_bytes()], &mut bytes);
             } else {
                 encode_command(
-                    &[&b"AUTH"[..], self.cfg.masteruser.as_bytes(), self.cfg.masterauth.as_bytes()],
+                    &[
+                        &b"AUTH"[..],
+                        self.cfg.masteruser.as_bytes(),
+                        self.cfg.masterauth.as_bytes(),
+                    ],
                     &mut bytes,
                 );
             }
@@ -326,7 +371,10 @@ impl Link {
         encode_command(&["REPLCONF", "listening-port", &port], &mut bytes);
         expect.push(Expect::Any);
         if !self.cfg.announce_ip.is_empty() {
-            encode_command(&["REPLCONF", "ip-address", &self.cfg.announce_ip], &mut bytes);
+            encode_command(
+                &["REPLCONF", "ip-address", &self.cfg.announce_ip],
+                &mut bytes,
+            );
             expect.push(Expect::Any);
         }
         encode_command(&["REPLCONF", "capa", "eof", "capa", "psync2"], &mut bytes);
@@ -341,6 +389,10 @@ impl Link {
         let mut bytes = BytesMut::new();
         match &self.from {
             PsyncFrom::Fresh => encode_command(&["PSYNC", "?", "-1"], &mut bytes),
+            PsyncFrom::Resume { replid, offset } if self.cfg.failover => encode_command(
+                &["PSYNC", replid, &offset.to_string(), "FAILOVER"],
+                &mut bytes,
+            ),
             PsyncFrom::Resume { replid, offset } => {
                 encode_command(&["PSYNC", replid, &offset.to_string()], &mut bytes)
             }
@@ -356,8 +408,18 @@ impl Link {
             let replid = parts.next().unwrap_or("").to_string();
             let offset = parts.next().and_then(|o| o.parse::<u64>().ok());
             let (Some(offset), 40) = (offset, replid.len()) else {
-                return Err(ReplError::Protocol(format!("bad +FULLRESYNC reply '{rest}'")));
+                return Err(ReplError::Protocol(format!(
+                    "bad +FULLRESYNC reply '{rest}'"
+                )));
             };
+            self.guard_empty = !self.cfg.accept_empty_fullsync
+                && match &self.from {
+                    PsyncFrom::Fresh => false,
+                    PsyncFrom::Resume {
+                        replid: known,
+                        offset: next,
+                    } => *known != replid && offset < next.saturating_sub(1),
+                };
             self.offset = offset;
             self.read_offset = offset;
             out.push(Action::FullResync { replid, offset });
@@ -380,6 +442,9 @@ impl Link {
         if line.starts_with(b"-NOMASTERLINK") || line.starts_with(b"-LOADING") {
             return Err(ReplError::Refused(text(line)));
         }
+        if self.cfg.failover && line.starts_with(b"-") {
+            return Err(ReplError::FailoverRefused(text(line)));
+        }
         if line.starts_with(b"-") {
             // An old primary without PSYNC: fall back to SYNC (no offsets, no ACKs).
             self.presync = true;
@@ -393,7 +458,10 @@ impl Link {
             self.state = State::PayloadHeader;
             return Ok(());
         }
-        Err(ReplError::Protocol(format!("unexpected reply to PSYNC: '{}'", text(line))))
+        Err(ReplError::Protocol(format!(
+            "unexpected reply to PSYNC: '{}'",
+            text(line)
+        )))
     }
 
     fn on_payload_header(&mut self, line: &[u8], out: &mut Vec<Action>) -> Result<(), ReplError> {
@@ -401,7 +469,10 @@ impl Link {
             return Err(ReplError::Refused(text(line)));
         }
         let Some(rest) = line.strip_prefix(b"$") else {
-            return Err(ReplError::Protocol(format!("bad payload header '{}'", text(line))));
+            return Err(ReplError::Protocol(format!(
+                "bad payload header '{}'",
+                text(line)
+            )));
         };
         out.push(Action::State(LinkState::Transfer));
         if let Some(mark) = rest.strip_prefix(b"EOF:") {
@@ -462,34 +533,52 @@ impl Link {
         let raw = raw_bytes(&req.argv, req.wire_len);
         self.read_offset += req.wire_len as u64;
         let name = req.argv[0].to_ascii_uppercase();
-        let is_getack =
-            name == b"REPLCONF" && req.argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"GETACK"));
+        let is_getack = name == b"REPLCONF"
+            && req
+                .argv
+                .get(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"GETACK"));
         if let Some(pending) = self.in_multi.as_mut() {
             pending.extend_from_slice(&raw);
             if name == b"EXEC" || name == b"DISCARD" {
                 let fed = self.in_multi.take().unwrap_or_default().freeze();
                 self.offset += fed.len() as u64;
-                out.push(Action::Apply { argv: req.argv, fed });
+                out.push(Action::Apply {
+                    argv: req.argv,
+                    fed,
+                });
             } else {
-                out.push(Action::Apply { argv: req.argv, fed: Bytes::new() });
+                out.push(Action::Apply {
+                    argv: req.argv,
+                    fed: Bytes::new(),
+                });
             }
             return Ok(true);
         }
         if name == b"MULTI" {
             self.in_multi = Some(BytesMut::from(&raw[..]));
-            out.push(Action::Apply { argv: req.argv, fed: Bytes::new() });
+            out.push(Action::Apply {
+                argv: req.argv,
+                fed: Bytes::new(),
+            });
             return Ok(true);
         }
         self.offset += raw.len() as u64;
         if is_getack {
             // Not applied to the dataset, but part of the stream (and of sub-replicas' streams).
-            out.push(Action::Apply { argv: Vec::new(), fed: raw });
+            out.push(Action::Apply {
+                argv: Vec::new(),
+                fed: raw,
+            });
             if !self.presync {
                 out.push(Action::Send(ack_frame(self.offset)));
             }
             return Ok(true);
         }
-        out.push(Action::Apply { argv: req.argv, fed: raw });
+        out.push(Action::Apply {
+            argv: req.argv,
+            fed: raw,
+        });
         Ok(true)
     }
 }
@@ -558,7 +647,8 @@ mod tests {
         let mut l = Link::new(cfg(), PsyncFrom::Fresh);
         l.start();
         l.feed(b"+PONG\r\n").unwrap();
-        l.feed(format!("+OK\r\n+OK\r\n+FULLRESYNC {ID} {offset}\r\n").as_bytes()).unwrap();
+        l.feed(format!("+OK\r\n+OK\r\n+FULLRESYNC {ID} {offset}\r\n").as_bytes())
+            .unwrap();
         l
     }
 
@@ -583,11 +673,20 @@ mod tests {
             "*3\r\n$8\r\nREPLCONF\r\n$14\r\nlistening-port\r\n$5\r\n17001\r\n\
              *5\r\n$8\r\nREPLCONF\r\n$4\r\ncapa\r\n$3\r\neof\r\n$4\r\ncapa\r\n$6\r\npsync2\r\n"
         );
-        assert_eq!(sent(&l.feed(b"+OK\r\n").unwrap()), b"", "PSYNC waits for every reply");
+        assert_eq!(
+            sent(&l.feed(b"+OK\r\n").unwrap()),
+            b"",
+            "PSYNC waits for every reply"
+        );
         let a = l.feed(b"+OK\r\n").unwrap();
         assert_eq!(sent(&a), b"*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n");
-        let a = l.feed(format!("+FULLRESYNC {ID} 0\r\n").as_bytes()).unwrap();
-        assert!(a.contains(&Action::FullResync { replid: ID.into(), offset: 0 }));
+        let a = l
+            .feed(format!("+FULLRESYNC {ID} 0\r\n").as_bytes())
+            .unwrap();
+        assert!(a.contains(&Action::FullResync {
+            replid: ID.into(),
+            offset: 0
+        }));
     }
 
     #[test]
@@ -597,8 +696,15 @@ mod tests {
             masteruser: "u".into(),
             listening_port: 1,
             announce_ip: "10.0.0.1".into(),
+            ..LinkConfig::default()
         };
-        let mut l = Link::new(c, PsyncFrom::Resume { replid: ID.into(), offset: 1181 });
+        let mut l = Link::new(
+            c,
+            PsyncFrom::Resume {
+                replid: ID.into(),
+                offset: 1181,
+            },
+        );
         l.start();
         let a = l.feed(b"-NOAUTH Authentication required.\r\n").unwrap();
         let s = String::from_utf8(sent(&a)).unwrap();
@@ -614,7 +720,9 @@ mod tests {
             format!("*3\r\n$5\r\nPSYNC\r\n$40\r\n{ID}\r\n$4\r\n1181\r\n")
         );
         // A failed AUTH ends the attempt.
-        let err = l.feed(b"-WRONGPASS invalid username-password pair\r\n").unwrap_err();
+        let err = l
+            .feed(b"-WRONGPASS invalid username-password pair\r\n")
+            .unwrap_err();
         assert!(matches!(err, ReplError::AuthFailed(_)));
     }
 
@@ -630,8 +738,13 @@ mod tests {
         let mut l = Link::new(cfg(), PsyncFrom::Fresh);
         l.start();
         l.feed(b"+PONG\r\n").unwrap();
-        let a = l.feed(format!("-ERR x\r\n-ERR y\r\n+FULLRESYNC {ID} 7\r\n").as_bytes()).unwrap();
-        assert!(a.contains(&Action::FullResync { replid: ID.into(), offset: 7 }));
+        let a = l
+            .feed(format!("-ERR x\r\n-ERR y\r\n+FULLRESYNC {ID} 7\r\n").as_bytes())
+            .unwrap();
+        assert!(a.contains(&Action::FullResync {
+            replid: ID.into(),
+            offset: 7
+        }));
     }
 
     #[test]
@@ -641,11 +754,20 @@ mod tests {
             ("+CONTINUE\r\n".to_string(), None),
             (format!("+CONTINUE {MARK}\r\n"), Some(MARK.to_string())),
         ] {
-            let mut l = Link::new(cfg(), PsyncFrom::Resume { replid: ID.into(), offset: 1181 });
+            let mut l = Link::new(
+                cfg(),
+                PsyncFrom::Resume {
+                    replid: ID.into(),
+                    offset: 1181,
+                },
+            );
             l.start();
             l.feed(b"+PONG\r\n").unwrap();
             let a = l.feed(format!("+OK\r\n+OK\r\n{line}").as_bytes()).unwrap();
-            assert!(a.contains(&Action::Continue { new_replid: expect }), "{line}: {a:?}");
+            assert!(
+                a.contains(&Action::Continue { new_replid: expect }),
+                "{line}: {a:?}"
+            );
             assert!(l.is_streaming());
             assert_eq!(l.offset(), 1180);
             assert_eq!(l.ack().unwrap(), ack_frame(1180));
@@ -654,11 +776,16 @@ mod tests {
 
     #[test]
     fn nomasterlink_and_loading_are_retried_errors() {
-        for line in ["-NOMASTERLINK Can't SYNC while not connected with my master\r\n", "-LOADING x\r\n"] {
+        for line in [
+            "-NOMASTERLINK Can't SYNC while not connected with my master\r\n",
+            "-LOADING x\r\n",
+        ] {
             let mut l = Link::new(cfg(), PsyncFrom::Fresh);
             l.start();
             l.feed(b"+PONG\r\n").unwrap();
-            let err = l.feed(format!("+OK\r\n+OK\r\n{line}").as_bytes()).unwrap_err();
+            let err = l
+                .feed(format!("+OK\r\n+OK\r\n{line}").as_bytes())
+                .unwrap_err();
             assert!(matches!(err, ReplError::Refused(_)));
         }
     }
@@ -668,8 +795,10 @@ mod tests {
         let mut l = Link::new(cfg(), PsyncFrom::Fresh);
         l.start();
         l.feed(b"+PONG\r\n").unwrap();
-        let a = l.feed(b"+OK\r\n+OK\r\n-ERR unknown command 'PSYNC'\r\n").unwrap();
-        assert_eq!(sent(&a), b"SYNC\r\n");
+        let a = l
+            .feed(b"+OK\r\n+OK\r\n-ERR unknown command 'PSYNC'\r\n")
+            .unwrap();
+        assert!(sent(&a).ends_with(b"PSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\nSYNC\r\n"));
         let a = l.feed(b"$3\r\nabc").unwrap();
         assert_eq!(payload_of(&a), b"abc");
         l.loaded().unwrap();
@@ -827,5 +956,71 @@ mod tests {
             Action::Apply { fed, .. } => assert_eq!(&fed[..], &input[..]),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A link that asked to continue `ID` at applied offset `applied` and got `reply`.
+    fn resumed_then(cfg: LinkConfig, applied: u64, reply: &str) -> Result<Link, ReplError> {
+        let mut l = Link::new(
+            cfg,
+            PsyncFrom::Resume {
+                replid: ID.into(),
+                offset: applied + 1,
+            },
+        );
+        l.start();
+        l.feed(b"+PONG\r\n")?;
+        l.feed(format!("+OK\r\n+OK\r\n{reply}\r\n").as_bytes())?;
+        Ok(l)
+    }
+
+    #[test]
+    fn restarted_history_guards_against_an_empty_payload() {
+        // (reply, accept_empty_fullsync, guarded)
+        let table = [
+            (format!("+FULLRESYNC {MARK} 0"), false, true),
+            (format!("+FULLRESYNC {MARK} 5119"), false, true),
+            (format!("+FULLRESYNC {MARK} 5120"), false, false),
+            (format!("+FULLRESYNC {MARK} 9000"), false, false),
+            (format!("+FULLRESYNC {ID} 0"), false, false),
+            (format!("+FULLRESYNC {MARK} 0"), true, false),
+        ];
+        for (reply, accept, guarded) in table {
+            let c = LinkConfig {
+                accept_empty_fullsync: accept,
+                ..cfg()
+            };
+            let l = resumed_then(c, 5120, &reply).unwrap();
+            assert_eq!(l.guard_empty(), guarded, "{reply} accept={accept}");
+        }
+        // Nothing known (PSYNC ? -1): nothing to compare, no guard.
+        assert!(!after_fullresync(0).guard_empty());
+    }
+
+    #[test]
+    fn failover_psync_carries_the_flag_and_errors_are_refusals() {
+        let c = LinkConfig {
+            failover: true,
+            ..cfg()
+        };
+        let mut l = Link::new(
+            c.clone(),
+            PsyncFrom::Resume {
+                replid: ID.into(),
+                offset: 1181,
+            },
+        );
+        l.start();
+        l.feed(b"+PONG\r\n").unwrap();
+        let a = l.feed(b"+OK\r\n+OK\r\n").unwrap();
+        assert_eq!(
+            String::from_utf8(sent(&a)).unwrap(),
+            format!("*4\r\n$5\r\nPSYNC\r\n$40\r\n{ID}\r\n$4\r\n1181\r\n$8\r\nFAILOVER\r\n")
+        );
+        let err = l
+            .feed(b"-ERR PSYNC FAILOVER replid must match my replid.\r\n")
+            .unwrap_err();
+        assert!(matches!(err, ReplError::FailoverRefused(_)), "{err:?}");
+        let l = resumed_then(c, 1180, &format!("+CONTINUE {MARK}")).unwrap();
+        assert!(l.is_streaming());
     }
 }

@@ -119,7 +119,7 @@ const SELECT_PREFIX: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$";
 /// The db of a leading `SELECT` in `bytes`, and the bytes after it.
 fn leading_select(bytes: &[u8]) -> Option<(usize, &[u8])> {
     let rest = bytes.strip_prefix(SELECT_PREFIX)?;
-    let cr = memchr::memchr(b'\r', rest)?;
+    let cr = rest.iter().position(|&b| b == b'\r')?;
     let len: usize = std::str::from_utf8(&rest[..cr]).ok()?.parse().ok()?;
     let body = rest.get(cr + 2..cr + 2 + len)?;
     let db = std::str::from_utf8(body).ok()?.parse().ok()?;
@@ -133,7 +133,9 @@ fn replication_only(cmd: &[u8]) -> bool {
             .and_then(|r| r.get(..name.len()))
             .is_some_and(|n| n.eq_ignore_ascii_case(name))
     };
-    starts(b"*1\r\n$4\r\n", b"ping\r\n") || starts(b"*3\r\n$8\r\n", b"replconf\r\n") || starts(b"*3\r\n$7\r\n", b"publish\r\n")
+    starts(b"*1\r\n$4\r\n", b"ping\r\n")
+        || starts(b"*3\r\n$8\r\n", b"replconf\r\n")
+        || starts(b"*3\r\n$7\r\n", b"publish\r\n")
 }
 
 impl StreamTap for AofTap {
@@ -224,7 +226,8 @@ impl Default for AofState {
 impl AofState {
     /// `aof_current_rewrite_time_sec`.
     pub fn current_rewrite_time_sec(&self) -> i64 {
-        self.rewrite_started.map_or(-1, |s| s.elapsed().as_secs() as i64)
+        self.rewrite_started
+            .map_or(-1, |s| s.elapsed().as_secs() as i64)
     }
 
     /// `aof_buffer_length`.
@@ -242,7 +245,9 @@ impl AofState {
         if self.status == Status::Off {
             return None;
         }
-        self.last_write_error.clone().or_else(|| self.fsyncer.as_ref().and_then(Fsyncer::last_error))
+        self.last_write_error
+            .clone()
+            .or_else(|| self.fsyncer.as_ref().and_then(Fsyncer::last_error))
     }
 }
 
@@ -291,9 +296,12 @@ fn fsyncer(aof: &mut AofState) -> Option<&Fsyncer> {
 /// `-MISCONF` for write commands while the AOF can't be written (checked with the other
 /// write gates).
 pub fn write_denied(node: &Node) -> Option<CmdError> {
-    node.aof
-        .write_error()
-        .map(|why| CmdError::Coded("MISCONF", format!("Errors writing to the AOF file: {why}").into()))
+    node.aof.write_error().map(|why| {
+        CmdError::Coded(
+            "MISCONF",
+            format!("Errors writing to the AOF file: {why}").into(),
+        )
+    })
 }
 
 /// Writes (and, per policy, fsyncs) the buffer before replies go out. Also notices a
@@ -314,7 +322,11 @@ pub fn flush(node: &mut Node, force: bool) {
     let now = unix_ms() / 1000;
     if aof.tap.borrow().buf.is_empty() {
         // Nothing new, but bytes written in the last second may still await their fsync.
-        if pol == FsyncPolicy::EverySec && aof.fsync_offset != aof.current_size && now > aof.last_fsync_secs && !skip_fsync {
+        if pol == FsyncPolicy::EverySec
+            && aof.fsync_offset != aof.current_size
+            && now > aof.last_fsync_secs
+            && !skip_fsync
+        {
             if let Some(f) = fsyncer(aof) {
                 if !f.in_progress() {
                     f.fsync(file);
@@ -325,7 +337,8 @@ pub fn flush(node: &mut Node, force: bool) {
         }
         return;
     }
-    let in_progress = pol == FsyncPolicy::EverySec && fsyncer(aof).is_some_and(Fsyncer::in_progress);
+    let in_progress =
+        pol == FsyncPolicy::EverySec && fsyncer(aof).is_some_and(Fsyncer::in_progress);
     match files::flush_decision(pol, force, in_progress, now, &mut aof.postponed_since) {
         Flush::Postpone => return,
         Flush::Write { delayed: true } => {
@@ -413,13 +426,24 @@ pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
     let started = Instant::now();
     let opts = BootOptions {
         load_truncated: node.cfg.aof_load_truncated,
-        rdb: LoadOptions { cfg: node.ks.cfg.clone(), now_ms: unix_ms(), drop_expired: false },
+        rdb: LoadOptions {
+            cfg: node.ks.cfg.clone(),
+            now_ms: unix_ms(),
+            drop_expired: false,
+        },
     };
     // Nothing loaded is propagated (no replica, backlog or AOF sees it).
     let taps = std::mem::take(&mut node.stream.taps);
     let addr: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
     let (id, _rx) = node.add_client(addr, addr);
-    let result = boot::load_aof(&layout, &opts, &mut NodeSink { node: &mut *node, id });
+    let result = boot::load_aof(
+        &layout,
+        &opts,
+        &mut NodeSink {
+            node: &mut *node,
+            id,
+        },
+    );
     node.remove_client(id);
     node.stream.taps = taps;
     node.stream.reset_selected_db();
@@ -430,7 +454,10 @@ pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
             Some(m)
         }
         AofBoot::Loaded(l) => {
-            info!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
+            info!(
+                "DB loaded from append only file: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
             node.aof.base_size = l.base_size;
             Some(l.manifest)
         }
@@ -438,12 +465,19 @@ pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
     node.dirty = 0;
     node.prepare_clock_for_save();
     let opts = rewrite_options(node);
-    let (manifest, file, name) = boot::open_for_append(&layout, manifest, &node.ks, &opts).map_err(|e| e.to_string())?;
+    let (manifest, file, name) =
+        boot::open_for_append(&layout, manifest, &node.ks, &opts).map_err(|e| e.to_string())?;
     let aof = &mut node.aof;
     aof.incr_size = layout.file_size(&name);
-    aof.current_size = manifest.files_to_load().map(|f| layout.file_size(&f.name)).sum();
+    aof.current_size = manifest
+        .files_to_load()
+        .map(|f| layout.file_size(&f.name))
+        .sum();
     if aof.base_size == 0 {
-        aof.base_size = manifest.base.as_ref().map_or(0, |b| layout.file_size(&b.name));
+        aof.base_size = manifest
+            .base
+            .as_ref()
+            .map_or(0, |b| layout.file_size(&b.name));
     }
     aof.fsync_offset = aof.current_size;
     aof.manifest = manifest;
@@ -464,7 +498,10 @@ struct NodeSink<'a> {
 
 impl AofSink for NodeSink<'_> {
     fn install_rdb(&mut self, loaded: Loaded) {
-        info!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded.keys_loaded, loaded.keys_expired);
+        info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+            loaded.keys_loaded, loaded.keys_expired
+        );
         self.node.ks.replace_dbs(loaded.dbs);
     }
 
@@ -491,16 +528,22 @@ fn bgrewriteaof(node: &mut Node, id: ClientId, _argv: &[Bytes]) -> Result<Frame,
     let in_exec = node.clients.get(&id).is_some_and(|c| c.multi.is_some());
     if let Some(child) = node.children.running() {
         if child.kind == ChildKind::AofRewrite {
-            return Err(CmdError::msg("Background append only file rewriting already in progress"));
+            return Err(CmdError::msg(
+                "Background append only file rewriting already in progress",
+            ));
         }
         node.aof.rewrite_scheduled = true;
         node.aof.consecutive_failures = 0;
-        return Ok(Frame::simple("Background append only file rewriting scheduled"));
+        return Ok(Frame::simple(
+            "Background append only file rewriting scheduled",
+        ));
     }
     if in_exec {
         node.aof.rewrite_scheduled = true;
         node.aof.consecutive_failures = 0;
-        return Ok(Frame::simple("Background append only file rewriting scheduled"));
+        return Ok(Frame::simple(
+            "Background append only file rewriting scheduled",
+        ));
     }
     node.aof.consecutive_failures = 0;
     match start_rewrite(node) {
@@ -603,7 +646,14 @@ pub fn rewrite_done(node: &mut Node, exit: ChildExit) {
     let aof = &mut node.aof;
     let open_incrs = usize::from(aof.status == Status::On);
     let temp = (aof.status == Status::WaitRewrite).then(|| temp_incr_name(&layout.filename));
-    match rewrite::install_base(&layout, &aof.manifest, exit.pid, preamble, open_incrs, temp.as_deref()) {
+    match rewrite::install_base(
+        &layout,
+        &aof.manifest,
+        exit.pid,
+        preamble,
+        open_incrs,
+        temp.as_deref(),
+    ) {
         Ok((m, base, base_size)) => {
             info!(
                 "Successfully renamed the temporary AOF base file temp-rewriteaof-bg-{}.aof into {base}",
@@ -640,7 +690,10 @@ fn rewrite_failed(node: &mut Node, layout: &AofLayout) {
         aof.tap.borrow_mut().accepting = false;
         aof.tap.borrow_mut().buf.clear();
         let temp = layout.path(&temp_incr_name(&layout.filename));
-        info!("Removing the temp incr aof file {} in the background", temp.display());
+        info!(
+            "Removing the temp incr aof file {} in the background",
+            temp.display()
+        );
         if let Some(f) = fsyncer(aof) {
             f.unlink(temp);
         }
@@ -711,7 +764,11 @@ fn stop_append_only(node: &mut Node) {
         t.accepting = false;
         t.buf.clear();
     }
-    if node.children.running().is_some_and(|c| c.kind == ChildKind::AofRewrite) {
+    if node
+        .children
+        .running()
+        .is_some_and(|c| c.kind == ChildKind::AofRewrite)
+    {
         kill_rewrite(node);
     }
     if was_waiting {
@@ -771,7 +828,11 @@ fn rewrite_limited(aof: &mut AofState, now: i64) -> bool {
         aof.next_auto_rewrite = 0;
         return false;
     }
-    aof.next_delay_minutes = if aof.next_delay_minutes == 0 { 1 } else { (aof.next_delay_minutes * 2).min(LIMIT_MAX_MINUTES) };
+    aof.next_delay_minutes = if aof.next_delay_minutes == 0 {
+        1
+    } else {
+        (aof.next_delay_minutes * 2).min(LIMIT_MAX_MINUTES)
+    };
     aof.next_auto_rewrite = now + aof.next_delay_minutes * 60;
     warn!(
         "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
@@ -792,7 +853,11 @@ pub fn dataset_replaced(node: &mut Node) {
 
 /// At shutdown: stop a rewrite child, write and fsync what is buffered.
 pub fn shutdown(node: &mut Node) {
-    if node.children.running().is_some_and(|c| c.kind == ChildKind::AofRewrite) {
+    if node
+        .children
+        .running()
+        .is_some_and(|c| c.kind == ChildKind::AofRewrite)
+    {
         kill_rewrite(node);
     }
     if node.aof.status == Status::Off {
@@ -809,7 +874,10 @@ pub fn shutdown(node: &mut Node) {
 pub fn info_lines(node: &Node, out: &mut String) {
     use std::fmt::Write as _;
     let aof = &node.aof;
-    let in_progress = node.children.running().is_some_and(|c| c.kind == ChildKind::AofRewrite);
+    let in_progress = node
+        .children
+        .running()
+        .is_some_and(|c| c.kind == ChildKind::AofRewrite);
     let ok = |b: bool| if b { "ok" } else { "err" };
     let _ = write!(
         out,
@@ -858,7 +926,10 @@ mod tests {
 
     #[test]
     fn tap_adds_select_for_a_new_file_and_drops_replication_only_commands() {
-        let state = Rc::new(RefCell::new(TapState { accepting: true, ..TapState::default() }));
+        let state = Rc::new(RefCell::new(TapState {
+            accepting: true,
+            ..TapState::default()
+        }));
         let mut tap = AofTap(state.clone());
         tap.feed(&enc(&[&["SELECT", "3"], &["SET", "a", "1"]]), 3);
         tap.feed(&enc(&[&["PING"]]), 3);
@@ -889,12 +960,18 @@ mod tests {
         assert!(state.borrow().buf.is_empty());
         state.borrow_mut().accepting = true;
         tap.feed(&enc(&[&["SET", "b", "1"]]), 1);
-        assert_eq!(state.borrow().buf.clone(), enc(&[&["SELECT", "1"], &["SET", "b", "1"]]));
+        assert_eq!(
+            state.borrow().buf.clone(),
+            enc(&[&["SELECT", "1"], &["SET", "b", "1"]])
+        );
     }
 
     #[test]
     fn rewrite_limit_backs_off() {
-        let mut a = AofState { consecutive_failures: 3, ..AofState::default() };
+        let mut a = AofState {
+            consecutive_failures: 3,
+            ..AofState::default()
+        };
         assert!(rewrite_limited(&mut a, 1000));
         assert_eq!(a.next_auto_rewrite, 1060);
         assert!(rewrite_limited(&mut a, 1059));

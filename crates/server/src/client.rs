@@ -65,7 +65,7 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     pub created_ms: i64,
     pub last_interaction_ms: i64,
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     pub no_evict: bool,
     /// Close the connection once the current reply is written (QUIT, CLIENT KILL of self).
     pub close_after_reply: bool,
@@ -155,7 +155,7 @@ impl Client {
             multi,
             self.query_buf_len,
             self.output_buf_len,
-            if self.last_cmd.is_empty() { "NULL" } else { &self.last_cmd },
+            if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             resp,
         )
     }

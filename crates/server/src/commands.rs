@@ -63,6 +63,7 @@ static NODE_FAMILIES: &[&[Spec<NodeHandler>]] = &[
     bgsave::COMMANDS,
     crate::rdb_file::COMMANDS,
     crate::replication::COMMANDS,
+    crate::failover::COMMANDS,
     crate::aof::COMMANDS,
 ];
 
@@ -77,7 +78,7 @@ pub fn all() -> impl Iterator<Item = Command> {
 pub fn lookup(name: &[u8]) -> Option<Command> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
-    static INDEX: OnceLock<HashMap<&'static str, Command>> = OnceLock::new();
+    static INDEX: OnceLock<HashMap<&'static str, Command, ahash::RandomState>> = OnceLock::new();
     let index = INDEX.get_or_init(|| all().map(|c| (c.name(), c)).collect());
     if name.len() > 32 {
         return None;

@@ -9,6 +9,8 @@
 //!
 //! Deviations: `listen-ephemeral-port yes` (ferrokv-only) binds an OS-chosen free port, for
 //! tests; Redis has no equivalent because `port 0` means "no TCP listener" there.
+//! `replica-accept-empty-fullsync yes` (ferrokv-only, default `no`) turns off the empty
+//! primary protection of `ferrokv_replica::driver`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -320,6 +322,7 @@ directives! {
     masteruser: String = String::new(), "masteruser", Kind::Str, true;
     replica_read_only: bool = true, "replica-read-only" | "slave-read-only", Kind::Bool, true;
     replica_serve_stale_data: bool = true, "replica-serve-stale-data" | "slave-serve-stale-data", Kind::Bool, true;
+    replica_accept_empty_fullsync: bool = false, "replica-accept-empty-fullsync", Kind::Bool, true;
     repl_diskless_sync: bool = true, "repl-diskless-sync", Kind::Bool, true;
     repl_diskless_sync_delay: i64 = 5, "repl-diskless-sync-delay", Kind::Int { min: 0, max: I }, true;
     repl_diskless_sync_max_replicas: i64 = 0, "repl-diskless-sync-max-replicas", Kind::Int { min: 0, max: I }, true;

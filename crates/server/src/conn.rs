@@ -14,8 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferrokv_proto::resp::{encode, Limits, RequestDecoder};
-use ferrokv_proto::resp::Protocol;
+use ferrokv_proto::resp::{encode, Limits, Protocol, RequestDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, instrument};
@@ -95,7 +94,8 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             break 'conn;
         }
         if stream_bytes > 0 {
-            node.borrow_mut().replica_output_written(id, std::mem::take(&mut stream_bytes));
+            let n = std::mem::take(&mut stream_bytes);
+            node.borrow_mut().replica_output_written(id, n);
         }
         if decoder.over_query_buffer_limit(&rbuf) {
             tracing::warn!("Closing client that reached max query buffer length");
@@ -144,7 +144,13 @@ fn limits(node: &Node) -> Limits {
 }
 
 /// Handles one message from the node. Returns false when the connection must close.
-fn take_outbound(m: Outbound, proto: Protocol, wbuf: &mut BytesMut, blocked: &mut bool, stream_bytes: &mut usize) -> bool {
+fn take_outbound(
+    m: Outbound,
+    proto: Protocol,
+    wbuf: &mut BytesMut,
+    blocked: &mut bool,
+    stream_bytes: &mut usize,
+) -> bool {
     match m {
         Outbound::Frame(f) => encode(&f, proto, wbuf),
         Outbound::Unblocked(f) => {

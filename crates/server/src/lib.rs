@@ -18,6 +18,7 @@ pub mod cmd_server;
 pub mod commands;
 pub mod config;
 pub mod conn;
+pub mod failover;
 pub mod info;
 pub mod memory;
 pub mod node;

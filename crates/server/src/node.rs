@@ -213,7 +213,7 @@ impl Node {
                 blocked: None,
                 created_ms: now,
                 last_interaction_ms: now,
-                last_cmd: String::new(),
+                last_cmd: "",
                 no_evict: false,
                 close_after_reply: false,
                 extra_replies: Vec::new(),
@@ -277,7 +277,7 @@ impl Node {
         if let Some(cmd) = cmd {
             self.stats.record_call(cmd.name(), elapsed);
             if let Some(c) = self.clients.get_mut(&id) {
-                c.last_cmd = cmd.name().to_string();
+                c.last_cmd = cmd.name();
                 c.last_interaction_ms = self.ks.now_ms;
             }
             self.slowlog.maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
@@ -483,6 +483,9 @@ impl Node {
         argv: &[Bytes],
         propagate: &Propagate,
     ) {
+        if matches!(propagate, Propagate::Nothing) && self.ks.expired.is_empty() {
+            return;
+        }
         let expired = std::mem::take(&mut self.ks.expired);
         let mut cmds: Vec<Vec<Bytes>> = Vec::new();
         for (edb, key) in &expired {
@@ -496,7 +499,18 @@ impl Node {
         }
         let wrote = !matches!(propagate, Propagate::Nothing);
         let expired_only = cmds.len();
+        if !self.stream.has_consumers() {
+            // Nobody reads the stream: count the commands without building them.
+            let n = match propagate {
+                Propagate::Nothing => 0,
+                Propagate::AsIs => 1,
+                Propagate::Rewritten(r) => r.len(),
+            };
+            self.stream.skip(expired_only + n);
+            cmds.clear();
+        }
         match propagate {
+            _ if !self.stream.has_consumers() => {}
             Propagate::Nothing => {}
             Propagate::AsIs => cmds.push(argv.to_vec()),
             Propagate::Rewritten(r) => cmds.extend(r.iter().cloned()),
@@ -517,11 +531,11 @@ impl Node {
             self.touch_all();
             return;
         }
-        let mut keys = Vec::new();
-        for i in spec.keys.key_indices(argv) {
-            keys.push(argv[i].clone());
+        if self.watched.is_empty() && self.blocked_on.is_empty() {
+            return;
         }
-        for k in keys {
+        for i in spec.keys.key_indices(argv) {
+            let k = argv[i].clone();
             self.touch_key(db, &k);
             self.serve_blocked(db, &k);
         }
@@ -726,7 +740,7 @@ impl Node {
     pub fn cron(&mut self) {
         self.prepare_clock(false);
         let budget = std::time::Duration::from_micros(25_000 / self.cfg.hz.max(1) as u64 * 10 / 10);
-        if self.active_expire_enabled {
+        if self.active_expire_enabled && !self.repl.failover.pauses_writes() {
             self.ks.active_expire_cycle(budget);
         }
         let expired = std::mem::take(&mut self.ks.expired);
@@ -798,7 +812,12 @@ impl Node {
 
     /// If `CLIENT PAUSE` holds this command back, how long to wait before trying again.
     pub fn pause_for(&self, argv: &[Bytes]) -> Option<std::time::Duration> {
-        let (until, write_only) = self.pause?;
+        let (until, write_only) = match self.pause {
+            Some(p) => p,
+            // FAILOVER pauses writes until it ends (failover.rs).
+            None if self.repl.failover.pauses_writes() => (i64::MAX, true),
+            None => return None,
+        };
         let now = unix_ms();
         if until <= now {
             return None;

@@ -35,6 +35,17 @@ impl ReplStream {
         self.selected_db = None;
     }
 
+    /// Whether anything consumes the stream (a transaction being collected counts).
+    pub fn has_consumers(&self) -> bool {
+        !self.taps.is_empty() || self.pending.is_some()
+    }
+
+    /// Counts `n` commands nobody consumes (see `has_consumers`).
+    pub fn skip(&mut self, n: usize) {
+        self.commands += n as u64;
+        self.selected_db = None;
+    }
+
     /// Forces a SELECT before the next command.
     pub fn reset_selected_db(&mut self) {
         self.selected_db = None;

@@ -32,7 +32,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufReader, ErrorKind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,7 @@ fn load_options(node: &Node) -> LoadOptions {
 }
 
 /// Opens the RDB file: `Ok(None)` when there is none.
-fn open(path: &PathBuf) -> Result<Option<(File, u64)>, RdbFileError> {
+fn open(path: &Path) -> Result<Option<(File, u64)>, RdbFileError> {
     let err = |source| RdbFileError::Open {
         path: path.display().to_string(),
         source,
@@ -191,17 +191,19 @@ fn log_done(loaded: &Loaded, started: Instant) {
 }
 
 /// Loads `dir/dbfilename` into the node at startup (see the module doc). Returns once the
-/// dataset is in place; an error means the process must not serve.
-pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<(), RdbFileError> {
+/// dataset is in place, with the file's aux fields (`repl-id`, `repl-offset`... for a
+/// restarted replica), or `None` when there was no file; an error means the process must
+/// not serve.
+pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<Option<RdbAux>, RdbFileError> {
     let (path, opts) = {
         let n = node.borrow();
         if n.cfg.appendonly {
-            return Ok(());
+            return Ok(None);
         }
         (rdb_path(&n), load_options(&n))
     };
     let Some((file, total)) = open(&path)? else {
-        return Ok(());
+        return Ok(None);
     };
     let started = Instant::now();
     node.borrow_mut().loading = Some(Loading::new(total));
@@ -211,7 +213,7 @@ pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<(), RdbFileErro
     let loaded = result?;
     log_done(&loaded, started);
     n.ks.replace_dbs(loaded.dbs);
-    Ok(())
+    Ok(Some(loaded.aux))
 }
 
 /// Step 3 of the module doc.
@@ -219,7 +221,7 @@ async fn load_steps(
     node: &Rc<RefCell<Node>>,
     file: File,
     opts: LoadOptions,
-    path: &PathBuf,
+    path: &Path,
 ) -> Result<Loaded, RdbFileError> {
     let fail = |source| RdbFileError::Load {
         path: path.display().to_string(),
@@ -414,7 +416,13 @@ mod tests {
         assert!(dir.join("dump.rdb").exists());
 
         let fresh = Rc::new(RefCell::new(node_in(&dir)));
-        run_local(load_at_startup(&fresh)).unwrap();
+        let aux = run_local(load_at_startup(&fresh))
+            .unwrap()
+            .expect("a file was loaded");
+        assert_eq!(
+            aux.redis_ver.as_deref(),
+            Some(ferrokv_proto::rdb::REDIS_VER)
+        );
         let n = fresh.borrow();
         assert!(n.loading.is_none());
         assert_eq!(get(&n, "a").as_deref(), Some(&b"1"[..]));
@@ -426,7 +434,7 @@ mod tests {
     fn a_missing_file_starts_empty() {
         let dir = tempdir("missing");
         let node = Rc::new(RefCell::new(node_in(&dir)));
-        run_local(load_at_startup(&node)).unwrap();
+        assert!(run_local(load_at_startup(&node)).unwrap().is_none());
         assert_eq!(node.borrow().ks.dbsize(0), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }

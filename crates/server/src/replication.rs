@@ -31,7 +31,9 @@ use ferrokv_proto::resp::{encode_command, Frame};
 use ferrokv_replica::driver::ReplicaHost;
 use ferrokv_replica::link::{LinkConfig, LinkState, PsyncFrom};
 use ferrokv_replica::ReplError;
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
+use ferrokv_store::cmd::{
+    CmdError, KeySpec, Spec, ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE,
+};
 use ferrokv_store::snapshot::{self, LoadOptions};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -44,13 +46,55 @@ use crate::primary::wait::{good_replicas, replicas_acked};
 use crate::primary::{Backlog, ReplFeed, ReplState, ReplicaLink, ReplicaState, Waiter};
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
-    Spec { name: "replicaof", arity: 3, flags: ADMIN | NOSCRIPT | STALE, keys: KeySpec::None, run: replicaof },
-    Spec { name: "slaveof", arity: 3, flags: ADMIN | NOSCRIPT | STALE, keys: KeySpec::None, run: replicaof },
-    Spec { name: "role", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: role },
-    Spec { name: "wait", arity: 3, flags: NOSCRIPT, keys: KeySpec::None, run: wait },
-    Spec { name: "replconf", arity: -1, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: replconf },
-    Spec { name: "psync", arity: -3, flags: ADMIN | NOSCRIPT | NO_MULTI, keys: KeySpec::None, run: psync },
-    Spec { name: "sync", arity: 1, flags: ADMIN | NOSCRIPT | NO_MULTI, keys: KeySpec::None, run: sync },
+    Spec {
+        name: "replicaof",
+        arity: 3,
+        flags: ADMIN | NOSCRIPT | STALE,
+        keys: KeySpec::None,
+        run: replicaof,
+    },
+    Spec {
+        name: "slaveof",
+        arity: 3,
+        flags: ADMIN | NOSCRIPT | STALE,
+        keys: KeySpec::None,
+        run: replicaof,
+    },
+    Spec {
+        name: "role",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: role,
+    },
+    Spec {
+        name: "wait",
+        arity: 3,
+        flags: NOSCRIPT,
+        keys: KeySpec::None,
+        run: wait,
+    },
+    Spec {
+        name: "replconf",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: replconf,
+    },
+    Spec {
+        name: "psync",
+        arity: -3,
+        flags: ADMIN | NOSCRIPT | NO_MULTI,
+        keys: KeySpec::None,
+        run: psync,
+    },
+    Spec {
+        name: "sync",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | NO_MULTI,
+        keys: KeySpec::None,
+        run: sync,
+    },
 ];
 
 /// The replica link as INFO and ROLE report it.
@@ -79,13 +123,22 @@ pub struct Replication {
     pub has_history: bool,
     /// `+FULLRESYNC` of the transfer in progress.
     pub pending_full: Option<(String, u64)>,
+    /// The `FAILOVER` in progress (see `failover.rs`).
+    pub failover: crate::failover::Failover,
+    /// An operator ran `REPLICAOF host port`: the next full sync may replace the dataset with
+    /// an empty one (empty primary protection is off until the link is up once).
+    pub accept_empty_once: bool,
     payload_seq: u64,
     last_second: Option<Instant>,
 }
 
 impl Replication {
     /// The state of a new node; registers the backlog/replicas tap on `stream`.
-    pub fn new(replid: String, replicaof: Option<(String, u16)>, stream: &mut crate::propagate::ReplStream) -> Self {
+    pub fn new(
+        replid: String,
+        replicaof: Option<(String, u16)>,
+        stream: &mut crate::propagate::ReplStream,
+    ) -> Self {
         let state = Rc::new(RefCell::new(ReplState::new(replid)));
         state.borrow_mut().following = replicaof.is_some();
         stream.taps.push(Box::new(ReplFeed(state.clone())));
@@ -98,6 +151,8 @@ impl Replication {
             master_db: 0,
             has_history: false,
             pending_full: None,
+            failover: crate::failover::Failover::default(),
+            accept_empty_once: false,
             payload_seq: 0,
             last_second: None,
         }
@@ -120,8 +175,17 @@ fn arg_str(b: &Bytes) -> String {
 // ---- REPLICAOF / ROLE ----------------------------------------------------------------------
 
 fn replicaof(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
-    if node.clients.get(&id).is_some_and(|c| c.flags.master || c.flags.replica) {
-        return Err(CmdError::msg("Command is not valid when client is a replica."));
+    if node
+        .clients
+        .get(&id)
+        .is_some_and(|c| c.flags.master || c.flags.replica)
+    {
+        return Err(CmdError::msg(
+            "Command is not valid when client is a replica.",
+        ));
+    }
+    if node.repl.failover.pauses_writes() {
+        return Err(CmdError::msg("REPLICAOF not allowed while failing over."));
     }
     if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
         if node.is_replica() {
@@ -136,9 +200,21 @@ fn replicaof(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
         .ok_or(CmdError::NotInteger)?;
     let port = u16::try_from(port).map_err(|_| CmdError::msg("Invalid master port"))?;
     let host = arg_str(&argv[1]);
-    if node.role == (Role::Replica { host: host.clone(), port }) {
+    if node.role
+        == (Role::Replica {
+            host: host.clone(),
+            port,
+        })
+    {
+        if node.repl.link.state != Some(LinkState::Connected) && !node.repl.accept_empty_once {
+            // The operator confirms this primary (empty primary protection may be holding
+            // the link down): accept its next full sync and retry now.
+            node.repl.accept_empty_once = true;
+            node.repl.target.send_replace(Some((host, port)));
+        }
         return Ok(Frame::simple("OK Already connected to specified master"));
     }
+    node.repl.accept_empty_once = true;
     node.become_replica(host.clone(), port);
     info!("REPLICAOF {host}:{port} enabled (user request from 'id={id}')");
     Ok(Frame::ok())
@@ -174,7 +250,11 @@ fn role(node: &mut Node, _id: ClientId, _argv: &[Bytes]) -> NodeResult {
                 Some(LinkState::Transfer) => "sync",
                 Some(LinkState::Connected) => "connected",
             };
-            let offset = if node.repl.master_client.is_some() { st.offset as i64 } else { -1 };
+            let offset = if node.repl.master_client.is_some() {
+                st.offset as i64
+            } else {
+                -1
+            };
             Ok(Frame::Array(vec![
                 Frame::bulk("slave"),
                 Frame::bulk(host.clone()),
@@ -194,9 +274,14 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
             "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
         ));
     }
-    let parse = |b: &Bytes| std::str::from_utf8(b).ok().and_then(|s| s.parse::<i64>().ok());
+    let parse = |b: &Bytes| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+    };
     let num = parse(&argv[1]).ok_or(CmdError::NotInteger)?;
-    let timeout = parse(&argv[2]).ok_or(CmdError::msg("timeout is not an integer or out of range"))?;
+    let timeout =
+        parse(&argv[2]).ok_or(CmdError::msg("timeout is not an integer or out of range"))?;
     if timeout < 0 {
         return Err(CmdError::msg("timeout is negative"));
     }
@@ -236,10 +321,20 @@ fn replconf(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
                     .ok()
                     .and_then(|s| s.parse::<u16>().ok())
                     .ok_or(CmdError::NotInteger)?;
-                st_rc.borrow_mut().handshakes.entry(id).or_default().listening_port = port;
+                st_rc
+                    .borrow_mut()
+                    .handshakes
+                    .entry(id)
+                    .or_default()
+                    .listening_port = port;
             }
             b"ip-address" => {
-                st_rc.borrow_mut().handshakes.entry(id).or_default().announced_ip = Some(arg_str(val));
+                st_rc
+                    .borrow_mut()
+                    .handshakes
+                    .entry(id)
+                    .or_default()
+                    .announced_ip = Some(arg_str(val));
             }
             b"capa" => {
                 let mut st = st_rc.borrow_mut();
@@ -256,7 +351,12 @@ fn replconf(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
                     b"0" => false,
                     _ => return Err(CmdError::Syntax),
                 };
-                st_rc.borrow_mut().handshakes.entry(id).or_default().rdb_only = on;
+                st_rc
+                    .borrow_mut()
+                    .handshakes
+                    .entry(id)
+                    .or_default()
+                    .rdb_only = on;
             }
             b"rdb-filter-only" => {
                 // We have no functions: every accepted filter yields an RDB without keys.
@@ -277,7 +377,9 @@ fn replconf(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
             b"ack" => {
                 // No reply, ever; ignored from clients that are not replicas.
                 silence(node, id);
-                let off = std::str::from_utf8(val).ok().and_then(|s| s.parse::<u64>().ok());
+                let off = std::str::from_utf8(val)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
                 if let Some(off) = off {
                     node.replica_acked(id, off);
                 }
@@ -300,10 +402,13 @@ fn replconf(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
 }
 
 fn psync(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
-    let offset = std::str::from_utf8(&argv[2]).ok().and_then(|s| s.parse::<i64>().ok());
+    let offset = std::str::from_utf8(&argv[2])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok());
     let Some(offset) = offset else {
         return Err(CmdError::NotInteger);
     };
+    crate::failover::psync_failover_request(node, argv)?;
     node.attach_replica(id, Some((arg_str(&argv[1]), offset)))
 }
 
@@ -323,16 +428,37 @@ impl Node {
             return Ok(Frame::Null);
         }
         if client.flags.master {
-            return Err(CmdError::msg("Command is not valid when client is a replica."));
+            return Err(CmdError::msg(
+                "Command is not valid when client is a replica.",
+            ));
+        }
+        if self.repl.failover.pauses_writes() {
+            return Err(CmdError::Coded(
+                "NOMASTERLINK",
+                "Can't SYNC while failing over".into(),
+            ));
         }
         if self.is_replica() && self.repl.link.state != Some(LinkState::Connected) {
-            return Err(CmdError::Coded("NOMASTERLINK", "Can't SYNC while not connected with my master".into()));
+            return Err(CmdError::Coded(
+                "NOMASTERLINK",
+                "Can't SYNC while not connected with my master".into(),
+            ));
         }
         let tx = client.tx.clone();
         let peer_ip = client.addr.ip();
         let st_rc = self.repl.state.clone();
-        let hs = st_rc.borrow_mut().handshakes.remove(&id).unwrap_or_default();
-        let who = format!("{}:{}", hs.announced_ip.clone().unwrap_or_else(|| peer_ip.to_string()), hs.listening_port);
+        let hs = st_rc
+            .borrow_mut()
+            .handshakes
+            .remove(&id)
+            .unwrap_or_default();
+        let who = format!(
+            "{}:{}",
+            hs.announced_ip
+                .clone()
+                .unwrap_or_else(|| peer_ip.to_string()),
+            hs.listening_port
+        );
         info!("Replica {who} asks for synchronization");
         if let Some(c) = self.clients.get_mut(&id) {
             c.flags.replica = true;
@@ -389,7 +515,10 @@ impl Node {
                 let replid = random_hex(&mut self.rng, 40);
                 st.replid = replid;
                 st.clear_replid2();
-                info!("Replication backlog created, my new replication IDs are '{}' and '{}'", st.replid, st.replid2);
+                info!(
+                    "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                    st.replid, st.replid2
+                );
             }
             st.ensure_backlog(size);
             st.replicas.insert(id, link);
@@ -413,7 +542,11 @@ impl Node {
         r.ack_off = r.ack_off.max(off);
         r.ack_time = Instant::now();
         if r.state == ReplicaState::WaitFirstAck {
-            info!("Synchronization with replica {}:{} succeeded", r.ip(), r.hs.listening_port);
+            info!(
+                "Synchronization with replica {}:{} succeeded",
+                r.ip(),
+                r.hs.listening_port
+            );
             r.go_online();
         }
         drop(st);
@@ -428,7 +561,11 @@ impl Node {
         st.handshakes.remove(&id);
         st.waiters.retain(|w| w.id != id);
         if let Some(r) = st.replicas.remove(&id) {
-            info!("Connection with replica {}:{} lost.", r.ip(), r.hs.listening_port);
+            info!(
+                "Connection with replica {}:{} lost.",
+                r.ip(),
+                r.hs.listening_port
+            );
             if st.replicas.is_empty() {
                 st.no_replicas_since = Some(Instant::now());
             }
@@ -449,7 +586,12 @@ impl Node {
     /// Whether the connection of client `id` was told to close (checked while a write to a
     /// slow peer is pending).
     pub fn close_requested(&self, id: ClientId) -> bool {
-        self.repl.state.borrow().replicas.get(&id).is_some_and(|r| r.closing)
+        self.repl
+            .state
+            .borrow()
+            .replicas
+            .get(&id)
+            .is_some_and(|r| r.closing)
     }
 
     /// `-NOREPLICAS`: fewer good replicas than `min-replicas-to-write`.
@@ -500,14 +642,22 @@ impl Node {
     /// Replication's share of the cron: full syncs to start, WAIT deadlines, GETACK, and
     /// once a second keepalives, PINGs, timeouts, output limits and the backlog TTL.
     pub fn replication_cron(&mut self) {
+        self.failover_cron();
         self.start_full_sync();
-        let getack = std::mem::take(&mut self.repl.state.borrow_mut().getack_pending);
+        // During a FAILOVER the offset must stay put: GETACK waits (as in Redis).
+        let paused = self.repl.failover.pauses_writes();
+        let getack = !paused && std::mem::take(&mut self.repl.state.borrow_mut().getack_pending);
         if getack && !self.is_replica() {
-            self.stream.feed_unselected(&[&b"REPLCONF"[..], b"GETACK", b"*"]);
+            self.stream
+                .feed_unselected(&[&b"REPLCONF"[..], b"GETACK", b"*"]);
         }
         self.check_waiters(unix_ms());
         let now = Instant::now();
-        if self.repl.last_second.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        if self
+            .repl
+            .last_second
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
             return;
         }
         self.repl.last_second = Some(now);
@@ -533,8 +683,15 @@ impl Node {
                 if keepalive {
                     r.send_raw(Bytes::from_static(b"\n"));
                 }
-                if r.state == ReplicaState::Online && r.psync && now.duration_since(r.ack_time) > timeout {
-                    warn!("Disconnecting timedout replica (streaming sync): {}:{}", r.ip(), r.hs.listening_port);
+                if r.state == ReplicaState::Online
+                    && r.psync
+                    && now.duration_since(r.ack_time) > timeout
+                {
+                    warn!(
+                        "Disconnecting timedout replica (streaming sync): {}:{}",
+                        r.ip(),
+                        r.hs.listening_port
+                    );
                     r.close();
                     continue;
                 }
@@ -550,7 +707,11 @@ impl Node {
                 }
             }
             let period = Duration::from_secs(self.cfg.repl_ping_replica_period.max(1) as u64);
-            if !st.following && !st.replicas.is_empty() && now.duration_since(st.last_ping) >= period {
+            if !st.following
+                && !paused
+                && !st.replicas.is_empty()
+                && now.duration_since(st.last_ping) >= period
+            {
                 st.last_ping = now;
                 ping = true;
             }
@@ -581,7 +742,10 @@ impl Node {
         }
         self.drop_master_client();
         self.repl.state.borrow_mut().following = true;
-        self.role = Role::Replica { host: host.clone(), port };
+        self.role = Role::Replica {
+            host: host.clone(),
+            port,
+        };
         self.repl.link = LinkInfo::default();
         self.repl.link.down_since = Some(Instant::now());
         let _ = self.repl.target.send(Some((host, port)));
@@ -676,7 +840,11 @@ pub fn info(node: &Node, out: &mut String) {
                 _ => -1,
             };
             field!(out, "master_last_io_seconds_ago", io);
-            field!(out, "master_sync_in_progress", u8::from(link.state == Some(LinkState::Transfer)));
+            field!(
+                out,
+                "master_sync_in_progress",
+                u8::from(link.state == Some(LinkState::Transfer))
+            );
             field!(out, "slave_read_repl_offset", st.offset);
             field!(out, "slave_repl_offset", st.offset);
             if link.state == Some(LinkState::Transfer) {
@@ -689,9 +857,17 @@ pub fn info(node: &Node, out: &mut String) {
                 field!(out, "master_sync_total_bytes", total_i);
                 field!(out, "master_sync_read_bytes", read);
                 field!(out, "master_sync_left_bytes", total_i - read as i64);
-                let perc = if total_i > 0 { read as f64 * 100.0 / total_i as f64 } else { 0.0 };
+                let perc = if total_i > 0 {
+                    read as f64 * 100.0 / total_i as f64
+                } else {
+                    0.0
+                };
                 field!(out, "master_sync_perc", format!("{perc:.2}"));
-                field!(out, "master_sync_last_io_seconds_ago", link.last_io.map_or(0, |t| t.elapsed().as_secs()));
+                field!(
+                    out,
+                    "master_sync_last_io_seconds_ago",
+                    link.last_io.map_or(0, |t| t.elapsed().as_secs())
+                );
             }
             if !up {
                 let since = link.down_since.map_or(-1, |t| t.elapsed().as_secs() as i64);
@@ -708,7 +884,11 @@ pub fn info(node: &Node, out: &mut String) {
         field!(out, "min_slaves_good_slaves", st.good_replicas);
     }
     for (i, r) in listed.iter().enumerate() {
-        let lag = if r.state.is_online() { r.ack_time.elapsed().as_secs() } else { 0 };
+        let lag = if r.state.is_online() {
+            r.ack_time.elapsed().as_secs()
+        } else {
+            0
+        };
         let _ = write!(
             out,
             "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
@@ -719,7 +899,11 @@ pub fn info(node: &Node, out: &mut String) {
             lag
         );
     }
-    field!(out, "master_failover_state", "no-failover");
+    field!(
+        out,
+        "master_failover_state",
+        node.repl.failover.phase.info_name()
+    );
     field!(out, "master_replid", st.replid);
     field!(out, "master_replid2", st.replid2);
     field!(out, "master_repl_offset", st.offset);
@@ -752,6 +936,8 @@ impl ReplicaHost for NodeHost {
             masteruser: n.cfg.masteruser.clone(),
             listening_port: port,
             announce_ip: n.cfg.replica_announce_ip.clone(),
+            failover: n.repl.failover.psync_flag(),
+            accept_empty_fullsync: n.cfg.replica_accept_empty_fullsync || n.repl.accept_empty_once,
         }
     }
 
@@ -786,6 +972,7 @@ impl ReplicaHost for NodeHost {
             LinkState::Connected => {
                 n.repl.link.down_since = None;
                 n.repl.link.transfer = None;
+                n.repl.accept_empty_once = false;
                 n.master_client();
             }
             LinkState::Transfer => n.repl.link.transfer = Some((None, 0)),
@@ -802,20 +989,27 @@ impl ReplicaHost for NodeHost {
     }
 
     fn full_resync(&mut self, replid: &str, offset: u64) {
-        self.0.borrow_mut().repl.pending_full = Some((replid.to_string(), offset));
+        let mut n = self.0.borrow_mut();
+        n.repl.pending_full = Some((replid.to_string(), offset));
+        n.failover_link_up();
     }
 
     fn load_payload(&mut self, path: &Path) -> Result<(), String> {
         let mut guard = self.0.borrow_mut();
         let n = &mut *guard;
-        let (replid, offset) = n.repl.pending_full.take().ok_or("no +FULLRESYNC before the payload")?;
+        let (replid, offset) = n
+            .repl
+            .pending_full
+            .take()
+            .ok_or("no +FULLRESYNC before the payload")?;
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let opts = LoadOptions {
             cfg: n.ks.cfg.clone(),
             now_ms: unix_ms(),
             drop_expired: false,
         };
-        let loaded = snapshot::load(BufReader::with_capacity(1 << 16, file), opts, |_| {}).map_err(|e| e.to_string())?;
+        let loaded = snapshot::load(BufReader::with_capacity(1 << 16, file), opts, |_| {})
+            .map_err(|e| e.to_string())?;
         info!(
             "MASTER <-> REPLICA sync: Flushing old data; loaded {} keys ({} bytes)",
             loaded.keys_loaded, loaded.bytes
@@ -823,7 +1017,11 @@ impl ReplicaHost for NodeHost {
         n.ks.replace_dbs(loaded.dbs);
         n.touch_all();
         n.dirty += 1;
-        n.repl.master_db = loaded.aux.repl_stream_db.and_then(|d| usize::try_from(d).ok()).unwrap_or(0);
+        n.repl.master_db = loaded
+            .aux
+            .repl_stream_db
+            .and_then(|d| usize::try_from(d).ok())
+            .unwrap_or(0);
         if let Some(mid) = n.repl.master_client {
             let db = n.repl.master_db;
             if let Some(c) = n.clients.get_mut(&mid) {
@@ -831,7 +1029,11 @@ impl ReplicaHost for NodeHost {
                 c.multi = None;
             }
         }
-        let replid = if replid.len() == 40 { replid } else { random_hex(&mut n.rng, 40) };
+        let replid = if replid.len() == 40 {
+            replid
+        } else {
+            random_hex(&mut n.rng, 40)
+        };
         let size = n.cfg.repl_backlog_size.max(1) as usize;
         {
             let mut st = n.repl.state.borrow_mut();
@@ -850,6 +1052,7 @@ impl ReplicaHost for NodeHost {
 
     fn partial_resync(&mut self, new_replid: Option<&str>) {
         let mut n = self.0.borrow_mut();
+        n.failover_link_up();
         n.repl.has_history = true;
         if let Some(id) = new_replid {
             let mut st = n.repl.state.borrow_mut();
@@ -872,6 +1075,10 @@ impl ReplicaHost for NodeHost {
         n.repl.state.borrow_mut().feed_stream(&fed);
     }
 
+    fn dataset_keys(&self) -> u64 {
+        self.0.borrow().ks.dbs.iter().map(|d| d.len() as u64).sum()
+    }
+
     fn link_down(&mut self, err: &ReplError) {
         let mut n = self.0.borrow_mut();
         if n.repl.link.state == Some(LinkState::Connected) || n.repl.link.down_since.is_none() {
@@ -880,6 +1087,7 @@ impl ReplicaHost for NodeHost {
         if matches!(err, ReplError::Load(_)) {
             warn!("{err}; keeping the old dataset");
         }
+        n.failover_link_failed(&err.to_string());
         n.repl.link.state = None;
         n.repl.link.transfer = None;
         n.repl.pending_full = None;

@@ -20,7 +20,7 @@ pub struct Stats {
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
     pub blocked_clients: u64,
-    pub commands: HashMap<&'static str, CallStats>,
+    pub commands: HashMap<&'static str, CallStats, ahash::RandomState>,
     /// Samples of (unix ms, commands processed) for `instantaneous_ops_per_sec`.
     ops_samples: Vec<(i64, u64)>,
     pub instantaneous_ops_per_sec: u64,

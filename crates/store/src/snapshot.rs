@@ -55,6 +55,7 @@ use ferrokv_proto::rdb::{
 
 use crate::config::{EvictionPolicy, StoreConfig};
 use crate::evict::{lfu_decayed, lfu_initial, lru_idle_secs};
+use crate::key::Key;
 use crate::keyspace::{Db, Entry, Keyspace, NO_EXPIRE};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 
@@ -546,15 +547,24 @@ impl<R: BufRead> Loader<R> {
         let mut entry = Entry::new(value);
         entry.expire_at = meta.expire_ms.unwrap_or(NO_EXPIRE);
         entry.access = self.access(&meta);
+        let has_ttl = entry.expire_at != NO_EXPIRE;
         let db = &mut self.dbs[self.db];
-        if db.map.contains_key(&key[..]) {
-            return Err(LoadError::DuplicateKey {
-                offset: at,
-                db: self.db,
-                key,
-            });
+        // One hash lookup per key: this is the hot path of a load.
+        match db.map.entry(Key::new(&key)) {
+            indexmap::map::Entry::Occupied(_) => {
+                return Err(LoadError::DuplicateKey {
+                    offset: at,
+                    db: self.db,
+                    key,
+                })
+            }
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(entry);
+            }
         }
-        db.put(&key, entry);
+        if has_ttl {
+            db.expires.insert(Key::new(&key));
+        }
         self.keys_loaded += 1;
         Ok(())
     }

@@ -78,7 +78,11 @@ impl AofFile {
         } else {
             self.name.clone()
         };
-        format!("file {name} seq {} type {}\n", self.seq, self.kind.as_char())
+        format!(
+            "file {name} seq {} type {}\n",
+            self.seq,
+            self.kind.as_char()
+        )
     }
 }
 
@@ -146,13 +150,17 @@ impl Manifest {
                 line: Some((linenum, String::from_utf8_lossy(line).into_owned())),
             };
             if chunk.last() != Some(&b'\n') {
-                return Err(ManifestError { kind: ManifestErrorKind::LineTooLong, line: None });
+                return Err(ManifestError {
+                    kind: ManifestErrorKind::LineTooLong,
+                    line: None,
+                });
             }
             let line = trim(chunk);
             if line.is_empty() {
                 return Err(fail(ManifestErrorKind::InvalidFormat, line));
             }
-            let args = split_args(line).ok_or_else(|| fail(ManifestErrorKind::InvalidFormat, line))?;
+            let args =
+                split_args(line).ok_or_else(|| fail(ManifestErrorKind::InvalidFormat, line))?;
             if args.len() < 6 || args.len() % 2 != 0 {
                 return Err(fail(ManifestErrorKind::InvalidFormat, line));
             }
@@ -179,29 +187,45 @@ impl Manifest {
             if seq == 0 || kind == 0 {
                 return Err(fail(ManifestErrorKind::InvalidFormat, line));
             }
-            let name = String::from_utf8(name).map_err(|_| fail(ManifestErrorKind::InvalidFormat, line))?;
+            let name = String::from_utf8(name)
+                .map_err(|_| fail(ManifestErrorKind::InvalidFormat, line))?;
             match kind {
                 b'b' => {
                     if m.base.is_some() {
                         return Err(fail(ManifestErrorKind::DuplicateBase, line));
                     }
-                    m.base = Some(AofFile { name, seq, kind: FileKind::Base });
+                    m.base = Some(AofFile {
+                        name,
+                        seq,
+                        kind: FileKind::Base,
+                    });
                     m.curr_base_seq = seq;
                 }
-                b'h' => m.history.push(AofFile { name, seq, kind: FileKind::History }),
+                b'h' => m.history.push(AofFile {
+                    name,
+                    seq,
+                    kind: FileKind::History,
+                }),
                 b'i' => {
                     if seq <= max_incr_seq {
                         return Err(fail(ManifestErrorKind::NonMonotonicSeq, line));
                     }
                     max_incr_seq = seq;
                     m.curr_incr_seq = seq;
-                    m.incrs.push(AofFile { name, seq, kind: FileKind::Incr });
+                    m.incrs.push(AofFile {
+                        name,
+                        seq,
+                        kind: FileKind::Incr,
+                    });
                 }
                 _ => return Err(fail(ManifestErrorKind::UnknownType, line)),
             }
         }
         if linenum == 0 {
-            return Err(ManifestError { kind: ManifestErrorKind::Empty, line: None });
+            return Err(ManifestError {
+                kind: ManifestErrorKind::Empty,
+                line: None,
+            });
         }
         Ok(m)
     }
@@ -233,8 +257,16 @@ impl Manifest {
             self.history.insert(0, old);
         }
         self.curr_base_seq += 1;
-        let name = format!("{prefix}.{}.base.{}", self.curr_base_seq, if rdb { "rdb" } else { "aof" });
-        self.base = Some(AofFile { name: name.clone(), seq: self.curr_base_seq, kind: FileKind::Base });
+        let name = format!(
+            "{prefix}.{}.base.{}",
+            self.curr_base_seq,
+            if rdb { "rdb" } else { "aof" }
+        );
+        self.base = Some(AofFile {
+            name: name.clone(),
+            seq: self.curr_base_seq,
+            kind: FileKind::Base,
+        });
         name
     }
 
@@ -242,7 +274,11 @@ impl Manifest {
     pub fn new_incr(&mut self, prefix: &str) -> String {
         self.curr_incr_seq += 1;
         let name = incr_name(prefix, self.curr_incr_seq);
-        self.incrs.push(AofFile { name: name.clone(), seq: self.curr_incr_seq, kind: FileKind::Incr });
+        self.incrs.push(AofFile {
+            name: name.clone(),
+            seq: self.curr_incr_seq,
+            kind: FileKind::Incr,
+        });
         name
     }
 
@@ -336,7 +372,10 @@ fn atoll(s: &[u8]) -> u64 {
     };
     let mut v: u64 = 0;
     while let Some(d) = s.get(i).filter(|b| b.is_ascii_digit()) {
-        v = match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
+        v = match v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+        {
             Some(v) => v,
             None => return 0,
         };
@@ -376,7 +415,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         loop {
             let c = at(i);
             if inq {
-                if c == b'\\' && at(i + 1) == b'x' && hex(at(i + 2)).is_some() && hex(at(i + 3)).is_some() {
+                if c == b'\\'
+                    && at(i + 1) == b'x'
+                    && hex(at(i + 2)).is_some()
+                    && hex(at(i + 3)).is_some()
+                {
                     cur.push(hex(at(i + 2))? * 16 + hex(at(i + 3))?);
                     i += 3;
                 } else if c == b'\\' && i + 1 < line.len() {
@@ -432,7 +475,8 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 /// `sdsneedsrepr`.
 fn needs_repr(s: &[u8]) -> bool {
-    s.iter().any(|&b| b == b'\\' || b == b'"' || !is_print(b) || is_space(b))
+    s.iter()
+        .any(|&b| b == b'\\' || b == b'"' || !is_print(b) || is_space(b))
 }
 
 /// `sdscatrepr`: the quoted, escaped form.
@@ -479,7 +523,10 @@ mod tests {
         assert_eq!(m.new_incr("appendonly.aof"), "appendonly.aof.2.incr.aof");
         // Rewrite done: new BASE, old INCR becomes history, the open INCR stays. Both
         // are put at the head of the history list, as Redis does.
-        assert_eq!(m.new_base("appendonly.aof", true), "appendonly.aof.2.base.rdb");
+        assert_eq!(
+            m.new_base("appendonly.aof", true),
+            "appendonly.aof.2.base.rdb"
+        );
         m.mark_rewritten_incrs_as_history(1);
         assert_eq!(
             m.to_text(),
@@ -493,24 +540,41 @@ mod tests {
             m.to_text(),
             "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
         );
-        assert_eq!(m.new_base("appendonly.aof", false), "appendonly.aof.3.base.aof");
+        assert_eq!(
+            m.new_base("appendonly.aof", false),
+            "appendonly.aof.3.base.aof"
+        );
     }
 
     #[test]
     fn names_needing_quotes_round_trip() {
         for name in ["a b", "q\"uote", "tab\there", "nl\n", "\u{7f}del", "é"] {
-            let f = AofFile { name: name.into(), seq: 3, kind: FileKind::Incr };
+            let f = AofFile {
+                name: name.into(),
+                seq: 3,
+                kind: FileKind::Incr,
+            };
             let line = f.line();
             assert!(line.starts_with("file \""), "{line:?}");
             let m = Manifest::parse(line.as_bytes()).unwrap();
             assert_eq!(m.incrs[0], f, "{line:?}");
         }
         assert_eq!(
-            AofFile { name: "a b".into(), seq: 1, kind: FileKind::Base }.line(),
+            AofFile {
+                name: "a b".into(),
+                seq: 1,
+                kind: FileKind::Base
+            }
+            .line(),
             "file \"a b\" seq 1 type b\n"
         );
         assert_eq!(
-            AofFile { name: "\u{7f}".into(), seq: 1, kind: FileKind::Base }.line(),
+            AofFile {
+                name: "\u{7f}".into(),
+                seq: 1,
+                kind: FileKind::Base
+            }
+            .line(),
             "file \"\\x7f\" seq 1 type b\n"
         );
     }
@@ -536,15 +600,26 @@ mod tests {
             ("file \"a seq 1 type b\n", Err(InvalidFormat)),
             ("file \"a\"x seq 1 type b\n", Err(InvalidFormat)),
             ("file a seq 1 type z\n", Err(UnknownType)),
-            ("file a seq 1 type b\nfile b seq 2 type b\n", Err(DuplicateBase)),
-            ("file a seq 2 type i\nfile b seq 2 type i\n", Err(NonMonotonicSeq)),
-            ("file a seq 2 type i\nfile b seq 1 type h\nfile c seq 3 type i\n", Ok(())),
+            (
+                "file a seq 1 type b\nfile b seq 2 type b\n",
+                Err(DuplicateBase),
+            ),
+            (
+                "file a seq 2 type i\nfile b seq 2 type i\n",
+                Err(NonMonotonicSeq),
+            ),
+            (
+                "file a seq 2 type i\nfile b seq 1 type h\nfile c seq 3 type i\n",
+                Ok(()),
+            ),
             ("nofile a seq 1 type b\n", Err(InvalidFormat)),
             ("file '' seq 1 type b\n", Err(InvalidFormat)),
             ("file 'it\\'s' seq 1 type b\n", Ok(())),
         ];
         for (text, want) in cases {
-            let got = Manifest::parse(text.as_bytes()).map(|_| ()).map_err(|e| e.kind);
+            let got = Manifest::parse(text.as_bytes())
+                .map(|_| ())
+                .map_err(|e| e.kind);
             assert_eq!(&got, want, "{text:?}");
         }
     }
@@ -558,7 +633,10 @@ mod tests {
         let name = "y".repeat(1024 - "file  seq 1 type b\n".len());
         let ok = format!("file {name} seq 1 type b\n");
         assert_eq!(ok.len(), 1024);
-        assert_eq!(Manifest::parse(ok.as_bytes()).unwrap().base.unwrap().name, name);
+        assert_eq!(
+            Manifest::parse(ok.as_bytes()).unwrap().base.unwrap().name,
+            name
+        );
     }
 
     #[test]
@@ -570,9 +648,21 @@ mod tests {
 
     #[test]
     fn split_args_like_sds() {
-        let s = |l: &str| split_args(l.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect::<Vec<_>>());
-        assert_eq!(s("a  b\t c"), Some(vec!["a".into(), "b".into(), "c".into()]));
-        assert_eq!(s("\"x\\x41\\n\" 'y'"), Some(vec!["xA\n".into(), "y".into()]));
+        let s = |l: &str| {
+            split_args(l.as_bytes()).map(|v| {
+                v.into_iter()
+                    .map(|a| String::from_utf8_lossy(&a).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            s("a  b\t c"),
+            Some(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(
+            s("\"x\\x41\\n\" 'y'"),
+            Some(vec!["xA\n".into(), "y".into()])
+        );
         assert_eq!(s("ab\"cd\""), Some(vec!["abcd".into()]));
         assert_eq!(s("\"open"), None);
         assert_eq!(s("'open"), None);

@@ -84,7 +84,9 @@ pub enum Next {
     /// Clean end of input.
     End,
     /// The input ends inside a command; bytes up to `valid_up_to` are complete commands.
-    Truncated { valid_up_to: u64 },
+    Truncated {
+        valid_up_to: u64,
+    },
 }
 
 /// Command-by-command reader over any byte source.
@@ -134,13 +136,21 @@ impl<R: Read> Records<R> {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(RecordError::Io { offset: self.offset, source }),
+                Err(source) => {
+                    return Err(RecordError::Io {
+                        offset: self.offset,
+                        source,
+                    })
+                }
             }
         }
     }
 
     fn format(&self, detail: impl Into<String>) -> RecordError {
-        RecordError::Format { offset: self.offset, detail: detail.into() }
+        RecordError::Format {
+            offset: self.offset,
+            detail: detail.into(),
+        }
     }
 
     /// Reads the next command.
@@ -168,14 +178,18 @@ impl<R: Read> Records<R> {
                     b'*' => {
                         let head = &self.buf[..self.buf.len().min(24)];
                         if let Some(cr) = memchr::memchr(b'\r', head) {
-                            let n = std::str::from_utf8(&head[1..cr]).ok().and_then(|s| s.parse::<i64>().ok());
+                            let n = std::str::from_utf8(&head[1..cr])
+                                .ok()
+                                .and_then(|s| s.parse::<i64>().ok());
                             if n.is_some_and(|n| n < 1) {
                                 return Err(self.format("command with fewer than one argument"));
                             }
                         }
                     }
                     other => {
-                        return Err(self.format(format!("expected '*' or '#', got byte 0x{other:02x}")));
+                        return Err(
+                            self.format(format!("expected '*' or '#', got byte 0x{other:02x}"))
+                        );
                     }
                 }
             }
@@ -183,13 +197,19 @@ impl<R: Read> Records<R> {
             match self.dec.decode_request(&mut self.buf) {
                 Ok(Some(req)) => {
                     self.offset += req.wire_len as u64;
-                    return Ok(Next::Command(Command { argv: req.argv, start, end: self.offset }));
+                    return Ok(Next::Command(Command {
+                        argv: req.argv,
+                        start,
+                        end: self.offset,
+                    }));
                 }
                 Ok(None) if self.eof => {
                     if self.buf.is_empty() && !self.dec.in_request() {
                         return Ok(Next::End);
                     }
-                    return Ok(Next::Truncated { valid_up_to: self.offset });
+                    return Ok(Next::Truncated {
+                        valid_up_to: self.offset,
+                    });
                 }
                 Ok(None) => self.fill()?,
                 Err(e) => return Err(self.format(describe(&e))),
@@ -208,7 +228,11 @@ pub enum Unit {
     Command(Command),
     /// The commands between `MULTI` and `EXEC` (both excluded); `start` is the `MULTI`'s
     /// offset, `end` the offset after `EXEC`.
-    Transaction { commands: Vec<Command>, start: u64, end: u64 },
+    Transaction {
+        commands: Vec<Command>,
+        start: u64,
+        end: u64,
+    },
 }
 
 /// What [`Units::next_unit`] found.
@@ -217,7 +241,10 @@ pub enum NextUnit {
     Unit(Unit),
     End,
     /// Everything before `valid_up_to` was returned as complete units.
-    Truncated { valid_up_to: u64, why: Truncation },
+    Truncated {
+        valid_up_to: u64,
+        why: Truncation,
+    },
 }
 
 /// [`Records`] with `MULTI … EXEC` grouped. A nested `MULTI` is ignored, a stray `EXEC` is
@@ -228,7 +255,9 @@ pub struct Units<R> {
 
 impl<R: Read> Units<R> {
     pub fn new(src: R, start: u64) -> Units<R> {
-        Units { records: Records::new(src, start) }
+        Units {
+            records: Records::new(src, start),
+        }
     }
 
     pub fn offset(&self) -> u64 {
@@ -242,14 +271,23 @@ impl<R: Read> Units<R> {
                 Next::Command(c) => c,
                 Next::End => {
                     return Ok(match tx {
-                        Some((start, _)) => NextUnit::Truncated { valid_up_to: start, why: Truncation::OpenMulti },
+                        Some((start, _)) => NextUnit::Truncated {
+                            valid_up_to: start,
+                            why: Truncation::OpenMulti,
+                        },
                         None => NextUnit::End,
                     });
                 }
                 Next::Truncated { valid_up_to } => {
                     return Ok(match tx {
-                        Some((start, _)) => NextUnit::Truncated { valid_up_to: start, why: Truncation::ShortRead },
-                        None => NextUnit::Truncated { valid_up_to, why: Truncation::ShortRead },
+                        Some((start, _)) => NextUnit::Truncated {
+                            valid_up_to: start,
+                            why: Truncation::ShortRead,
+                        },
+                        None => NextUnit::Truncated {
+                            valid_up_to,
+                            why: Truncation::ShortRead,
+                        },
                     });
                 }
             };
@@ -262,7 +300,11 @@ impl<R: Read> Units<R> {
             if cmd.is(b"exec") {
                 match tx.take() {
                     Some((start, commands)) => {
-                        return Ok(NextUnit::Unit(Unit::Transaction { commands, start, end: cmd.end }));
+                        return Ok(NextUnit::Unit(Unit::Transaction {
+                            commands,
+                            start,
+                            end: cmd.end,
+                        }));
                     }
                     None => continue,
                 }
@@ -296,7 +338,9 @@ mod tests {
         loop {
             match u.next_unit() {
                 Ok(NextUnit::Unit(Unit::Command(c))) => out.push(c.argv),
-                Ok(NextUnit::Unit(Unit::Transaction { commands, .. })) => out.extend(commands.into_iter().map(|c| c.argv)),
+                Ok(NextUnit::Unit(Unit::Transaction { commands, .. })) => {
+                    out.extend(commands.into_iter().map(|c| c.argv))
+                }
                 Ok(other) => return (out, Ok(other)),
                 Err(e) => return (out, Err(e.to_string())),
             }
@@ -321,9 +365,13 @@ mod tests {
         let mut data = b"#TS:1700000000\r\n".to_vec();
         data.extend(enc(&[&["SELECT", "0"], &["set", "b", "2"]]));
         let mut r = Records::new(&data[..], 0);
-        let Next::Command(c) = r.next_command().unwrap() else { panic!() };
+        let Next::Command(c) = r.next_command().unwrap() else {
+            panic!()
+        };
         assert_eq!((c.start, c.end), (16, 16 + 23));
-        let Next::Command(c) = r.next_command().unwrap() else { panic!() };
+        let Next::Command(c) = r.next_command().unwrap() else {
+            panic!()
+        };
         assert_eq!(c.argv[0], "set");
         assert_eq!(c.end, data.len() as u64);
         assert_eq!(r.next_command().unwrap(), Next::End);
@@ -331,7 +379,11 @@ mod tests {
 
     #[test]
     fn every_split_point_of_a_torn_tail_truncates_to_the_last_complete_command() {
-        let parts: [&[&str]; 3] = [&["SELECT", "0"], &["SET", "k", "v"], &["RPUSH", "list", "a", "bbbbbbbb"]];
+        let parts: [&[&str]; 3] = [
+            &["SELECT", "0"],
+            &["SET", "k", "v"],
+            &["RPUSH", "list", "a", "bbbbbbbb"],
+        ];
         let data = enc(&parts);
         let mut ends = Vec::new();
         for i in 1..=parts.len() {
@@ -345,7 +397,10 @@ mod tests {
             let want = if last == cut {
                 NextUnit::End
             } else {
-                NextUnit::Truncated { valid_up_to: last as u64, why: Truncation::ShortRead }
+                NextUnit::Truncated {
+                    valid_up_to: last as u64,
+                    why: Truncation::ShortRead,
+                }
             };
             assert_eq!(outcome, Ok(want), "cut {cut}");
             // Same answer when the bytes arrive one at a time.
@@ -357,14 +412,23 @@ mod tests {
                     other => break other,
                 }
             };
-            assert_eq!((n, end), (complete, outcome.clone().unwrap()), "trickle cut {cut}");
+            assert_eq!(
+                (n, end),
+                (complete, outcome.clone().unwrap()),
+                "trickle cut {cut}"
+            );
         }
     }
 
     #[test]
     fn every_split_point_inside_a_transaction_goes_back_to_multi() {
         let head = enc(&[&["SET", "a", "1"]]);
-        let tx = enc(&[&["MULTI"], &["SREM", "s", "x"], &["SREM", "s", "y"], &["EXEC"]]);
+        let tx = enc(&[
+            &["MULTI"],
+            &["SREM", "s", "x"],
+            &["SREM", "s", "y"],
+            &["EXEC"],
+        ]);
         let data = [head.clone(), tx.clone()].concat();
         for cut in head.len()..data.len() {
             let (cmds, outcome) = read_all(&data[..cut]);
@@ -380,7 +444,10 @@ mod tests {
                 None => assert_eq!(outcome, Ok(NextUnit::End)),
                 Some(why) => assert_eq!(
                     outcome,
-                    Ok(NextUnit::Truncated { valid_up_to: head.len() as u64, why }),
+                    Ok(NextUnit::Truncated {
+                        valid_up_to: head.len() as u64,
+                        why
+                    }),
                     "cut {cut}"
                 ),
             }
@@ -414,7 +481,14 @@ mod tests {
 
     #[test]
     fn stray_exec_and_nested_multi_are_skipped() {
-        let data = enc(&[&["EXEC"], &["MULTI"], &["MULTI"], &["SET", "a", "1"], &["EXEC"], &["DEL", "a"]]);
+        let data = enc(&[
+            &["EXEC"],
+            &["MULTI"],
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["EXEC"],
+            &["DEL", "a"],
+        ]);
         let (cmds, outcome) = read_all(&data);
         assert_eq!(cmds.len(), 2);
         assert_eq!(outcome, Ok(NextUnit::End));
@@ -424,7 +498,9 @@ mod tests {
     fn starting_offset_is_added() {
         let data = enc(&[&["SET", "a", "1"]]);
         let mut r = Records::new(&data[..], 100);
-        let Next::Command(c) = r.next_command().unwrap() else { panic!() };
+        let Next::Command(c) = r.next_command().unwrap() else {
+            panic!()
+        };
         assert_eq!((c.start, c.end), (100, 100 + data.len() as u64));
     }
 }

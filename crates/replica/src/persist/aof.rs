@@ -89,22 +89,34 @@ impl AofLayout {
         if !self.aof_dir().is_dir() || !path.exists() {
             return Ok(None);
         }
-        let text = fs::read(&path).map_err(|source| AofError::ManifestOpen { path: path.display().to_string(), source })?;
+        let text = fs::read(&path).map_err(|source| AofError::ManifestOpen {
+            path: path.display().to_string(),
+            source,
+        })?;
         Manifest::parse(&text)
             .map(Some)
-            .map_err(|source| AofError::Manifest { path: path.display().to_string(), source })
+            .map_err(|source| AofError::Manifest {
+                path: path.display().to_string(),
+                source,
+            })
     }
 
     /// Creates the AOF directory if missing.
     pub fn create_dir(&self) -> Result<(), AofError> {
         let d = self.aof_dir();
-        fs::create_dir_all(&d).map_err(|source| AofError::Dir { dir: d.display().to_string(), source })
+        fs::create_dir_all(&d).map_err(|source| AofError::Dir {
+            dir: d.display().to_string(),
+            source,
+        })
     }
 
     /// Persists `m` atomically (steps 1-4 of the module doc).
     pub fn persist_manifest(&self, m: &Manifest) -> Result<(), AofError> {
         let temp = self.path(&manifest::temp_manifest_name(&self.filename));
-        let err = |source| AofError::ManifestWrite { path: temp.display().to_string(), source };
+        let err = |source| AofError::ManifestWrite {
+            path: temp.display().to_string(),
+            source,
+        };
         let mut f = File::create(&temp).map_err(err)?;
         f.write_all(m.to_text().as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)?;
@@ -121,7 +133,10 @@ impl AofLayout {
             .create(true)
             .mode(0o644)
             .open(self.path(name))
-            .map_err(|source| AofError::Open { name: name.to_string(), source })
+            .map_err(|source| AofError::Open {
+                name: name.to_string(),
+                source,
+            })
     }
 
     /// Creates (or truncates) `name` in the AOF directory for appending.
@@ -133,7 +148,10 @@ impl AofLayout {
             .truncate(true)
             .mode(0o644)
             .open(self.path(name))
-            .map_err(|source| AofError::Open { name: name.to_string(), source })?;
+            .map_err(|source| AofError::Open {
+                name: name.to_string(),
+                source,
+            })?;
         self.open_append(name)
     }
 
@@ -260,25 +278,30 @@ impl Fsyncer {
     /// Starts the thread. It ends when the `Fsyncer` is dropped.
     pub fn start() -> io::Result<Fsyncer> {
         let (tx, rx) = mpsc::channel::<Job>();
-        let shared = Arc::new(Shared { pending: AtomicUsize::new(0), last_error: Mutex::new(None) });
+        let shared = Arc::new(Shared {
+            pending: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
+        });
         let s = shared.clone();
-        thread::Builder::new().name("aof-fsync".into()).spawn(move || {
-            while let Ok(job) = rx.recv() {
-                match job {
-                    Job::Fsync(f) | Job::FsyncAndClose(f) => {
-                        let r = f.sync_data();
-                        if let Ok(mut e) = s.last_error.lock() {
-                            *e = r.err().map(|e| e.to_string());
+        thread::Builder::new()
+            .name("aof-fsync".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        Job::Fsync(f) | Job::FsyncAndClose(f) => {
+                            let r = f.sync_data();
+                            if let Ok(mut e) = s.last_error.lock() {
+                                *e = r.err().map(|e| e.to_string());
+                            }
+                            drop(f);
                         }
-                        drop(f);
+                        Job::Unlink(p) => {
+                            let _ = fs::remove_file(p);
+                        }
                     }
-                    Job::Unlink(p) => {
-                        let _ = fs::remove_file(p);
-                    }
+                    s.pending.fetch_sub(1, Ordering::AcqRel);
                 }
-                s.pending.fetch_sub(1, Ordering::AcqRel);
-            }
-        })?;
+            })?;
         Ok(Fsyncer { tx, shared })
     }
 
@@ -337,7 +360,11 @@ mod tests {
     use std::time::Duration;
 
     fn layout(dir: &Path) -> AofLayout {
-        AofLayout { dir: dir.to_path_buf(), dirname: "appendonlydir".into(), filename: "appendonly.aof".into() }
+        AofLayout {
+            dir: dir.to_path_buf(),
+            dirname: "appendonlydir".into(),
+            filename: "appendonly.aof".into(),
+        }
     }
 
     #[test]
@@ -365,22 +392,48 @@ mod tests {
         l.create_dir().unwrap();
         fs::write(l.manifest_path(), "file a seq 1 type b\ngarbage\n").unwrap();
         let e = l.load_manifest().unwrap_err().to_string();
-        assert!(e.contains("appendonly.aof.manifest") && e.contains("line 2") && e.contains("redis-check-aof"), "{e}");
+        assert!(
+            e.contains("appendonly.aof.manifest")
+                && e.contains("line 2")
+                && e.contains("redis-check-aof"),
+            "{e}"
+        );
     }
 
     #[test]
     fn postponement_rule_waits_two_seconds_then_writes() {
         let mut since = None;
         let p = FsyncPolicy::EverySec;
-        assert_eq!(flush_decision(p, false, false, 100, &mut since), Flush::Write { delayed: false });
-        assert_eq!(flush_decision(p, false, true, 100, &mut since), Flush::Postpone);
-        assert_eq!(flush_decision(p, false, true, 101, &mut since), Flush::Postpone);
-        assert_eq!(flush_decision(p, false, true, 102, &mut since), Flush::Write { delayed: true });
+        assert_eq!(
+            flush_decision(p, false, false, 100, &mut since),
+            Flush::Write { delayed: false }
+        );
+        assert_eq!(
+            flush_decision(p, false, true, 100, &mut since),
+            Flush::Postpone
+        );
+        assert_eq!(
+            flush_decision(p, false, true, 101, &mut since),
+            Flush::Postpone
+        );
+        assert_eq!(
+            flush_decision(p, false, true, 102, &mut since),
+            Flush::Write { delayed: true }
+        );
         assert_eq!(since, None);
         // A forced flush (rewrite start, shutdown) and other policies never wait.
-        assert_eq!(flush_decision(p, true, true, 103, &mut since), Flush::Write { delayed: false });
-        assert_eq!(flush_decision(FsyncPolicy::Always, false, true, 103, &mut since), Flush::Write { delayed: false });
-        assert_eq!(flush_decision(FsyncPolicy::No, false, true, 103, &mut since), Flush::Write { delayed: false });
+        assert_eq!(
+            flush_decision(p, true, true, 103, &mut since),
+            Flush::Write { delayed: false }
+        );
+        assert_eq!(
+            flush_decision(FsyncPolicy::Always, false, true, 103, &mut since),
+            Flush::Write { delayed: false }
+        );
+        assert_eq!(
+            flush_decision(FsyncPolicy::No, false, true, 103, &mut since),
+            Flush::Write { delayed: false }
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::time::Instant;
 
 use bytes::Bytes;
-use ferrokv_proto::aof::{AofFile, FileKind, Manifest, NextUnit, RecordError, Truncation, Unit, Units};
+use ferrokv_proto::aof::{
+    AofFile, FileKind, Manifest, NextUnit, RecordError, Truncation, Unit, Units,
+};
 use ferrokv_store::snapshot::{self, LoadOptions, Loaded, RdbAux, Step};
 use ferrokv_store::Keyspace;
 use tracing::{info, warn};
@@ -65,21 +67,57 @@ pub enum BootError {
     #[error(transparent)]
     Aof(#[from] AofError),
     #[error("The AOF file {name} listed in the manifest {manifest} does not exist ({source}). Use redis-check-aof {manifest} to inspect the AOF directory.")]
-    Missing { name: String, manifest: String, source: std::io::Error },
+    Missing {
+        name: String,
+        manifest: String,
+        source: std::io::Error,
+    },
     #[error("Error reading the RDB base file {name} at offset {offset}: {detail}. AOF loading aborted. Use redis-check-aof {manifest} to inspect it.")]
-    Rdb { name: String, offset: u64, detail: String, manifest: String },
+    Rdb {
+        name: String,
+        offset: u64,
+        detail: String,
+        manifest: String,
+    },
     #[error("Bad file format reading the append only file {name} at offset {offset}: {detail}. Make a backup of your AOF file, then use redis-check-aof --fix {manifest}")]
-    Format { name: String, offset: u64, detail: String, manifest: String },
+    Format {
+        name: String,
+        offset: u64,
+        detail: String,
+        manifest: String,
+    },
     #[error("Unexpected end of file reading the append only file {name} (the last complete command ends at offset {offset}). You can: 1) Make a backup of your AOF file, then use redis-check-aof --fix {manifest}. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")]
-    Truncated { name: String, offset: u64, manifest: String },
+    Truncated {
+        name: String,
+        offset: u64,
+        manifest: String,
+    },
     #[error("Fatal error: the truncated file {name} (complete up to offset {offset}) is not the last file. Use redis-check-aof {manifest} to inspect it.")]
-    TruncatedNotLast { name: String, offset: u64, manifest: String },
+    TruncatedNotLast {
+        name: String,
+        offset: u64,
+        manifest: String,
+    },
     #[error("Unknown command '{command}' reading the append only file {name} at offset {offset}")]
-    UnknownCommand { name: String, offset: u64, command: String },
+    UnknownCommand {
+        name: String,
+        offset: u64,
+        command: String,
+    },
     #[error("Error truncating the AOF file {name} at offset {offset}: {source}")]
-    TruncateFailed { name: String, offset: u64, source: std::io::Error },
-    #[error("Unrecoverable error reading the append only file {name} at offset {offset}: {source}")]
-    Io { name: String, offset: u64, source: std::io::Error },
+    TruncateFailed {
+        name: String,
+        offset: u64,
+        source: std::io::Error,
+    },
+    #[error(
+        "Unrecoverable error reading the append only file {name} at offset {offset}: {source}"
+    )]
+    Io {
+        name: String,
+        offset: u64,
+        source: std::io::Error,
+    },
 }
 
 /// A successful load.
@@ -104,11 +142,15 @@ pub enum AofBoot {
     NotExist(Option<Manifest>),
     /// Files exist but all are empty.
     Empty(Manifest),
-    Loaded(AofLoaded),
+    Loaded(Box<AofLoaded>),
 }
 
 /// Steps 1-5 of the module doc.
-pub fn load_aof(layout: &AofLayout, opts: &BootOptions, sink: &mut dyn AofSink) -> Result<AofBoot, BootError> {
+pub fn load_aof(
+    layout: &AofLayout,
+    opts: &BootOptions,
+    sink: &mut dyn AofSink,
+) -> Result<AofBoot, BootError> {
     let mut manifest = layout.load_manifest()?;
     upgrade_old_aof(layout, &mut manifest)?;
     let Some(manifest) = manifest else {
@@ -123,7 +165,13 @@ pub fn load_aof(layout: &AofLayout, opts: &BootOptions, sink: &mut dyn AofSink) 
     for f in &files {
         match fs::metadata(layout.path(&f.name)) {
             Ok(m) => total += m.len(),
-            Err(source) => return Err(BootError::Missing { name: f.name.clone(), manifest: mpath, source }),
+            Err(source) => {
+                return Err(BootError::Missing {
+                    name: f.name.clone(),
+                    manifest: mpath,
+                    source,
+                })
+            }
         }
     }
     if total == 0 {
@@ -142,35 +190,74 @@ pub fn load_aof(layout: &AofLayout, opts: &BootOptions, sink: &mut dyn AofSink) 
         let last = i + 1 == files.len();
         let started = Instant::now();
         let size = layout.file_size(&f.name);
-        let mut ctx = FileCtx { layout, file: f, manifest: &mpath, done_before, total, sink: &mut *sink };
+        let mut ctx = FileCtx {
+            layout,
+            file: f,
+            manifest: &mpath,
+            done_before,
+            total,
+            sink: &mut *sink,
+        };
         let loaded = ctx.load(opts, &mut out)?;
         if let Some(valid_up_to) = loaded.truncated {
             if !last {
-                return Err(BootError::TruncatedNotLast { name: f.name.clone(), offset: valid_up_to, manifest: mpath });
+                return Err(BootError::TruncatedNotLast {
+                    name: f.name.clone(),
+                    offset: valid_up_to,
+                    manifest: mpath,
+                });
             }
             if !opts.load_truncated {
-                return Err(BootError::Truncated { name: f.name.clone(), offset: valid_up_to, manifest: mpath });
+                return Err(BootError::Truncated {
+                    name: f.name.clone(),
+                    offset: valid_up_to,
+                    manifest: mpath,
+                });
             }
-            warn!("!!! Warning: short read while loading the AOF file {}!!!", f.name);
-            warn!("!!! Truncating the AOF {} at offset {valid_up_to} !!!", f.name);
+            warn!(
+                "!!! Warning: short read while loading the AOF file {}!!!",
+                f.name
+            );
+            warn!(
+                "!!! Truncating the AOF {} at offset {valid_up_to} !!!",
+                f.name
+            );
             truncate(layout, &f.name, valid_up_to)?;
-            warn!("AOF {} loaded anyway because aof-load-truncated is enabled", f.name);
+            warn!(
+                "AOF {} loaded anyway because aof-load-truncated is enabled",
+                f.name
+            );
             out.truncated = Some((f.name.clone(), valid_up_to));
         }
-        let kind = if f.kind == FileKind::Base { "base" } else { "incr" };
-        info!("DB loaded from {kind} file {}: {:.3} seconds", f.name, started.elapsed().as_secs_f64());
+        let kind = if f.kind == FileKind::Base {
+            "base"
+        } else {
+            "incr"
+        };
+        info!(
+            "DB loaded from {kind} file {}: {:.3} seconds",
+            f.name,
+            started.elapsed().as_secs_f64()
+        );
         if f.kind == FileKind::Base {
             out.base_size = layout.file_size(&f.name);
         }
         done_before += size;
     }
     out.total_size = files.iter().map(|f| layout.file_size(&f.name)).sum();
-    Ok(AofBoot::Loaded(out))
+    Ok(AofBoot::Loaded(Box::new(out)))
 }
 
 fn truncate(layout: &AofLayout, name: &str, at: u64) -> Result<(), BootError> {
-    let err = |source| BootError::TruncateFailed { name: name.to_string(), offset: at, source };
-    let f = OpenOptions::new().write(true).open(layout.path(name)).map_err(err)?;
+    let err = |source| BootError::TruncateFailed {
+        name: name.to_string(),
+        offset: at,
+        source,
+    };
+    let f = OpenOptions::new()
+        .write(true)
+        .open(layout.path(name))
+        .map_err(err)?;
     f.set_len(at).map_err(err)?;
     f.sync_all().map_err(err)
 }
@@ -195,7 +282,11 @@ fn upgrade_old_aof(layout: &AofLayout, manifest: &mut Option<Manifest>) -> Resul
     }
     layout.create_dir()?;
     let m = Manifest {
-        base: Some(AofFile { name: layout.filename.clone(), seq: 1, kind: FileKind::Base }),
+        base: Some(AofFile {
+            name: layout.filename.clone(),
+            seq: 1,
+            kind: FileKind::Base,
+        }),
         curr_base_seq: 1,
         ..Manifest::default()
     };
@@ -229,7 +320,11 @@ impl FileCtx<'_> {
     }
 
     fn io(&self, offset: u64, source: std::io::Error) -> BootError {
-        BootError::Io { name: self.name(), offset, source }
+        BootError::Io {
+            name: self.name(),
+            offset,
+            source,
+        }
     }
 
     fn load(&mut self, opts: &BootOptions, out: &mut AofLoaded) -> Result<FileLoaded, BootError> {
@@ -257,11 +352,16 @@ impl FileCtx<'_> {
                 info!("Reading the remaining AOF tail...");
             }
         }
-        f.seek(SeekFrom::Start(start)).map_err(|e| self.io(start, e))?;
+        f.seek(SeekFrom::Start(start))
+            .map_err(|e| self.io(start, e))?;
         self.replay(BufReader::with_capacity(1 << 16, f), start, out)
     }
 
-    fn load_rdb<R: std::io::BufRead>(&mut self, input: R, opts: &BootOptions) -> Result<Loaded, BootError> {
+    fn load_rdb<R: std::io::BufRead>(
+        &mut self,
+        input: R,
+        opts: &BootOptions,
+    ) -> Result<Loaded, BootError> {
         let rdb_err = |offset: u64, detail: String, name: String, manifest: &str| BootError::Rdb {
             name,
             offset,
@@ -274,16 +374,31 @@ impl FileCtx<'_> {
             match loader.step(1024) {
                 Ok(Step::More) => {
                     let p = loader.progress();
-                    self.sink.progress(self.done_before + p.bytes, self.total, &self.file.name);
+                    self.sink
+                        .progress(self.done_before + p.bytes, self.total, &self.file.name);
                 }
                 Ok(Step::Done) => break,
-                Err(e) => return Err(rdb_err(e.offset(), e.to_string(), self.name(), self.manifest)),
+                Err(e) => {
+                    return Err(rdb_err(
+                        e.offset(),
+                        e.to_string(),
+                        self.name(),
+                        self.manifest,
+                    ))
+                }
             }
         }
-        loader.finish().map_err(|e| rdb_err(e.offset(), e.to_string(), self.name(), self.manifest))
+        loader
+            .finish()
+            .map_err(|e| rdb_err(e.offset(), e.to_string(), self.name(), self.manifest))
     }
 
-    fn replay<R: Read>(&mut self, input: R, start: u64, out: &mut AofLoaded) -> Result<FileLoaded, BootError> {
+    fn replay<R: Read>(
+        &mut self,
+        input: R,
+        start: u64,
+        out: &mut AofLoaded,
+    ) -> Result<FileLoaded, BootError> {
         let mut units = Units::new(input, start);
         let mut n = 0u64;
         loop {
@@ -298,26 +413,37 @@ impl FileCtx<'_> {
             })?;
             let (cmds, offset) = match next {
                 NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start),
-                NextUnit::Unit(Unit::Transaction { commands, start, .. }) => {
-                    (commands.into_iter().map(|c| c.argv).collect(), start)
-                }
+                NextUnit::Unit(Unit::Transaction {
+                    commands, start, ..
+                }) => (commands.into_iter().map(|c| c.argv).collect(), start),
                 NextUnit::End => return Ok(FileLoaded { truncated: None }),
                 NextUnit::Truncated { valid_up_to, why } => {
                     if why == Truncation::OpenMulti {
-                        warn!("Revert incomplete MULTI/EXEC transaction in AOF file {}", self.file.name);
+                        warn!(
+                            "Revert incomplete MULTI/EXEC transaction in AOF file {}",
+                            self.file.name
+                        );
                     }
-                    return Ok(FileLoaded { truncated: Some(valid_up_to) });
+                    return Ok(FileLoaded {
+                        truncated: Some(valid_up_to),
+                    });
                 }
             };
-            self.sink.apply(&cmds).map_err(|command| BootError::UnknownCommand {
-                name: self.name(),
-                offset,
-                command,
-            })?;
+            self.sink
+                .apply(&cmds)
+                .map_err(|command| BootError::UnknownCommand {
+                    name: self.name(),
+                    offset,
+                    command,
+                })?;
             n += 1;
             out.units += 1;
-            if n % PROGRESS_EVERY == 0 {
-                self.sink.progress(self.done_before + units.offset(), self.total, &self.file.name);
+            if n.is_multiple_of(PROGRESS_EVERY) {
+                self.sink.progress(
+                    self.done_before + units.offset(),
+                    self.total,
+                    &self.file.name,
+                );
             }
         }
     }
@@ -381,12 +507,20 @@ mod tests {
     fn opts(truncated: bool) -> BootOptions {
         BootOptions {
             load_truncated: truncated,
-            rdb: LoadOptions { cfg: StoreConfig::default(), now_ms: 0, drop_expired: false },
+            rdb: LoadOptions {
+                cfg: StoreConfig::default(),
+                now_ms: 0,
+                drop_expired: false,
+            },
         }
     }
 
     fn layout(d: &std::path::Path) -> AofLayout {
-        AofLayout { dir: d.to_path_buf(), dirname: "appendonlydir".into(), filename: "appendonly.aof".into() }
+        AofLayout {
+            dir: d.to_path_buf(),
+            dirname: "appendonlydir".into(),
+            filename: "appendonly.aof".into(),
+        }
     }
 
     fn cmds(list: &[&[&str]]) -> Vec<u8> {
@@ -403,9 +537,16 @@ mod tests {
         let l = layout(d);
         let mut ks = Keyspace::new(StoreConfig::default());
         for i in 0..keys {
-            ks.set(0, format!("k{i}").as_bytes(), Value::Str(Bytes::from_static(b"v")));
+            ks.set(
+                0,
+                format!("k{i}").as_bytes(),
+                Value::Str(Bytes::from_static(b"v")),
+            );
         }
-        let ro = RewriteOptions { preamble: true, rdb: WriterOptions::default() };
+        let ro = RewriteOptions {
+            preamble: true,
+            rdb: WriterOptions::default(),
+        };
         let (_, f, _) = open_for_append(&l, None, &ks, &ro).unwrap();
         drop(f);
         fs::write(l.path("appendonly.aof.1.incr.aof"), incr).unwrap();
@@ -415,10 +556,19 @@ mod tests {
     #[test]
     fn loads_base_then_incr_in_order() {
         let d = tempfile::tempdir().unwrap();
-        let incr = cmds(&[&["SELECT", "0"], &["SET", "a", "1"], &["MULTI"], &["DEL", "a"], &["SET", "b", "2"], &["EXEC"]]);
+        let incr = cmds(&[
+            &["SELECT", "0"],
+            &["SET", "a", "1"],
+            &["MULTI"],
+            &["DEL", "a"],
+            &["SET", "b", "2"],
+            &["EXEC"],
+        ]);
         let l = setup(d.path(), 5, &incr);
         let mut r = Recorder::default();
-        let AofBoot::Loaded(out) = load_aof(&l, &opts(true), &mut r).unwrap() else { panic!() };
+        let AofBoot::Loaded(out) = load_aof(&l, &opts(true), &mut r).unwrap() else {
+            panic!()
+        };
         assert_eq!(r.rdb_keys, 5);
         assert_eq!(r.applied.len(), 3);
         assert_eq!(r.applied[2].len(), 2);
@@ -434,11 +584,19 @@ mod tests {
         let torn = [good.clone(), b"*3\r\n$3\r\nSET\r\n$1\r\nb".to_vec()].concat();
         let l = setup(d.path(), 0, &torn);
         let e = load_aof(&l, &opts(false), &mut Recorder::default()).unwrap_err();
-        assert!(matches!(e, BootError::Truncated { offset, .. } if offset == good.len() as u64), "{e}");
+        assert!(
+            matches!(e, BootError::Truncated { offset, .. } if offset == good.len() as u64),
+            "{e}"
+        );
         assert!(e.to_string().contains("redis-check-aof --fix"));
         let mut r = Recorder::default();
-        let AofBoot::Loaded(out) = load_aof(&l, &opts(true), &mut r).unwrap() else { panic!() };
-        assert_eq!(out.truncated, Some(("appendonly.aof.1.incr.aof".into(), good.len() as u64)));
+        let AofBoot::Loaded(out) = load_aof(&l, &opts(true), &mut r).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            out.truncated,
+            Some(("appendonly.aof.1.incr.aof".into(), good.len() as u64))
+        );
         assert_eq!(fs::read(l.path("appendonly.aof.1.incr.aof")).unwrap(), good);
         assert_eq!(r.applied.len(), 2);
     }
@@ -458,14 +616,28 @@ mod tests {
     #[test]
     fn garbage_missing_file_and_unknown_command_refuse_to_start() {
         let d = tempfile::tempdir().unwrap();
-        let garbage = [cmds(&[&["SET", "a", "1"]]), b"xx garbage\r\n".to_vec(), cmds(&[&["SET", "b", "1"]])].concat();
+        let garbage = [
+            cmds(&[&["SET", "a", "1"]]),
+            b"xx garbage\r\n".to_vec(),
+            cmds(&[&["SET", "b", "1"]]),
+        ]
+        .concat();
         let l = setup(d.path(), 0, &garbage);
         let e = load_aof(&l, &opts(true), &mut Recorder::default()).unwrap_err();
         assert!(matches!(e, BootError::Format { offset: 27, .. }), "{e}");
         let msg = e.to_string();
-        assert!(msg.contains("appendonly.aof.1.incr.aof") && msg.contains("offset 27") && msg.contains("redis-check-aof"), "{msg}");
+        assert!(
+            msg.contains("appendonly.aof.1.incr.aof")
+                && msg.contains("offset 27")
+                && msg.contains("redis-check-aof"),
+            "{msg}"
+        );
 
-        fs::write(l.path("appendonly.aof.1.incr.aof"), cmds(&[&["NOSUCH", "x"]])).unwrap();
+        fs::write(
+            l.path("appendonly.aof.1.incr.aof"),
+            cmds(&[&["NOSUCH", "x"]]),
+        )
+        .unwrap();
         let e = load_aof(&l, &opts(true), &mut Recorder::default()).unwrap_err();
         assert!(matches!(e, BootError::UnknownCommand { .. }), "{e}");
 
@@ -492,12 +664,21 @@ mod tests {
     fn nothing_there_and_old_single_file_upgrade() {
         let d = tempfile::tempdir().unwrap();
         let l = layout(d.path());
-        assert!(matches!(load_aof(&l, &opts(true), &mut Recorder::default()).unwrap(), AofBoot::NotExist(None)));
+        assert!(matches!(
+            load_aof(&l, &opts(true), &mut Recorder::default()).unwrap(),
+            AofBoot::NotExist(None)
+        ));
         fs::write(d.path().join("appendonly.aof"), cmds(&[&["SET", "a", "1"]])).unwrap();
         let mut r = Recorder::default();
-        assert!(matches!(load_aof(&l, &opts(true), &mut r).unwrap(), AofBoot::Loaded(_)));
+        assert!(matches!(
+            load_aof(&l, &opts(true), &mut r).unwrap(),
+            AofBoot::Loaded(_)
+        ));
         assert_eq!(r.applied.len(), 1);
         assert!(l.path("appendonly.aof").exists());
-        assert_eq!(fs::read_to_string(l.manifest_path()).unwrap(), "file appendonly.aof seq 1 type b\n");
+        assert_eq!(
+            fs::read_to_string(l.manifest_path()).unwrap(),
+            "file appendonly.aof seq 1 type b\n"
+        );
     }
 }

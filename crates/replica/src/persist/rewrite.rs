@@ -53,8 +53,13 @@ pub struct RewriteOptions {
 /// Returns the bytes written and the number of keys.
 pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io::Result<(W, u64)> {
     if opts.preamble {
-        let rdb = WriterOptions { aof_base: true, repl: None, ..opts.rdb.clone() };
-        let (w, stats) = snapshot::save(ks, out, &rdb).map_err(|e| io::Error::other(e.to_string()))?;
+        let rdb = WriterOptions {
+            aof_base: true,
+            repl: None,
+            ..opts.rdb.clone()
+        };
+        let (w, stats) =
+            snapshot::save(ks, out, &rdb).map_err(|e| io::Error::other(e.to_string()))?;
         Ok((w, stats.keys))
     } else {
         write_commands(ks, out)
@@ -75,15 +80,23 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
             let key = key.as_slice();
             match &entry.value {
                 Value::Str(s) => encode_command(&[&b"SET"[..], key, s], &mut buf),
-                Value::List(l) => chunked(&mut buf, b"RPUSH", key, l.iter().map(|v| vec![v.clone()])),
+                Value::List(l) => {
+                    chunked(&mut buf, b"RPUSH", key, l.iter().map(|v| vec![v.clone()]))
+                }
                 Value::Set(s) => chunked(&mut buf, b"SADD", key, s.iter_bytes().map(|v| vec![v])),
                 Value::ZSet(z) => chunked(
                     &mut buf,
                     b"ZADD",
                     key,
-                    z.iter().map(|(m, score)| vec![Bytes::from(format_double(score)), m.clone()]),
+                    z.iter()
+                        .map(|(m, score)| vec![format_double(score), m.clone()]),
                 ),
-                Value::Hash(h) => chunked(&mut buf, b"HSET", key, h.iter().map(|(f, v)| vec![f.clone(), v.clone()])),
+                Value::Hash(h) => chunked(
+                    &mut buf,
+                    b"HSET",
+                    key,
+                    h.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
+                ),
             }
             if let Some(ms) = entry.expire() {
                 let ms = ms.to_string();
@@ -129,7 +142,9 @@ fn chunked(buf: &mut BytesMut, cmd: &[u8], key: &[u8], items: impl Iterator<Item
 pub fn write_base_file(ks: &Keyspace, path: &Path, opts: &RewriteOptions) -> io::Result<u64> {
     let file = File::create(path)?;
     let (w, keys) = write_base(ks, BufWriter::with_capacity(1 << 16, file), opts)?;
-    let file = w.into_inner().map_err(|e| io::Error::other(e.error().to_string()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| io::Error::other(e.error().to_string()))?;
     file.sync_all()?;
     Ok(keys)
 }
@@ -254,16 +269,27 @@ mod tests {
         let (out, keys) = write_commands(&ks, Vec::new()).unwrap();
         assert_eq!(keys, 3);
         let cmds = units(&out);
-        let names: Vec<String> = cmds.iter().map(|c| String::from_utf8_lossy(&c[0]).into_owned()).collect();
+        let names: Vec<String> = cmds
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c[0]).into_owned())
+            .collect();
         assert_eq!(names.iter().filter(|n| *n == "SELECT").count(), 2);
-        let rpush: Vec<usize> = cmds.iter().filter(|c| &c[0][..] == b"RPUSH").map(|c| c.len() - 2).collect();
+        let rpush: Vec<usize> = cmds
+            .iter()
+            .filter(|c| &c[0][..] == b"RPUSH")
+            .map(|c| c.len() - 2)
+            .collect();
         assert_eq!(rpush, vec![64, 64, 22]);
     }
 
     #[test]
     fn child_writes_base_and_parent_installs_it() {
         let d = tempfile::tempdir().unwrap();
-        let layout = AofLayout { dir: d.path().to_path_buf(), dirname: "appendonlydir".into(), filename: "appendonly.aof".into() };
+        let layout = AofLayout {
+            dir: d.path().to_path_buf(),
+            dirname: "appendonlydir".into(),
+            filename: "appendonly.aof".into(),
+        };
         layout.create_dir().unwrap();
         let mut m = Manifest::default();
         m.new_base("appendonly.aof", true);
@@ -274,7 +300,10 @@ mod tests {
         layout.persist_manifest(&m).unwrap();
         let ks = sample();
         let mut slot = ChildSlot::default();
-        let opts = RewriteOptions { preamble: true, rdb: WriterOptions::default() };
+        let opts = RewriteOptions {
+            preamble: true,
+            rdb: WriterOptions::default(),
+        };
         let pid = start_rewrite(&mut slot, &ks, &layout, &opts, &[]).unwrap();
         let mut exit = None;
         for _ in 0..5000 {
@@ -297,7 +326,12 @@ mod tests {
         );
         let bytes = fs::read(layout.path(&base)).unwrap();
         assert_eq!(&bytes[..5], b"REDIS");
-        let loaded = snapshot::load(&bytes[..], snapshot::LoadOptions::primary(StoreConfig::default(), 0), |_| {}).unwrap();
+        let loaded = snapshot::load(
+            &bytes[..],
+            snapshot::LoadOptions::primary(StoreConfig::default(), 0),
+            |_| {},
+        )
+        .unwrap();
         assert!(loaded.aux.aof_base);
         assert_eq!(loaded.keys_loaded, 3);
         assert!(!layout.rewrite_done_path(pid.as_raw() as u32).exists());

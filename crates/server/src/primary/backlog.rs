@@ -85,7 +85,9 @@ impl Backlog {
 
     /// Changes the size, keeping as much recent history as fits.
     pub fn resize(&mut self, size: usize) {
-        let keep = self.since(self.offset + 1 - self.histlen.min(size) as u64).unwrap_or_default();
+        let keep = self
+            .since(self.offset + 1 - self.histlen.min(size) as u64)
+            .unwrap_or_default();
         let offset = self.offset;
         *self = Backlog::new(size, offset - keep.len() as u64);
         self.feed(&keep);

@@ -151,7 +151,10 @@ impl ReplState {
 
     /// Replicas in the INFO listing order (by client id), with their index.
     pub fn online_count(&self) -> usize {
-        self.replicas.values().filter(|r| r.state.is_online()).count()
+        self.replicas
+            .values()
+            .filter(|r| r.state.is_online())
+            .count()
     }
 }
 

@@ -37,7 +37,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ferrokv_proto::rdb::{ReplAux, RdbWriter, WriterOptions};
+use ferrokv_proto::rdb::{RdbWriter, ReplAux, WriterOptions};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use ferrokv_store::snapshot;
 use nix::unistd::Pid;
@@ -112,7 +112,11 @@ impl Node {
         }
         let diskless = self.cfg.repl_diskless_sync && waiting.iter().all(|w| w.2);
         if diskless {
-            let oldest = waiting.iter().map(|w| w.1).min().unwrap_or_else(Instant::now);
+            let oldest = waiting
+                .iter()
+                .map(|w| w.1)
+                .min()
+                .unwrap_or_else(Instant::now);
             let delay = Duration::from_secs(self.cfg.repl_diskless_sync_delay.max(0) as u64);
             let max = self.cfg.repl_diskless_sync_max_replicas;
             let enough = max > 0 && waiting.len() as i64 >= max;
@@ -148,11 +152,13 @@ impl Node {
                     return;
                 }
             };
-            let forked = self.children.fork(ChildKind::ReplSync, &close_fds, move |rep| {
-                // FORK-CHILD: the write end of a blocking pipe wrapped in a File; plain write(2).
-                let out = BufWriter::with_capacity(64 * 1024, File::from(wr));
-                child_write_rdb(ks, out, &opts, rep)
-            });
+            let forked = self
+                .children
+                .fork(ChildKind::ReplSync, &close_fds, move |rep| {
+                    // FORK-CHILD: the write end of a blocking pipe wrapped in a File; plain write(2).
+                    let out = BufWriter::with_capacity(64 * 1024, File::from(wr));
+                    child_write_rdb(ks, out, &opts, rep)
+                });
             match forked {
                 Ok(pid) => (pid, SyncTarget::Diskless, Some(rd)),
                 Err(e) => {
@@ -161,15 +167,18 @@ impl Node {
                 }
             }
         } else {
-            let path = PathBuf::from(&self.cfg.dir).join(format!("temp-repl-{}.rdb", std::process::id()));
+            let path =
+                PathBuf::from(&self.cfg.dir).join(format!("temp-repl-{}.rdb", std::process::id()));
             let child_path = path.clone();
-            let forked = self.children.fork(ChildKind::ReplSync, &close_fds, move |rep| {
-                // FORK-CHILD: create/write/close a file with plain syscalls.
-                let Ok(file) = File::create(&child_path) else {
-                    return 1;
-                };
-                child_write_rdb(ks, BufWriter::with_capacity(64 * 1024, file), &opts, rep)
-            });
+            let forked = self
+                .children
+                .fork(ChildKind::ReplSync, &close_fds, move |rep| {
+                    // FORK-CHILD: create/write/close a file with plain syscalls.
+                    let Ok(file) = File::create(&child_path) else {
+                        return 1;
+                    };
+                    child_write_rdb(ks, BufWriter::with_capacity(64 * 1024, file), &opts, rep)
+                });
             match forked {
                 Ok(pid) => (pid, SyncTarget::Disk(path), None),
                 Err(e) => {
@@ -226,7 +235,9 @@ impl Node {
             }),
             ..WriterOptions::default()
         };
-        let rdb = RdbWriter::new(Vec::new(), &opts).and_then(|w| w.finish()).unwrap_or_default();
+        let rdb = RdbWriter::new(Vec::new(), &opts)
+            .and_then(|w| w.finish())
+            .unwrap_or_default();
         let (replid, offset) = (st.replid.clone(), st.offset);
         let mark = crate::node::random_hex(&mut self.rng, 40);
         self.stream.reset_selected_db();
@@ -316,7 +327,12 @@ fn child_write_rdb<W: Write>(
 }
 
 /// Copies the child's pipe to the replicas of one diskless sync, then the EOF mark.
-async fn forward_diskless(st: Rc<RefCell<ReplState>>, rd: OwnedFd, ids: Vec<ClientId>, mark: Bytes) {
+async fn forward_diskless(
+    st: Rc<RefCell<ReplState>>,
+    rd: OwnedFd,
+    ids: Vec<ClientId>,
+    mark: Bytes,
+) {
     let _ = nix::fcntl::fcntl(
         rd.as_raw_fd(),
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -363,7 +379,11 @@ async fn forward_diskless(st: Rc<RefCell<ReplState>>, rd: OwnedFd, ids: Vec<Clie
                 continue;
             }
             r.send_raw(mark.clone());
-            info!("Diskless payload of {total} bytes sent to replica {}:{}", r.ip(), r.hs.listening_port);
+            info!(
+                "Diskless payload of {total} bytes sent to replica {}:{}",
+                r.ip(),
+                r.hs.listening_port
+            );
             if r.hs.rdb_only {
                 r.close();
             } else {
@@ -393,7 +413,10 @@ async fn send_disk_payload(st: Rc<RefCell<ReplState>>, path: PathBuf, ids: Vec<C
             let want = chunk.len().min(left as usize);
             let n = file.read(&mut chunk[..want])?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "temp RDB shrank"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "temp RDB shrank",
+                ));
             }
             left -= n as u64;
             let b = Bytes::copy_from_slice(&chunk[..n]);
@@ -413,7 +436,11 @@ async fn send_disk_payload(st: Rc<RefCell<ReplState>>, path: PathBuf, ids: Vec<C
             match &result {
                 Ok(()) if r.hs.rdb_only => r.close(),
                 Ok(()) => {
-                    info!("Synchronization with replica {}:{} succeeded", r.ip(), r.hs.listening_port);
+                    info!(
+                        "Synchronization with replica {}:{} succeeded",
+                        r.ip(),
+                        r.hs.listening_port
+                    );
                     r.go_online();
                 }
                 Err(e) => {
@@ -439,23 +466,41 @@ mod tests {
     #[test]
     fn same_replid_inside_the_backlog_continues() {
         let st = state();
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 7).unwrap(), Bytes::from_static(b"6789"));
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 11).unwrap(), Bytes::new());
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 7).unwrap(),
+            Bytes::from_static(b"6789")
+        );
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 11).unwrap(),
+            Bytes::new()
+        );
     }
 
     #[test]
     fn unknown_replid_forces_full_sync() {
         let st = state();
         assert_eq!(try_partial_resync(&st, "?", -1), Err(FullReason::Requested));
-        assert_eq!(try_partial_resync(&st, &"b".repeat(40), 7), Err(FullReason::ReplidMismatch));
+        assert_eq!(
+            try_partial_resync(&st, &"b".repeat(40), 7),
+            Err(FullReason::ReplidMismatch)
+        );
     }
 
     #[test]
     fn offset_outside_the_backlog_forces_full_sync() {
         let st = state();
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 2), Err(FullReason::LackOfBacklog));
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 12), Err(FullReason::LackOfBacklog));
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), -5), Err(FullReason::LackOfBacklog));
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 2),
+            Err(FullReason::LackOfBacklog)
+        );
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 12),
+            Err(FullReason::LackOfBacklog)
+        );
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), -5),
+            Err(FullReason::LackOfBacklog)
+        );
     }
 
     #[test]
@@ -465,13 +510,22 @@ mod tests {
         st.feed_stream(&Bytes::from_static(b"ab"));
         // second_offset = 11: the old history ends before byte 11.
         assert!(try_partial_resync(&st, &"a".repeat(40), 11).is_ok());
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 12), Err(FullReason::BeyondSecondId));
-        assert_eq!(try_partial_resync(&st, &"b".repeat(40), 12).unwrap(), Bytes::from_static(b"b"));
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 12),
+            Err(FullReason::BeyondSecondId)
+        );
+        assert_eq!(
+            try_partial_resync(&st, &"b".repeat(40), 12).unwrap(),
+            Bytes::from_static(b"b")
+        );
     }
 
     #[test]
     fn no_backlog_no_continue() {
         let st = ReplState::new("a".repeat(40));
-        assert_eq!(try_partial_resync(&st, &"a".repeat(40), 1), Err(FullReason::NoBacklog));
+        assert_eq!(
+            try_partial_resync(&st, &"a".repeat(40), 1),
+            Err(FullReason::NoBacklog)
+        );
     }
 }

@@ -102,7 +102,13 @@ pub struct ReplicaLink {
 }
 
 impl ReplicaLink {
-    pub fn new(id: ClientId, tx: mpsc::UnboundedSender<Outbound>, peer_ip: IpAddr, hs: Handshake, psync: bool) -> Self {
+    pub fn new(
+        id: ClientId,
+        tx: mpsc::UnboundedSender<Outbound>,
+        peer_ip: IpAddr,
+        hs: Handshake,
+        psync: bool,
+    ) -> Self {
         let now = Instant::now();
         ReplicaLink {
             id,
@@ -123,7 +129,10 @@ impl ReplicaLink {
 
     /// The `ip=` INFO shows: the announced address, else the peer's.
     pub fn ip(&self) -> String {
-        self.hs.announced_ip.clone().unwrap_or_else(|| self.peer_ip.to_string())
+        self.hs
+            .announced_ip
+            .clone()
+            .unwrap_or_else(|| self.peer_ip.to_string())
     }
 
     /// Bytes not yet on the wire, for the output-buffer limit.
@@ -174,7 +183,13 @@ impl ReplicaLink {
 
     /// Checks `client-output-buffer-limit replica <hard> <soft> <secs>`: over `hard`, or over
     /// `soft` continuously for `secs` seconds. 0 disables a limit.
-    pub fn over_output_limit(&mut self, hard: u64, soft: u64, soft_secs: u64, now: Instant) -> bool {
+    pub fn over_output_limit(
+        &mut self,
+        hard: u64,
+        soft: u64,
+        soft_secs: u64,
+        now: Instant,
+    ) -> bool {
         let used = self.buffered() as u64;
         if hard > 0 && used >= hard {
             return true;
@@ -196,7 +211,13 @@ mod tests {
 
     fn link() -> (ReplicaLink, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let l = ReplicaLink::new(1, tx, IpAddr::V4(Ipv4Addr::LOCALHOST), Handshake::default(), true);
+        let l = ReplicaLink::new(
+            1,
+            tx,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Handshake::default(),
+            true,
+        );
         (l, rx)
     }
 
@@ -204,7 +225,10 @@ mod tests {
     fn stream_is_held_until_online() {
         let (mut l, mut rx) = link();
         l.feed(&Bytes::from_static(b"before-fork"));
-        assert!(l.pending.is_empty(), "waiting for the fork: the snapshot will contain it");
+        assert!(
+            l.pending.is_empty(),
+            "waiting for the fork: the snapshot will contain it"
+        );
         l.state = ReplicaState::WaitBgsaveEnd;
         l.feed(&Bytes::from_static(b"abc"));
         l.state = ReplicaState::WaitFirstAck;

@@ -29,13 +29,21 @@ pub struct Waiter {
 
 /// Online replicas that acknowledged at least `offset`.
 pub fn replicas_acked<'a>(replicas: impl Iterator<Item = &'a ReplicaLink>, offset: u64) -> usize {
-    replicas.filter(|r| r.state.is_online() && r.ack_off >= offset).count()
+    replicas
+        .filter(|r| r.state.is_online() && r.ack_off >= offset)
+        .count()
 }
 
 /// Online replicas whose last ACK is at most `max_lag` seconds old.
-pub fn good_replicas<'a>(replicas: impl Iterator<Item = &'a ReplicaLink>, max_lag: u64, now: Instant) -> usize {
+pub fn good_replicas<'a>(
+    replicas: impl Iterator<Item = &'a ReplicaLink>,
+    max_lag: u64,
+    now: Instant,
+) -> usize {
     replicas
-        .filter(|r| r.state.is_online() && now.saturating_duration_since(r.ack_time).as_secs() <= max_lag)
+        .filter(|r| {
+            r.state.is_online() && now.saturating_duration_since(r.ack_time).as_secs() <= max_lag
+        })
         .count()
 }
 
@@ -48,7 +56,13 @@ mod tests {
 
     fn replica(state: ReplicaState, ack: u64, ack_age: u64, now: Instant) -> ReplicaLink {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut r = ReplicaLink::new(1, tx, IpAddr::V4(Ipv4Addr::LOCALHOST), Handshake::default(), true);
+        let mut r = ReplicaLink::new(
+            1,
+            tx,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Handshake::default(),
+            true,
+        );
         r.state = state;
         r.ack_off = ack;
         r.ack_time = now - Duration::from_secs(ack_age);

@@ -320,7 +320,7 @@ fn files_carry_the_rdb_types_redis_writes() {
             &cfg,
         ))),
     );
-    let big_h = many(129, "f").into_iter().map(|f| (f, b("v"))).collect();
+    let big_h = many(513, "f").into_iter().map(|f| (f, b("v"))).collect();
     ks.set(
         0,
         b"hht",
@@ -357,7 +357,7 @@ fn loading_picks_encodings_for_the_loading_config() {
         ..StoreConfig::default()
     };
     let mut ks = keyspace(big.clone());
-    let pairs: Vec<(Bytes, Bytes)> = (0..200).map(|i| (b(&format!("f{i}")), b("v"))).collect();
+    let pairs: Vec<(Bytes, Bytes)> = (0..600).map(|i| (b(&format!("f{i}")), b("v"))).collect();
     ks.set(
         0,
         b"h",

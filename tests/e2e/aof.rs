@@ -1,0 +1,549 @@
+//! The append-only file end to end: the Redis 7 multi-part directory ferrokv writes is
+//! accepted by `redis-check-aof` and loaded by real `redis-server` (and the other way
+//! round) with identical datasets; BGREWRITEAOF in a fork child; `CONFIG SET appendonly
+//! yes`; torn tails, corruption and missing files at startup; SIGKILL crash rounds under a
+//! write load counting what acknowledged writes survived.
+//!
+//! Crash rounds take `SEED=<n>` (default: time-based, printed) and `AOF_CRASH_ROUNDS`
+//! (default 10).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
+
+const MANIFEST: &str = "appendonlydir/appendonly.aof.manifest";
+
+fn text(f: &Frame) -> Vec<u8> {
+    match f {
+        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
+        Frame::Integer(i) => i.to_string().into_bytes(),
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+fn items(f: Frame) -> Vec<Vec<u8>> {
+    match f {
+        Frame::Array(v) | Frame::Set(v) => v.iter().map(text).collect(),
+        Frame::Map(m) => m.iter().flat_map(|(k, v)| [text(k), text(v)]).collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn ok(conn: &mut Conn, line: &str) -> Frame {
+    let f = conn.run(line);
+    assert!(!matches!(f, Frame::Error(_)), "{line}: {f:?}");
+    f
+}
+
+fn info_field(conn: &mut Conn, name: &str) -> String {
+    let info = String::from_utf8(text(&conn.run("INFO persistence"))).unwrap();
+    info.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {name} in INFO persistence:\n{info}"))
+}
+
+/// Every key of every database: (type, value with unordered collections sorted, expire at).
+type Dataset = BTreeMap<(usize, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
+
+fn dataset(conn: &mut Conn) -> Dataset {
+    let mut out = BTreeMap::new();
+    for db in 0..16usize {
+        ok(conn, &format!("SELECT {db}"));
+        for key in items(conn.cmd(&[b"KEYS" as &[u8], b"*"])) {
+            let kind = String::from_utf8(text(&conn.cmd(&[b"TYPE" as &[u8], &key]))).unwrap();
+            let mut value = match kind.as_str() {
+                "string" => vec![text(&conn.cmd(&[b"GET" as &[u8], &key]))],
+                "list" => items(conn.cmd(&[b"LRANGE" as &[u8], &key, b"0", b"-1"])),
+                "set" => items(conn.cmd(&[b"SMEMBERS" as &[u8], &key])),
+                "zset" => items(conn.cmd(&[b"ZRANGE" as &[u8], &key, b"0", b"-1", b"WITHSCORES"])),
+                "hash" => items(conn.cmd(&[b"HGETALL" as &[u8], &key])),
+                other => panic!("unexpected type {other}"),
+            };
+            if kind == "set" || kind == "hash" {
+                value.sort();
+            }
+            let Frame::Integer(expire) = conn.cmd(&[b"PEXPIRETIME" as &[u8], &key]) else {
+                panic!("PEXPIRETIME");
+            };
+            out.insert((db, key), (kind, value, expire));
+        }
+    }
+    ok(conn, "SELECT 0");
+    out
+}
+
+/// A mix of every type, expirations, several databases, a transaction and overwrites.
+fn populate(c: &mut Conn, tag: &str) {
+    ok(c, &format!("SET s:{tag} hello"));
+    ok(c, &format!("SET n:{tag} 12345"));
+    ok(c, &format!("INCRBY n:{tag} 5"));
+    ok(c, &format!("SET big:{tag} {}", "x".repeat(300)));
+    ok(c, &format!("RPUSH l:{tag} a b c 1 2 3"));
+    ok(c, &format!("LPOP l:{tag}"));
+    ok(c, &format!("SADD si:{tag} 1 2 3 400"));
+    ok(c, &format!("SADD ss:{tag} red green blue"));
+    ok(c, &format!("ZADD z:{tag} 1.5 a 2 b -3.25 c"));
+    ok(c, &format!("HSET h:{tag} f1 v1 f2 v2"));
+    ok(c, &format!("SET ttl:{tag} v EX 5000"));
+    ok(c, &format!("EXPIRE s:{tag} 9000"));
+    ok(c, &format!("SET gone:{tag} v"));
+    ok(c, &format!("DEL gone:{tag}"));
+    ok(c, "MULTI");
+    c.run(&format!("SET tx1:{tag} a"));
+    c.run(&format!("INCR txn:{tag}"));
+    ok(c, "EXEC");
+    ok(c, "SELECT 5");
+    ok(c, &format!("SET db5:{tag} five"));
+    ok(
+        c,
+        &format!(
+            "RPUSH db5l:{tag} {}",
+            (0..150)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    );
+    ok(c, "SELECT 0");
+}
+
+fn check_aof(dir: &Path) -> String {
+    let out = Command::new("redis-check-aof")
+        .arg(dir.join(MANIFEST))
+        .output()
+        .expect("run redis-check-aof");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "redis-check-aof failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("All AOF files and manifest are valid"),
+        "{stdout}"
+    );
+    stdout
+}
+
+fn wait_rewrite_done(c: &mut Conn) {
+    eventually(Duration::from_secs(30), || {
+        match info_field(c, "aof_rewrite_in_progress").as_str() {
+            "0" if info_field(c, "aof_rewrite_scheduled") == "0" => Ok(()),
+            other => Err(format!("aof_rewrite_in_progress {other}")),
+        }
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn ferrokv_aof_passes_redis_check_aof_and_survives_restart_and_rewrite() {
+    if !require_tool("redis-check-aof", "aof restart") {
+        return;
+    }
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    populate(&mut c, "a");
+    let before_rewrite = dataset(&mut c);
+    check_aof(s.dir());
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_eq!(
+        text(&c.run("BGREWRITEAOF")),
+        b"Background append only file rewriting started"
+    );
+    wait_rewrite_done(&mut c);
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    populate(&mut c, "b");
+    let want = dataset(&mut c);
+    assert!(want.len() > before_rewrite.len());
+    let manifest = std::fs::read_to_string(s.dir().join(MANIFEST)).unwrap();
+    assert_eq!(manifest, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    assert!(!s
+        .dir()
+        .join("appendonlydir/appendonly.aof.1.incr.aof")
+        .exists());
+    check_aof(s.dir());
+    s.kill();
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(dataset(&mut c), want);
+}
+
+/// ferrokv writes (preamble on and off), Redis loads; Redis writes, ferrokv loads.
+#[test]
+fn cross_loading_with_real_redis_gives_identical_datasets() {
+    if !require_redis("aof cross-loading") || !require_tool("redis-check-aof", "aof cross-loading")
+    {
+        return;
+    }
+    for preamble in ["yes", "no"] {
+        let flags = ["--appendonly", "yes", "--aof-use-rdb-preamble", preamble];
+        // ferrokv -> Redis, with a rewrite so both a base and an incr carry data.
+        let mut f = Server::start(Flavor::Ferrokv, &flags);
+        let mut c = f.conn();
+        populate(&mut c, "x");
+        ok(&mut c, "BGREWRITEAOF");
+        wait_rewrite_done(&mut c);
+        populate(&mut c, "y");
+        let want = dataset(&mut c);
+        f.stop();
+        let base = std::fs::read_to_string(f.dir().join(MANIFEST)).unwrap();
+        let suffix = if preamble == "yes" {
+            ".base.rdb"
+        } else {
+            ".base.aof"
+        };
+        assert!(base.contains(suffix), "{base}");
+        check_aof(f.dir());
+        let mut r = Server::start(Flavor::Redis, &flags);
+        r.stop();
+        let _ = std::fs::remove_dir_all(r.dir().join("appendonlydir"));
+        copy_dir(
+            &f.dir().join("appendonlydir"),
+            &r.dir().join("appendonlydir"),
+        );
+        r.restart();
+        assert_eq!(
+            dataset(&mut r.conn()),
+            want,
+            "redis loading ferrokv's AOF (preamble {preamble})"
+        );
+
+        // Redis -> ferrokv.
+        let mut r = Server::start(Flavor::Redis, &flags);
+        let mut c = r.conn();
+        populate(&mut c, "p");
+        ok(&mut c, "BGREWRITEAOF");
+        wait_rewrite_done(&mut c);
+        populate(&mut c, "q");
+        let want = dataset(&mut c);
+        r.stop();
+        let mut f = Server::start(Flavor::Ferrokv, &flags);
+        f.stop();
+        let _ = std::fs::remove_dir_all(f.dir().join("appendonlydir"));
+        copy_dir(
+            &r.dir().join("appendonlydir"),
+            &f.dir().join("appendonlydir"),
+        );
+        f.restart();
+        assert_eq!(
+            dataset(&mut f.conn()),
+            want,
+            "ferrokv loading Redis's AOF (preamble {preamble})"
+        );
+    }
+}
+
+#[test]
+fn config_set_appendonly_yes_rewrites_first_and_bgsave_is_exclusive() {
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "no"]);
+    let mut c = s.conn();
+    // Enough data that the fork child runs for a while.
+    for chunk in 0..20 {
+        let mut bytes = Vec::new();
+        for i in 0..10_000 {
+            bytes.extend(Conn::encode(&[
+                "SET",
+                &format!("k:{chunk}:{i}"),
+                &"v".repeat(64),
+            ]));
+        }
+        c.write_raw(&bytes).unwrap();
+        for _ in 0..10_000 {
+            c.read_reply().unwrap();
+        }
+    }
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    ok(&mut c, "CONFIG SET appendonly yes");
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    // While the rewrite child runs, BGSAVE is refused and BGREWRITEAOF says so.
+    if info_field(&mut c, "aof_rewrite_in_progress") == "1" {
+        let f = c.run("BGSAVE");
+        assert!(
+            matches!(&f, Frame::Error(e) if e.starts_with(b"ERR Another child process is active (AOF?)")),
+            "{f:?}"
+        );
+        let f = c.run("BGREWRITEAOF");
+        assert!(
+            matches!(&f, Frame::Error(e) if &e[..] == b"ERR Background append only file rewriting already in progress"),
+            "{f:?}"
+        );
+    }
+    ok(&mut c, "SET during-rewrite 1");
+    wait_rewrite_done(&mut c);
+    ok(&mut c, "SET after-rewrite 1");
+    // BGSAVE running: BGREWRITEAOF is scheduled, then runs.
+    assert_eq!(text(&c.run("BGSAVE")), b"Background saving started");
+    let f = c.run("BGREWRITEAOF");
+    let t = text(&f);
+    assert!(
+        t == b"Background append only file rewriting scheduled"
+            || t == b"Background append only file rewriting started",
+        "{f:?}"
+    );
+    wait_rewrite_done(&mut c);
+    let want = dataset(&mut c);
+    let dir = s.dir().to_path_buf();
+    s.kill();
+    // Same directory, started with appendonly yes: loads the AOF.
+    let dir_s = dir.display().to_string();
+    let mut again = Server::start(Flavor::Ferrokv, &["--appendonly", "yes", "--dir", &dir_s]);
+    assert_eq!(dataset(&mut again.conn()), want);
+    again.stop();
+    drop(s);
+}
+
+/// Runs the server binary to completion (it must refuse to start) and returns its output.
+fn refuses_to_start(dir: &Path, extra: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"));
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--listen-ephemeral-port",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--dir",
+    ])
+    .arg(dir)
+    .args(extra)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ferrokv-server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!status.success(), "exited 0:\n{log}");
+            return log;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferrokv started instead of refusing");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A stopped server's directory holding a base and an incr with data.
+fn prepared_dir() -> (Server, PathBuf, Dataset) {
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    populate(&mut c, "t");
+    let want = dataset(&mut c);
+    s.stop();
+    let incr = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
+    (s, incr, want)
+}
+
+#[test]
+fn torn_tail_is_cut_with_aof_load_truncated_and_refused_without() {
+    let (mut s, incr, want) = prepared_dir();
+    let good_len = std::fs::metadata(&incr).unwrap().len();
+    let mut bytes = std::fs::read(&incr).unwrap();
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$4\r\ntorn\r\n$5\r\nhal");
+    std::fs::write(&incr, &bytes).unwrap();
+    let log = refuses_to_start(s.dir(), &["--aof-load-truncated", "no"]);
+    assert!(
+        log.contains("Unexpected end of file") && log.contains("appendonly.aof.1.incr.aof"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("offset {good_len}")) && log.contains("redis-check-aof --fix"),
+        "{log}"
+    );
+    // redis-check-aof agrees the file is torn there.
+    if crate::harness::tool_available("redis-check-aof") {
+        let out = Command::new("redis-check-aof")
+            .arg(s.dir().join(MANIFEST))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("ok_up_to={good_len}")));
+    }
+    s.restart();
+    assert!(
+        s.log().contains(&format!(
+            "Truncating the AOF appendonly.aof.1.incr.aof at offset {good_len}"
+        )),
+        "{}",
+        s.log()
+    );
+    assert_eq!(dataset(&mut s.conn()), want);
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), good_len);
+}
+
+#[test]
+fn corruption_missing_files_and_bad_manifests_refuse_to_start() {
+    let (s, incr, _) = prepared_dir();
+    let original = std::fs::read(&incr).unwrap();
+    // Garbage in the middle: refused even with aof-load-truncated yes.
+    let mut bad = original.clone();
+    // The start of the third command (a command boundary well inside the file).
+    let starts: Vec<usize> = original
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w == b"\r\n*")
+        .map(|(i, _)| i + 2)
+        .collect();
+    let at = starts[1];
+    bad.splice(at..at, b"GARBAGE\r\n".iter().copied());
+    std::fs::write(&incr, &bad).unwrap();
+    let log = refuses_to_start(s.dir(), &[]);
+    assert!(
+        log.contains("Bad file format")
+            && log.contains(&format!("offset {at}"))
+            && log.contains("redis-check-aof"),
+        "{log}"
+    );
+    std::fs::write(&incr, &original).unwrap();
+    // A file named by the manifest is missing.
+    std::fs::rename(&incr, incr.with_extension("moved")).unwrap();
+    let log = refuses_to_start(s.dir(), &[]);
+    assert!(
+        log.contains("appendonly.aof.1.incr.aof")
+            && log.contains("does not exist")
+            && log.contains("redis-check-aof"),
+        "{log}"
+    );
+    std::fs::rename(incr.with_extension("moved"), &incr).unwrap();
+    // A malformed manifest.
+    let manifest = s.dir().join(MANIFEST);
+    std::fs::write(
+        &manifest,
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile x seq one\n",
+    )
+    .unwrap();
+    let log = refuses_to_start(s.dir(), &[]);
+    assert!(
+        log.contains("Invalid AOF manifest file format")
+            && log.contains("line 2")
+            && log.contains("redis-check-aof"),
+        "{log}"
+    );
+}
+
+/// One crash round: a writer thread SETs `k:<i>` as fast as it can and records the last
+/// acknowledged i; the server is SIGKILLed at a random moment. Returns (acked, found).
+fn crash_round(s: &mut Server, rng: &mut rand::rngs::StdRng, round: usize) -> (u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let addr = s.addr();
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        thread::spawn(move || {
+            let Ok(mut c) = Conn::connect(addr) else {
+                return;
+            };
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                match c.try_cmd(&["SET", &format!("r{round}:{i}"), "v"]) {
+                    Ok(Frame::Simple(_)) => acked.store(i, Ordering::Release),
+                    _ => return,
+                }
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(rng.gen_range(200..1200)));
+    s.kill();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.load(Ordering::Acquire);
+    s.restart();
+    let mut c = s.conn();
+    let mut found = 0;
+    for i in 1..=acked {
+        if let Frame::Bulk(_) = c.cmd(&["GET", &format!("r{round}:{i}")]) {
+            found += 1;
+        }
+    }
+    (acked, found)
+}
+
+fn seed() -> u64 {
+    std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+}
+
+fn rounds() -> usize {
+    std::env::var("AOF_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+#[test]
+fn crash_with_appendfsync_always_keeps_every_acknowledged_write() {
+    let seed = seed();
+    println!("SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut s = Server::start(
+        Flavor::Ferrokv,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
+    for round in 0..rounds() {
+        let (acked, found) = crash_round(&mut s, &mut rng, round);
+        println!("appendfsync always round {round}: acknowledged {acked}, present after restart {found}, lost {}", acked - found);
+        assert!(acked > 0, "no write was acknowledged (SEED={seed})");
+        assert_eq!(found, acked, "acknowledged writes lost (SEED={seed})");
+    }
+    check_aof(s.dir());
+}
+
+#[test]
+fn crash_with_appendfsync_everysec_loses_at_most_two_seconds() {
+    let seed = seed();
+    println!("SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut s = Server::start(
+        Flavor::Ferrokv,
+        &["--appendonly", "yes", "--appendfsync", "everysec"],
+    );
+    for round in 0..rounds() {
+        let started = Instant::now();
+        let (acked, found) = crash_round(&mut s, &mut rng, round);
+        let rate = acked as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let lost = acked - found;
+        println!("appendfsync everysec round {round}: acknowledged {acked}, present after restart {found}, lost {lost} (~{:.2} s of writes)", lost as f64 / rate.max(1.0));
+        // A process crash keeps the page cache: what was written survives; only a power
+        // loss could lose the last unsynced second. Allow the documented bound.
+        assert!(
+            lost as f64 <= 2.0 * rate + 1.0,
+            "lost {lost} of {acked} (SEED={seed})"
+        );
+    }
+    check_aof(s.dir());
+}
