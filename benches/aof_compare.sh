@@ -131,8 +131,9 @@ prepare() {
     mkdir -p "$dir"
     port=$(free_port)
     case $mode in
-        hybrid) set -- --appendonly yes --aof-use-rdb-preamble yes ;;
-        pure) set -- --appendonly yes --aof-use-rdb-preamble no ;;
+        # No automatic rewrite while loading: the timed BGREWRITEAOF must be the only one.
+        hybrid) set -- --appendonly yes --aof-use-rdb-preamble yes --auto-aof-rewrite-percentage 0 ;;
+        pure) set -- --appendonly yes --aof-use-rdb-preamble no --auto-aof-rewrite-percentage 0 ;;
         rdb) set -- --appendonly no ;;
     esac
     start "$server" "$dir" "$port" "$@"

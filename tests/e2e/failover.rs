@@ -14,7 +14,13 @@ fn pair(flavor: Flavor, replica_flavor: Flavor) -> (Server, Server) {
     let port = p.port().to_string();
     let r = Server::start(
         replica_flavor,
-        &["--replicaof", "127.0.0.1", port.as_str(), "--repl-diskless-sync-delay", "0"],
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            port.as_str(),
+            "--repl-diskless-sync-delay",
+            "0",
+        ],
     );
     (p, r)
 }
@@ -40,14 +46,17 @@ fn replies(flavor: Flavor) -> Vec<String> {
     let (p, r) = pair(flavor, flavor);
     let (mut pc, mut rc) = (p.conn(), r.conn());
     caught_up(&mut pc, &mut rc);
-    for (conn, line) in [
-        (&mut rc, "FAILOVER".to_string()),
-        (&mut pc, "FAILOVER FORCE".to_string()),
-        (&mut pc, "FAILOVER TO 127.0.0.1 1 FORCE".to_string()),
-        (&mut pc, "FAILOVER TO 127.0.0.1 1".to_string()),
-        (&mut pc, format!("FAILOVER TO 127.0.0.1 {} FORCE", r.port())),
+    out.push(format!("replica FAILOVER -> {:?}", rc.run("FAILOVER")));
+    for (name, line) in [
+        ("FAILOVER FORCE", "FAILOVER FORCE".to_string()),
+        ("TO 1 FORCE", "FAILOVER TO 127.0.0.1 1 FORCE".to_string()),
+        ("TO 1", "FAILOVER TO 127.0.0.1 1".to_string()),
+        (
+            "TO <replica> FORCE",
+            format!("FAILOVER TO 127.0.0.1 {} FORCE", r.port()),
+        ),
     ] {
-        out.push(format!("{line} -> {:?}", conn.run(&line)));
+        out.push(format!("{name} -> {:?}", pc.run(&line)));
     }
     out
 }
@@ -87,7 +96,10 @@ fn failover_hands_over_under_load_without_losing_acknowledged_writes() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    ok(&mut pc, &format!("FAILOVER TO 127.0.0.1 {} TIMEOUT 10000", r.port()));
+    ok(
+        &mut pc,
+        &format!("FAILOVER TO 127.0.0.1 {} TIMEOUT 10000", r.port()),
+    );
     eventually(SYNC_WAIT, || match info_field(&mut rc, "role").as_deref() {
         Some("master") => Ok(()),
         other => Err(format!("target role {other:?}")),
@@ -107,7 +119,10 @@ fn failover_hands_over_under_load_without_losing_acknowledged_writes() {
     caught_up(&mut rc, &mut pc);
     let final_set = dataset(&mut rc);
     let lost = acked.iter().filter(|k| !final_set.contains_key(*k)).count();
-    let partial: u64 = info_field(&mut rc, "sync_partial_ok").unwrap().parse().unwrap();
+    let partial: u64 = info_field(&mut rc, "sync_partial_ok")
+        .unwrap()
+        .parse()
+        .unwrap();
     println!(
         "failover: acknowledged {}, refused after hand-over (READONLY) {refused}, lost {lost}, \
          target sync_partial_ok {partial}",
@@ -141,8 +156,14 @@ fn failover_times_out_and_aborts_when_the_replica_lags() {
     // Writes wait during the failover, then go through once it aborted.
     let t = Instant::now();
     ok(&mut pc, "SET during yes");
-    assert!(t.elapsed() >= Duration::from_millis(800), "the write was paused");
-    assert_eq!(info_field(&mut pc, "master_failover_state").as_deref(), Some("no-failover"));
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "the write was paused"
+    );
+    assert_eq!(
+        info_field(&mut pc, "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
     assert_eq!(info_field(&mut pc, "role").as_deref(), Some("master"));
     // ABORT of a fresh failover.
     ok(&mut pc, "FAILOVER");
@@ -183,8 +204,18 @@ fn failover_interoperates_with_real_redis() {
         });
         ok(&mut rc, "SET after failover");
         caught_up(&mut rc, &mut pc);
-        let partial: u64 = info_field(&mut rc, "sync_partial_ok").unwrap().parse().unwrap();
-        assert_eq!(partial, 1, "{primary:?} -> {replica:?}: hand-over by partial resync");
-        assert_eq!(dataset(&mut pc), dataset(&mut rc), "{primary:?} -> {replica:?}");
+        let partial: u64 = info_field(&mut rc, "sync_partial_ok")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            partial, 1,
+            "{primary:?} -> {replica:?}: hand-over by partial resync"
+        );
+        assert_eq!(
+            dataset(&mut pc),
+            dataset(&mut rc),
+            "{primary:?} -> {replica:?}"
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! - `aof`: the multi-part AOF: redis-check-aof, cross-loading with Redis, BGREWRITEAOF,
 //!   torn/corrupt files at startup, SIGKILL crash rounds per `appendfsync` policy.
 //! - `snapshots`: BGSAVE point-in-time copies, crashes during a save, failing saves.
+//! - `rdb`: RDB files and DUMP payloads exchanged with real Redis both ways, corrupt files.
 //! - `failover`: FAILOVER (errors as Redis, hand-over under load, timeout/abort, interop).
 //! - `partitions`: cut/slow links through a Toxiproxy-compatible proxy, crashes, and the
 //!   acknowledged writes lost in each case.

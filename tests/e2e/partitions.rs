@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ferrokv_toxiproxy::{BackgroundServer, Stream, Toxic, ToxiClient, ToxicKind};
+use ferrokv_toxiproxy::{BackgroundServer, Stream, ToxiClient, Toxic, ToxicKind};
 
 use crate::harness::{eventually, free_port, Conn, Flavor, Frame, Server};
 
@@ -76,9 +76,14 @@ impl Toxi {
     /// Blackholes both directions of proxy `name` (a partition).
     pub fn cut(&self, name: &str) {
         for stream in [Stream::Upstream, Stream::Downstream] {
-            let mut t = Toxic::new(stream, ToxicKind::Timeout(ferrokv_toxiproxy::Timeout { timeout: 0 }));
+            let mut t = Toxic::new(
+                stream,
+                ToxicKind::Timeout(ferrokv_toxiproxy::Timeout { timeout: 0 }),
+            );
             t.name = format!("cut_{}", stream.as_str());
-            self.client.add_toxic(&self.full(name), &t).expect("add timeout toxic");
+            self.client
+                .add_toxic(&self.full(name), &t)
+                .expect("add timeout toxic");
         }
     }
 
@@ -86,7 +91,9 @@ impl Toxi {
     pub fn heal(&self, name: &str) {
         let full = self.full(name);
         for t in self.client.toxics(&full).expect("list toxics") {
-            self.client.remove_toxic(&full, &t.name).expect("remove toxic");
+            self.client
+                .remove_toxic(&full, &t.name)
+                .expect("remove toxic");
         }
     }
 
@@ -97,7 +104,9 @@ impl Toxi {
     }
 
     pub fn set_enabled(&self, name: &str, on: bool) {
-        self.client.set_enabled(&self.full(name), on).expect("enable/disable proxy");
+        self.client
+            .set_enabled(&self.full(name), on)
+            .expect("enable/disable proxy");
     }
 
     pub fn set_upstream(&self, name: &str, port: u16) {
@@ -133,8 +142,10 @@ pub(crate) fn text(f: &Frame) -> String {
 
 pub(crate) fn info_field(conn: &mut Conn, name: &str) -> Option<String> {
     let info = text(&conn.run("INFO"));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_string()))
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{name}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 pub(crate) fn ok(conn: &mut Conn, line: &str) {
@@ -171,11 +182,22 @@ pub(crate) fn caught_up(primary: &mut Conn, replica: &mut Conn) {
 }
 
 /// Asserts that every node holds exactly `expected`, key by key.
-pub(crate) fn assert_datasets(nodes: &mut [(&str, &mut Conn)], expected: &BTreeMap<String, String>) {
+pub(crate) fn assert_datasets(
+    nodes: &mut [(&str, &mut Conn)],
+    expected: &BTreeMap<String, String>,
+) {
     for (name, c) in nodes.iter_mut() {
         let got = dataset(c);
-        let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
-        let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).take(5).collect();
+        let missing: Vec<_> = expected
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .keys()
+            .filter(|k| !expected.contains_key(*k))
+            .take(5)
+            .collect();
         let differ: Vec<_> = expected
             .iter()
             .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
@@ -274,7 +296,14 @@ fn isolated_primary_round(test: &str, primary_extra: &[&str]) -> (usize, usize, 
     caught_up(&mut pc, &mut c1);
     caught_up(&mut pc, &mut c2);
     let start = Instant::now();
-    let before = write_for(&mut client, "pre:", 0, Duration::from_millis(500), start, None);
+    let before = write_for(
+        &mut client,
+        "pre:",
+        0,
+        Duration::from_millis(500),
+        start,
+        None,
+    );
     caught_up(&mut pc, &mut c1);
     caught_up(&mut pc, &mut c2);
 
@@ -299,8 +328,14 @@ fn isolated_primary_round(test: &str, primary_extra: &[&str]) -> (usize, usize, 
 
     let acked_after: Vec<&Write> = after.iter().filter(|w| w.acked).collect();
     let final_set = dataset(&mut c1);
-    let lost = acked_after.iter().filter(|w| !final_set.contains_key(&w.key)).count();
-    let pre_lost = before.iter().filter(|w| w.acked && !final_set.contains_key(&w.key)).count();
+    let lost = acked_after
+        .iter()
+        .filter(|w| !final_set.contains_key(&w.key))
+        .count();
+    let pre_lost = before
+        .iter()
+        .filter(|w| w.acked && !final_set.contains_key(&w.key))
+        .count();
     let last = acked_after.iter().map(|w| w.at).fold(0.0, f64::max);
     println!(
         "partition[{test}] {primary_extra:?}: before split acknowledged {} (lost {pre_lost}); \
@@ -321,8 +356,14 @@ fn isolated_primary_round(test: &str, primary_extra: &[&str]) -> (usize, usize, 
 fn isolated_primary_loses_its_acknowledged_writes() {
     let (acked, lost, _) = isolated_primary_round("iso-default", &[]);
     assert!(acked > 0, "the isolated primary kept acknowledging writes");
-    assert!(lost > 0, "last failover wins: the isolated primary's writes are discarded");
-    assert_eq!(lost, acked, "nothing written after the split reached the new primary");
+    assert!(
+        lost > 0,
+        "last failover wins: the isolated primary's writes are discarded"
+    );
+    assert_eq!(
+        lost, acked,
+        "nothing written after the split reached the new primary"
+    );
 }
 
 #[test]
@@ -330,7 +371,12 @@ fn min_replicas_bounds_the_loss_window() {
     let max_lag = 2.0;
     let (acked, lost, last) = isolated_primary_round(
         "iso-minrep",
-        &["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"],
+        &[
+            "--min-replicas-to-write",
+            "1",
+            "--min-replicas-max-lag",
+            "2",
+        ],
     );
     assert!(lost <= acked);
     // Good replicas are recounted every second; an ACK counts while < max-lag + 1 s old.
@@ -365,21 +411,47 @@ fn wait_acknowledged_writes_survive_promoting_the_best_replica() {
         }),
     );
     let start = Instant::now();
-    let writes = write_for(&mut client, "w:", 0, Duration::from_secs(2), start, Some(200));
+    let writes = write_for(
+        &mut client,
+        "w:",
+        0,
+        Duration::from_secs(3),
+        start,
+        Some(200),
+    );
     p.kill();
     // Pick the replica with the highest offset, as sentinel does.
-    let o1: u64 = info_field(&mut c1, "slave_repl_offset").unwrap().parse().unwrap();
-    let o2: u64 = info_field(&mut c2, "slave_repl_offset").unwrap().parse().unwrap();
-    let (best, other, bname) = if o1 > o2 { (&mut c1, &mut c2, "r1") } else { (&mut c2, &mut c1, "r2") };
+    let o1: u64 = info_field(&mut c1, "slave_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let o2: u64 = info_field(&mut c2, "slave_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (best, other, bname) = if o1 > o2 {
+        (&mut c1, &mut c2, "r1")
+    } else {
+        (&mut c2, &mut c1, "r2")
+    };
     let best_port = if bname == "r1" { r1.port() } else { r2.port() };
     ok(best, "REPLICAOF NO ONE");
     ok(other, &format!("REPLICAOF 127.0.0.1 {best_port}"));
     caught_up(best, other);
     let final_set = dataset(best);
-    let waited: Vec<&Write> = writes.iter().filter(|w| w.waited.is_some_and(|n| n >= 1)).collect();
+    let waited: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.waited.is_some_and(|n| n >= 1))
+        .collect();
     let acked = writes.iter().filter(|w| w.acked).count();
-    let lost_waited = waited.iter().filter(|w| !final_set.contains_key(&w.key)).count();
-    let lost_acked = writes.iter().filter(|w| w.acked && !final_set.contains_key(&w.key)).count();
+    let lost_waited = waited
+        .iter()
+        .filter(|w| !final_set.contains_key(&w.key))
+        .count();
+    let lost_acked = writes
+        .iter()
+        .filter(|w| w.acked && !final_set.contains_key(&w.key))
+        .count();
     println!(
         "partition[wait-best]: offsets r1 {o1} r2 {o2}, promoted {bname}; acknowledged {acked}, \
          WAIT>=1 {}, present after failover {}, lost (WAIT>=1) {lost_waited}, lost (any ack) {lost_acked}",
@@ -407,30 +479,56 @@ fn stale_replica_promotion_loses_writes_healthy_one_does_not() {
     caught_up(&mut pc, &mut c1);
     caught_up(&mut pc, &mut c2);
     let start = Instant::now();
-    let mut writes = write_for(&mut client, "a:", 0, Duration::from_millis(500), start, Some(500));
+    let mut writes = write_for(
+        &mut client,
+        "a:",
+        0,
+        Duration::from_millis(500),
+        start,
+        Some(500),
+    );
     caught_up(&mut pc, &mut c1);
     // r1 is cut off for the rest of the primary's life.
     toxi.cut("r1");
-    writes.extend(write_for(&mut client, "b:", 0, Duration::from_secs(3), start, Some(500)));
+    writes.extend(write_for(
+        &mut client,
+        "b:",
+        0,
+        Duration::from_secs(5),
+        start,
+        Some(500),
+    ));
     p.kill();
-    let waited: Vec<&Write> = writes.iter().filter(|w| w.waited.is_some_and(|n| n >= 1)).collect();
+    let waited: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.waited.is_some_and(|n| n >= 1))
+        .collect();
     let acked = writes.iter().filter(|w| w.acked).count();
     // Promoting r1 would keep exactly what it holds now (its primary is dead).
     let stale = dataset(&mut c1);
-    let lost_if_stale = waited.iter().filter(|w| !stale.contains_key(&w.key)).count();
+    let lost_if_stale = waited
+        .iter()
+        .filter(|w| !stale.contains_key(&w.key))
+        .count();
     // Promote the healthy replica instead; r1 follows it once its link heals.
     ok(&mut c2, "REPLICAOF NO ONE");
     toxi.heal("r1");
     ok(&mut c1, &format!("REPLICAOF 127.0.0.1 {}", r2.port()));
     caught_up(&mut c2, &mut c1);
     let final_set = dataset(&mut c2);
-    let lost_healthy = waited.iter().filter(|w| !final_set.contains_key(&w.key)).count();
+    let lost_healthy = waited
+        .iter()
+        .filter(|w| !final_set.contains_key(&w.key))
+        .count();
     println!(
-        "partition[stale]: acknowledged {acked}, WAIT>=1 {}; promoting the replica cut off for 3 s \
+        "partition[stale]: acknowledged {acked}, WAIT>=1 {}; promoting the replica cut off for 5 s \
          would lose {lost_if_stale}; promoting the healthy replica lost {lost_healthy}",
         waited.len()
     );
-    assert!(lost_if_stale > 0, "the stale replica misses WAIT-acknowledged writes");
+    assert!(
+        lost_if_stale > 0,
+        "the stale replica misses WAIT-acknowledged writes"
+    );
     assert_eq!(lost_healthy, 0);
     assert_datasets(&mut [("r1", &mut c1)], &final_set);
 }
@@ -478,7 +576,10 @@ fn restarted_empty_primary_does_not_wipe_replicas() {
     });
     std::thread::sleep(Duration::from_secs(6));
     let refusals = r1.log().matches("refusing to replace").count();
-    assert_eq!(info_field(&mut c1, "master_link_status").as_deref(), Some("down"));
+    assert_eq!(
+        info_field(&mut c1, "master_link_status").as_deref(),
+        Some("down")
+    );
     assert_datasets(&mut [("r1", &mut c1)], &expected);
     println!(
         "partition[empty]: primary restarted empty; r1 (default) kept {} keys after {} refusal log lines; \
@@ -504,9 +605,19 @@ fn slow_and_flaky_links_converge_with_partial_resyncs() {
     let mut toxi = Toxi::new("flaky");
     let p = ferrokv(&["--repl-backlog-size", "4mb"]);
     let mut pc = p.conn();
-    let value = "v".repeat(100);
+    // Values that LZF cannot shrink much, so the payload is well over the 100 kB cut.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..3000 {
-        pc.send(&["SET", format!("pre{i}").as_str(), value.as_str()]).unwrap();
+        let value: String = (0..100)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b"0123456789abcdef"[(seed >> 60) as usize])
+            })
+            .collect();
+        pc.send(&["SET", format!("pre{i}").as_str(), value.as_str()])
+            .unwrap();
     }
     for _ in 0..3000 {
         pc.read_reply().unwrap();
@@ -539,7 +650,10 @@ fn slow_and_flaky_links_converge_with_partial_resyncs() {
             Err("r1 not cut yet")
         }
     });
-    assert_eq!(info_field(&mut c1, "master_link_status").as_deref(), Some("down"));
+    assert_eq!(
+        info_field(&mut c1, "master_link_status").as_deref(),
+        Some("down")
+    );
     toxi.heal("r1");
     // Now slow: latency with jitter and 200 KB/s.
     toxi.add(
@@ -560,7 +674,10 @@ fn slow_and_flaky_links_converge_with_partial_resyncs() {
     }
     caught_up(&mut pc, &mut c1);
     caught_up(&mut pc, &mut c2);
-    let partial_before: u64 = info_field(&mut pc, "sync_partial_ok").unwrap().parse().unwrap();
+    let partial_before: u64 = info_field(&mut pc, "sync_partial_ok")
+        .unwrap()
+        .parse()
+        .unwrap();
     // Short cuts inside the backlog: partial resyncs.
     for round in 0..2 {
         toxi.set_enabled("r1", false);
@@ -573,13 +690,20 @@ fn slow_and_flaky_links_converge_with_partial_resyncs() {
         caught_up(&mut pc, &mut c1);
         caught_up(&mut pc, &mut c2);
     }
-    let partial_after: u64 = info_field(&mut pc, "sync_partial_ok").unwrap().parse().unwrap();
+    let partial_after: u64 = info_field(&mut pc, "sync_partial_ok")
+        .unwrap()
+        .parse()
+        .unwrap();
     let full: u64 = info_field(&mut pc, "sync_full").unwrap().parse().unwrap();
     let expected = dataset(&mut pc);
     println!(
         "partition[flaky]: {} keys; sync_full {full}, sync_partial_ok {partial_before} -> {partial_after}",
         expected.len()
     );
-    assert_eq!(partial_after - partial_before, 4, "each cut inside the backlog resynced partially");
+    assert_eq!(
+        partial_after - partial_before,
+        4,
+        "each cut inside the backlog resynced partially"
+    );
     assert_datasets(&mut [("r1", &mut c1), ("r2", &mut c2)], &expected);
 }

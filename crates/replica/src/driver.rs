@@ -81,14 +81,13 @@ pub async fn run<H: ReplicaHost>(mut node: H, host: String, port: u16) {
         failures += 1;
         let empty_primary = matches!(err, ReplError::EmptyPrimary { .. });
         if empty_primary {
-            if failures == 1 || failures.is_multiple_of(10) {
-                error!(
-                    "MASTER <-> REPLICA sync: {err}. Keeping the dataset; master_link_status stays down. \
-                     Run REPLICAOF {host} {port} again (or set replica-accept-empty-fullsync yes) to accept it. \
-                     Retrying every {}s (attempt {failures}).",
-                    EMPTY_PRIMARY_RETRY.as_secs()
-                );
-            }
+            // Logged at every refusal: they are EMPTY_PRIMARY_RETRY apart, and a person must act.
+            error!(
+                "MASTER <-> REPLICA sync: {err}. Keeping the dataset; master_link_status stays down. \
+                 Run REPLICAOF {host} {port} again (or set replica-accept-empty-fullsync yes) to accept it. \
+                 Retrying every {}s (attempt {failures}).",
+                EMPTY_PRIMARY_RETRY.as_secs()
+            );
         } else if failures == 1 || failures.is_multiple_of(10) {
             warn!("Replication link with MASTER {host}:{port} lost ({err}), retrying (attempt {failures})");
         }
@@ -251,4 +250,44 @@ async fn perform<H: ReplicaHost>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokv_proto::rdb::{KeyMeta, RdbWriter, ReplAux, WriterOptions};
+
+    fn rdb_file(dir: &Path, name: &str, keys: usize) -> PathBuf {
+        let opts = WriterOptions {
+            repl: Some(ReplAux {
+                stream_db: 0,
+                repl_id: Bytes::from("a".repeat(40)),
+                offset: 0,
+            }),
+            ..WriterOptions::default()
+        };
+        let mut w = RdbWriter::new(Vec::new(), &opts).unwrap();
+        if keys > 0 {
+            w.select_db(0, keys as u64, 0).unwrap();
+            for i in 0..keys {
+                w.write_string(format!("k{i}").as_bytes(), &KeyMeta::default(), b"v")
+                    .unwrap();
+            }
+        }
+        let bytes = w.finish().unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn payload_key_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!payload_has_keys(&rdb_file(dir.path(), "empty.rdb", 0)));
+        assert!(payload_has_keys(&rdb_file(dir.path(), "one.rdb", 1)));
+        // Unreadable: counts as holding keys (the loader reports the error).
+        std::fs::write(dir.path().join("junk.rdb"), b"NOTREDIS").unwrap();
+        assert!(payload_has_keys(&dir.path().join("junk.rdb")));
+        assert!(payload_has_keys(&dir.path().join("missing.rdb")));
+    }
 }

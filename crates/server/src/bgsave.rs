@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ferrokv_proto::rdb::WriterOptions;
+use ferrokv_proto::rdb::{ReplAux, WriterOptions};
 use ferrokv_proto::resp::Frame;
 use ferrokv_replica::persist::rdb_file::{self, RdbTarget};
 use ferrokv_replica::persist::save_rules;
@@ -75,9 +75,26 @@ pub fn rdb_target(node: &Node) -> RdbTarget {
             compression: node.cfg.rdbcompression,
             checksum: node.cfg.rdbchecksum,
             used_mem: node.used_memory,
+            repl: repl_aux(node),
             ..WriterOptions::default()
         },
     }
+}
+
+/// The `repl-id`/`repl-offset`/`repl-stream-db` aux fields, written when the node has a
+/// replication history (a replica, or a primary with a backlog) so that a replica restarted
+/// from its RDB can ask its primary for a partial resync instead of a full one. The offset is
+/// read right before the fork, so it matches the snapshot.
+fn repl_aux(node: &Node) -> Option<ReplAux> {
+    let st = node.repl.state.borrow();
+    if !node.is_replica() && st.backlog.is_none() {
+        return None;
+    }
+    Some(ReplAux {
+        stream_db: if node.is_replica() { node.repl.master_db as u32 } else { 0 },
+        repl_id: Bytes::from(st.replid.clone()),
+        offset: st.offset as i64,
+    })
 }
 
 fn bgsave(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {

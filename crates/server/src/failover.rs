@@ -314,6 +314,158 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::primary::{Handshake, ReplicaLink, ReplicaState};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split_whitespace()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    fn run(node: &mut Node, line: &str) -> Result<Frame, String> {
+        failover(node, 1, &argv(line)).map_err(|e| e.to_line())
+    }
+
+    /// A primary at offset 100 with one online replica (127.0.0.1:7001) that acked `ack`.
+    fn primary_with_replica(ack: u64) -> Node {
+        let mut node = Node::new(Config::default(), None);
+        {
+            let mut st = node.repl.state.borrow_mut();
+            st.ensure_backlog(1024);
+            st.feed_stream(&Bytes::from(vec![b'x'; 100]));
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            let hs = Handshake {
+                listening_port: 7001,
+                ..Handshake::default()
+            };
+            let mut r = ReplicaLink::new(9, tx, IpAddr::V4(Ipv4Addr::LOCALHOST), hs, true);
+            r.state = ReplicaState::Online;
+            r.ack_off = ack;
+            st.replicas.insert(9, r);
+        }
+        node
+    }
+
+    #[test]
+    fn errors_follow_redis_order() {
+        let mut lone = Node::new(Config::default(), None);
+        let table = [
+            ("FAILOVER", "ERR FAILOVER requires connected replicas."),
+            ("FAILOVER ABORT", "ERR No failover in progress."),
+            (
+                "FAILOVER TIMEOUT 0",
+                "ERR FAILOVER timeout must be greater than 0",
+            ),
+            (
+                "FAILOVER TO h x",
+                "ERR value is not an integer or out of range",
+            ),
+            ("FAILOVER TO h", "ERR syntax error"),
+            ("FAILOVER FORCE FORCE", "ERR syntax error"),
+            ("FAILOVER ABORT now", "ERR syntax error"),
+        ];
+        for (line, want) in table {
+            assert_eq!(run(&mut lone, line).unwrap_err().trim_end(), want, "{line}");
+        }
+        let mut node = primary_with_replica(0);
+        for (line, want) in [
+            (
+                "FAILOVER FORCE",
+                "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+            ),
+            (
+                "FAILOVER TO 127.0.0.1 7002",
+                "ERR FAILOVER target HOST and PORT is not a replica.",
+            ),
+        ] {
+            assert_eq!(run(&mut node, line).unwrap_err().trim_end(), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn waits_for_the_exact_offset_then_hands_over() {
+        let mut node = primary_with_replica(90);
+        let old_replid = node.repl.state.borrow().replid.clone();
+        assert!(run(&mut node, "FAILOVER TO 127.0.0.1 7001 TIMEOUT 60000").is_ok());
+        assert_eq!(
+            run(&mut node, "FAILOVER").unwrap_err().trim_end(),
+            "ERR FAILOVER already in progress."
+        );
+        assert!(node.pause_for(&argv("SET k v")).is_some(), "writes wait");
+        assert!(node.pause_for(&argv("GET k")).is_none(), "reads go on");
+        node.failover_cron();
+        assert_eq!(
+            node.repl.failover.phase,
+            Phase::WaitForSync,
+            "ack 90 < offset 100"
+        );
+        node.repl
+            .state
+            .borrow_mut()
+            .replicas
+            .get_mut(&9)
+            .unwrap()
+            .ack_off = 100;
+        node.failover_cron();
+        assert_eq!(node.repl.failover.phase, Phase::InProgress);
+        assert!(node.repl.failover.psync_flag());
+        assert_eq!(
+            node.role,
+            crate::node::Role::Replica {
+                host: "127.0.0.1".into(),
+                port: 7001
+            }
+        );
+        // The target refused: primary again, the old history kept as replid2.
+        node.failover_link_failed("rejected");
+        assert_eq!(node.repl.failover.phase, Phase::None);
+        assert!(!node.is_replica());
+        assert_eq!(node.repl.state.borrow().replid2, old_replid);
+        assert!(node.pause_for(&argv("SET k v")).is_none(), "writes resume");
+    }
+
+    #[test]
+    fn timeout_aborts_unless_forced() {
+        let mut node = primary_with_replica(0);
+        assert!(run(&mut node, "FAILOVER TIMEOUT 1").is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        node.failover_cron();
+        assert_eq!(node.repl.failover.phase, Phase::None);
+        assert!(!node.is_replica());
+        assert!(run(&mut node, "FAILOVER TO 127.0.0.1 7001 TIMEOUT 1 FORCE").is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        node.failover_cron();
+        assert_eq!(
+            node.repl.failover.phase,
+            Phase::InProgress,
+            "forced despite the lag"
+        );
+        node.failover_link_up();
+        assert_eq!(node.repl.failover.phase, Phase::None);
+        assert!(node.is_replica());
+    }
+
+    #[test]
+    fn psync_failover_needs_the_targets_replid() {
+        let mut node = Node::new(Config::default(), None);
+        let mine = node.repl.state.borrow().replid.clone();
+        let other = "f".repeat(40);
+        let bad = argv(&format!("PSYNC {other} 5 FAILOVER"));
+        assert_eq!(
+            psync_failover_request(&mut node, &bad)
+                .unwrap_err()
+                .to_line()
+                .trim_end(),
+            "ERR PSYNC FAILOVER replid must match my replid."
+        );
+        assert!(psync_failover_request(&mut node, &argv(&format!("PSYNC {other} 5"))).is_ok());
+        node.become_replica("127.0.0.1".into(), 7000);
+        let good = argv(&format!("PSYNC {mine} 5 failover"));
+        assert!(psync_failover_request(&mut node, &good).is_ok());
+        assert!(!node.is_replica(), "the target promoted itself");
+    }
 
     #[test]
     fn phases_print_as_redis() {

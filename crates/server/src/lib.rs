@@ -138,7 +138,9 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     }
     // Connections are accepted (and told -LOADING) while the dataset loads; the ready line
     // comes after it, as in Redis.
-    rdb_file::load_at_startup(&node).await?;
+    if let Some(aux) = rdb_file::load_at_startup(&node).await? {
+        node.borrow_mut().resume_from_rdb_aux(&aux);
+    }
     aof::load_at_startup(&mut node.borrow_mut()).map_err(std::io::Error::other)?;
     if let Some(addr) = node.borrow().listen_addr {
         info!("Ready to accept connections tcp {addr}");

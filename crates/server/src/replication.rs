@@ -17,6 +17,12 @@
 //! 2. `REPLICAOF NO ONE` on a replica: stop the link, `replid2 := replid`,
 //!    `second_repl_offset := offset + 1`, new replid, disconnect sub-replicas (they PSYNC again
 //!    with the old id and continue), next stream command preceded by SELECT.
+//! 3. `FAILOVER` (see `failover.rs`): a coordinated transition 1 on this node and transition 2
+//!    on the target, triggered by `PSYNC <replid> <offset> FAILOVER`.
+//!
+//! Empty primary protection lives in the replica driver; this file only feeds it
+//! (`NodeHost::dataset_keys`, `LinkConfig::accept_empty_fullsync` from
+//! `replica-accept-empty-fullsync` or an operator's REPLICAOF).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -307,7 +313,7 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
 // ---- REPLCONF / PSYNC / SYNC ---------------------------------------------------------------
 
 fn replconf(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let st_rc = node.repl.state.clone();
@@ -735,6 +741,33 @@ impl Node {
     }
 
     /// `REPLICAOF host port`.
+    /// A replica that booted from its own RDB continues the history the file names
+    /// (`repl-id`, `repl-offset`, `repl-stream-db`): its first PSYNC asks for a partial resync.
+    pub fn resume_from_rdb_aux(&mut self, aux: &ferrokv_store::snapshot::RdbAux) {
+        let (Some(id), Some(offset)) = (&aux.repl_id, aux.repl_offset) else {
+            return;
+        };
+        if !self.is_replica() || id.len() != 40 || offset < 0 {
+            return;
+        }
+        {
+            let mut st = self.repl.state.borrow_mut();
+            st.replid = String::from_utf8_lossy(id).into_owned();
+            st.offset = offset as u64;
+            // The continued stream feeds a backlog (and advances the offset) from here.
+            st.backlog = Some(crate::primary::backlog::Backlog::new(
+                self.cfg.repl_backlog_size.max(1) as usize,
+                offset as u64,
+            ));
+        }
+        self.repl.has_history = true;
+        self.repl.master_db = aux.repl_stream_db.unwrap_or(0).max(0) as usize;
+        info!(
+            "Using the RDB's replication info to try a partial resynchronization: replid={} offset={offset}",
+            String::from_utf8_lossy(id)
+        );
+    }
+
     pub fn become_replica(&mut self, host: String, port: u16) {
         if !self.is_replica() {
             // Demotion: our own history is what the new primary may continue.

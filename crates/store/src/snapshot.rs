@@ -100,7 +100,8 @@ pub fn save<W: Write>(
             stats.expires += u64::from(meta.expire_ms.is_some());
         }
     }
-    stats.bytes = w.offset() + 9;
+    // `finish` adds the EOF opcode and the 8-byte checksum.
+    stats.bytes = w.offset() + 1 + 8;
     let out = w.finish()?;
     Ok((out, stats))
 }

@@ -42,12 +42,23 @@ impl RdbTarget {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    #[error("Failed opening the temp RDB file {path} (in server root dir {dir}) for saving: {source}")]
-    Open { path: String, dir: String, source: io::Error },
+    #[error(
+        "Failed opening the temp RDB file {path} (in server root dir {dir}) for saving: {source}"
+    )]
+    Open {
+        path: String,
+        dir: String,
+        source: io::Error,
+    },
     #[error("Write error saving DB on disk: {0}")]
     Write(String),
     #[error("Error moving temp DB file {temp} on the final destination {path} (in server root dir {dir}): {source}")]
-    Rename { temp: String, path: String, dir: String, source: io::Error },
+    Rename {
+        temp: String,
+        path: String,
+        dir: String,
+        source: io::Error,
+    },
 }
 
 /// Steps 1-4 of the module doc, in the calling process. Returns what was written.
@@ -77,8 +88,11 @@ fn write_temp(ks: &Keyspace, target: &RdbTarget, temp: &Path) -> Result<SaveStat
     })?;
     let (w, stats) = snapshot::save(ks, BufWriter::with_capacity(1 << 16, file), &target.opts)
         .map_err(|e| SaveError::Write(e.to_string()))?;
-    let file = w.into_inner().map_err(|e| SaveError::Write(e.error().to_string()))?;
-    file.sync_all().map_err(|e| SaveError::Write(e.to_string()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| SaveError::Write(e.error().to_string()))?;
+    file.sync_all()
+        .map_err(|e| SaveError::Write(e.to_string()))?;
     Ok(stats)
 }
 
@@ -135,7 +149,11 @@ mod tests {
     fn keyspace(n: usize) -> Keyspace {
         let mut ks = Keyspace::new(StoreConfig::default());
         for i in 0..n {
-            ks.set(0, format!("k{i}").as_bytes(), Value::Str(Bytes::from(format!("v{i}"))));
+            ks.set(
+                0,
+                format!("k{i}").as_bytes(),
+                Value::Str(Bytes::from(format!("v{i}"))),
+            );
         }
         ks
     }
@@ -174,7 +192,10 @@ mod tests {
             dir: dir.path().join("missing-dir"),
             ..t.clone()
         };
-        assert!(matches!(save_to_disk(&keyspace(5), &bad, 1), Err(SaveError::Open { .. })));
+        assert!(matches!(
+            save_to_disk(&keyspace(5), &bad, 1),
+            Err(SaveError::Open { .. })
+        ));
         assert_eq!(load_count(&t.path()), 3);
     }
 

@@ -12,7 +12,13 @@ pub const RETRY_DELAY_SECS: i64 = 5;
 /// `dirty`: changes since the last save; `since_save_secs`: seconds since the last
 /// successful save; `since_try_secs`: seconds since the last attempt; `last_ok`: whether the
 /// last attempt succeeded.
-pub fn due(rules: &[(u64, u64)], dirty: u64, since_save_secs: i64, since_try_secs: i64, last_ok: bool) -> Option<(u64, u64)> {
+pub fn due(
+    rules: &[(u64, u64)],
+    dirty: u64,
+    since_save_secs: i64,
+    since_try_secs: i64,
+    last_ok: bool,
+) -> Option<(u64, u64)> {
     if !last_ok && since_try_secs <= RETRY_DELAY_SECS {
         return None;
     }

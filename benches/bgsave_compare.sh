@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Fork-based snapshots, ferrokv vs real redis-server, one run, same data:
+#   - BGSAVE duration (BGSAVE sent until rdb_bgsave_in_progress:0), idle
+#   - latest_fork_usec (how long fork() froze the parent)
+#   - copy-on-write while 50 clients write during the save (rdb_last_cow_size, as each
+#     server measures its child's private dirty memory)
+# and the ratios ferrokv/redis (below 1 = ferrokv better). Restart-to-serving time from the
+# RDB is measured by benches/rdb_compare.sh.
+#
+# Usage: benches/bgsave_compare.sh [KEYS]     (default 1000000 string keys, 64-byte values)
+# Env:   CARGO_TARGET_DIR, RUNS (default 3; the best idle BGSAVE time is reported).
+set -euo pipefail
+
+KEYS=${1:-1000000}
+RUNS=${RUNS:-3}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+FERROKV=$TARGET/release/ferrokv-server
+
+for tool in redis-server redis-cli redis-benchmark python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+echo "== building ferrokv (release)"
+(cd "$ROOT" && cargo build --release --bin ferrokv-server -q)
+
+WORK=$(mktemp -d /tmp/bgsave-compare.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+field() { redis-cli -p "$1" INFO "$2" | tr -d '\r' | sed -n "s/^$3://p"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+echo "== generating $KEYS keys"
+python3 - "$KEYS" > "$WORK/data.resp" <<'PY'
+import sys
+n = int(sys.argv[1]); out = sys.stdout.buffer
+for i in range(n):
+    k = b"key:%d" % i; v = b"%064d" % i
+    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$64\r\n%s\r\n" % (len(k), k, v))
+PY
+
+start() { # name -> sets PORT_<name>
+    local name=$1 port dir="$WORK/$1"
+    mkdir -p "$dir"
+    port=$(free_port)
+    if [[ $name == ferrokv ]]; then
+        "$FERROKV" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no >"$dir/log" 2>&1 &
+    else
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no >"$dir/log" 2>&1 &
+    fi
+    PIDS+=($!)
+    for _ in $(seq 300); do redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+    redis-cli -p "$port" --pipe < "$WORK/data.resp" >/dev/null
+    printf -v "PORT_$name" '%s' "$port"
+}
+
+# bgsave PORT -> prints milliseconds until the save finished
+bgsave() {
+    local port=$1 saves t0 t1
+    saves=$(field "$port" persistence rdb_saves)
+    t0=$(now_ms)
+    redis-cli -p "$port" BGSAVE >/dev/null
+    for _ in $(seq 6000); do
+        if [[ $(field "$port" persistence rdb_bgsave_in_progress) == 0 && $(field "$port" persistence rdb_saves) != "$saves" ]]; then
+            break
+        fi
+        sleep 0.01
+    done
+    t1=$(now_ms)
+    echo $((t1 - t0))
+}
+
+start ferrokv
+start redis
+declare -A best fork cow
+for name in ferrokv redis; do
+    port_var=PORT_$name; port=${!port_var}
+    b=""
+    for _ in $(seq "$RUNS"); do
+        ms=$(bgsave "$port")
+        [[ -z $b || $ms -lt $b ]] && b=$ms
+    done
+    best[$name]=$b
+    fork[$name]=$(field "$port" stats latest_fork_usec)
+    # Copy-on-write: 50 clients overwrite random keys while a save runs.
+    redis-benchmark -p "$port" -q -c 50 -n 100000000 -r "$KEYS" -d 64 -t set >/dev/null 2>&1 &
+    bench=$!
+    sleep 1
+    bgsave "$port" >/dev/null
+    kill "$bench" 2>/dev/null || true
+    wait "$bench" 2>/dev/null || true
+    cow[$name]=$(field "$port" persistence rdb_last_cow_size)
+done
+
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
+echo
+echo "# BGSAVE, $KEYS keys, ferrokv vs redis ($(nproc) cpus, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
+echo
+echo "| metric | ferrokv | redis | ratio |"
+echo "|---|---|---|---|"
+echo "| BGSAVE duration (ms, best of $RUNS) | ${best[ferrokv]} | ${best[redis]} | $(ratio "${best[ferrokv]}" "${best[redis]}") |"
+echo "| latest_fork_usec | ${fork[ferrokv]} | ${fork[redis]} | $(ratio "${fork[ferrokv]}" "${fork[redis]}") |"
+echo "| rdb_last_cow_size under 50 writers (bytes) | ${cow[ferrokv]} | ${cow[redis]} | $(ratio "${cow[ferrokv]}" "${cow[redis]}") |"
