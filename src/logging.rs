@@ -19,7 +19,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -30,7 +35,15 @@ where
             Level::DEBUG => '-',
             Level::TRACE => '.',
         };
-        write!(w, "{}:M {} {}.{:03} {} ", std::process::id(), date, time, now.subsec_millis(), mark)?;
+        write!(
+            w,
+            "{}:M {} {}.{:03} {} ",
+            std::process::id(),
+            date,
+            time,
+            now.subsec_millis(),
+            mark
+        )?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
     }
@@ -50,7 +63,9 @@ fn civil(secs: i64) -> (String, String) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     (
         format!("{d:02} {} {y}", MONTHS[(m - 1) as usize]),
         format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
@@ -65,16 +80,25 @@ pub fn init(cfg: &Config) -> anyhow::Result<()> {
         _ => "info",
     };
     let filter = EnvFilter::try_from_env("FERROKV_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().event_format(RedisFormat).with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .event_format(RedisFormat)
+        .with_env_filter(filter);
     if cfg.logfile.is_empty() {
         builder.with_writer(std::io::stdout).init();
     } else {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.logfile)?;
         let file = std::sync::Mutex::new(file);
         builder
             .with_writer(move || -> Box<dyn Write> {
                 match file.lock() {
-                    Ok(f) => Box::new(f.try_clone().map(|f| Box::new(f) as Box<dyn Write>).unwrap_or_else(|_| Box::new(std::io::sink()))),
+                    Ok(f) => Box::new(
+                        f.try_clone()
+                            .map(|f| Box::new(f) as Box<dyn Write>)
+                            .unwrap_or_else(|_| Box::new(std::io::sink())),
+                    ),
                     Err(_) => Box::new(std::io::sink()),
                 }
             })
@@ -88,6 +112,9 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(super::civil(0), ("01 Jan 1970".into(), "00:00:00".into()));
-        assert_eq!(super::civil(1_795_320_337), ("22 Nov 2026".into(), "04:05:37".into()));
+        assert_eq!(
+            super::civil(1_795_320_337),
+            ("22 Nov 2026".into(), "04:05:37".into())
+        );
     }
 }

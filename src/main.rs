@@ -28,7 +28,10 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
     };
-    let config_file = args.first().filter(|a| !a.starts_with("--")).map(PathBuf::from);
+    let config_file = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map(PathBuf::from);
     logging::init(&cfg).context("setting up logging")?;
     tracing::info!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     tracing::info!(

@@ -272,7 +272,7 @@ fn redis_cli_replica_prints_the_stream() {
     }
     let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
     let mut p = primary.conn();
-    let mut child = Command::new("redis-cli")
+    let child = Command::new("redis-cli")
         .args(["-p", &primary.port().to_string(), "--replica"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

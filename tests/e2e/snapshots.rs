@@ -275,14 +275,19 @@ fn replica_restarted_from_its_rdb_resyncs_partially() {
     let primary = Server::start(Flavor::Ferrokv, &["--save", ""]);
     let mut p = primary.conn();
     let port = primary.port().to_string();
-    let mut replica = Server::start(Flavor::Ferrokv, &["--save", "", "--replicaof", "127.0.0.1", &port]);
+    let mut replica = Server::start(
+        Flavor::Ferrokv,
+        &["--save", "", "--replicaof", "127.0.0.1", &port],
+    );
     preload(&mut p, "first", 1_000);
     let caught_up = |r: &mut Conn, p: &mut Conn| {
         eventually(Duration::from_secs(30), || {
             let want = info_field(p, "replication", "master_repl_offset");
             let got = info_field(r, "replication", "slave_repl_offset");
             let up = info_field(r, "replication", "master_link_status");
-            (up == "up" && want == got).then_some(()).ok_or(format!("{up} {got} vs {want}"))
+            (up == "up" && want == got)
+                .then_some(())
+                .ok_or(format!("{up} {got} vs {want}"))
         })
     };
     let mut r = replica.conn();
@@ -294,9 +299,18 @@ fn replica_restarted_from_its_rdb_resyncs_partially() {
     replica.restart();
     let mut r = replica.conn();
     caught_up(&mut r, &mut p);
-    assert_eq!(info_field(&mut p, "stats", "sync_partial_ok"), "1", "restart did a full sync");
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_partial_ok"),
+        "1",
+        "restart did a full sync"
+    );
     assert_eq!(info_field(&mut p, "stats", "sync_full"), "1");
-    assert!(replica.log().contains("Successful partial resynchronization with master."));
+    assert!(replica
+        .log()
+        .contains("Successful partial resynchronization with master."));
     assert_eq!(r.run("DBSIZE"), Frame::Integer(1_100));
-    assert_eq!(r.run("GET second:99"), Frame::bulk(format!("value-{:032}", 99)));
+    assert_eq!(
+        r.run("GET second:99"),
+        Frame::bulk(format!("value-{:032}", 99))
+    );
 }

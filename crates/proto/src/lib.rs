@@ -9,6 +9,6 @@
 //! This crate has no runtime, no sockets and no keyspace: it must never depend on tokio's
 //! runtime or on any other ferrokv crate.
 
-pub mod resp;
-pub mod rdb;
 pub mod aof;
+pub mod rdb;
+pub mod resp;

@@ -156,6 +156,12 @@ impl StreamTap for AofTap {
         t.buf.extend_from_slice(body);
         t.file_db = Some(db);
     }
+
+    fn active(&self) -> bool {
+        // While not accepting, the stream may be skipped: its next run starts with a SELECT,
+        // which sets `stream_db` again.
+        self.0.borrow().accepting
+    }
 }
 
 /// The node's AOF state (INFO persistence `aof_*`).

@@ -91,7 +91,11 @@ fn repl_aux(node: &Node) -> Option<ReplAux> {
         return None;
     }
     Some(ReplAux {
-        stream_db: if node.is_replica() { node.repl.master_db as u32 } else { 0 },
+        stream_db: if node.is_replica() {
+            node.repl.master_db as u32
+        } else {
+            0
+        },
         repl_id: Bytes::from(st.replid.clone()),
         offset: st.offset as i64,
     })
@@ -181,7 +185,12 @@ fn finished(node: &mut Node, exit: ChildExit) {
     match &exit.result {
         Ok(()) => {
             if exit.progress.cow_bytes > 0 {
-                info!("Fork CoW for RDB: current {} MB, peak {} MB, average {} MB", exit.progress.cow_bytes >> 20, exit.progress.cow_bytes >> 20, exit.progress.cow_bytes >> 20);
+                info!(
+                    "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
+                    exit.progress.cow_bytes >> 20,
+                    exit.progress.cow_bytes >> 20,
+                    exit.progress.cow_bytes >> 20
+                );
             }
             info!("Background saving terminated with success");
             node.dirty = node.dirty.saturating_sub(node.bgsave.dirty_at_fork);

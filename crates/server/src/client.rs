@@ -134,7 +134,11 @@ impl Client {
         }
         let age = (now_ms - self.created_ms).max(0) / 1000;
         let idle = (now_ms - self.last_interaction_ms).max(0) / 1000;
-        let name = self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let name = self
+            .name
+            .as_ref()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
         let multi = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         let resp = match self.protocol {
             Protocol::Resp2 => 2,

@@ -11,18 +11,68 @@ use crate::commands::NodeHandler;
 use crate::node::{unix_ms, Node};
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
-    Spec { name: "ping", arity: -1, flags: FAST, keys: KeySpec::None, run: ping },
-    Spec { name: "echo", arity: 2, flags: FAST, keys: KeySpec::None, run: echo },
-    Spec { name: "quit", arity: -1, flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, keys: KeySpec::None, run: quit },
-    Spec { name: "hello", arity: -1, flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, keys: KeySpec::None, run: hello },
-    Spec { name: "auth", arity: -2, flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, keys: KeySpec::None, run: auth },
-    Spec { name: "select", arity: 2, flags: LOADING | STALE | FAST, keys: KeySpec::None, run: select },
-    Spec { name: "reset", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, keys: KeySpec::None, run: reset },
-    Spec { name: "client", arity: -2, flags: NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: client },
+    Spec {
+        name: "ping",
+        arity: -1,
+        flags: FAST,
+        keys: KeySpec::None,
+        run: ping,
+    },
+    Spec {
+        name: "echo",
+        arity: 2,
+        flags: FAST,
+        keys: KeySpec::None,
+        run: echo,
+    },
+    Spec {
+        name: "quit",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: KeySpec::None,
+        run: quit,
+    },
+    Spec {
+        name: "hello",
+        arity: -1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: KeySpec::None,
+        run: hello,
+    },
+    Spec {
+        name: "auth",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: KeySpec::None,
+        run: auth,
+    },
+    Spec {
+        name: "select",
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: select,
+    },
+    Spec {
+        name: "reset",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        keys: KeySpec::None,
+        run: reset,
+    },
+    Spec {
+        name: "client",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: client,
+    },
 ];
 
 fn client_mut(node: &mut Node, id: ClientId) -> &mut crate::client::Client {
-    node.clients.get_mut(&id).expect("the calling client is registered")
+    node.clients
+        .get_mut(&id)
+        .expect("the calling client is registered")
 }
 
 fn ping(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
@@ -32,7 +82,10 @@ fn ping(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError
     let c = client_mut(node, id);
     if c.in_pubsub_context() {
         let msg = argv.get(1).cloned().unwrap_or_default();
-        return Ok(Frame::Array(vec![Frame::bulk(Bytes::from_static(b"pong")), Frame::Bulk(msg)]));
+        return Ok(Frame::Array(vec![
+            Frame::bulk(Bytes::from_static(b"pong")),
+            Frame::Bulk(msg),
+        ]));
     }
     Ok(match argv.get(1) {
         Some(m) => Frame::Bulk(m.clone()),
@@ -52,7 +105,10 @@ fn quit(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
 /// Checks a username/password pair against `requirepass` (only the `default` user exists).
 fn check_password(node: &Node, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
     if user.is_some_and(|u| u != b"default") {
-        return Err(CmdError::Coded("WRONGPASS", "invalid username-password pair or user is disabled.".into()));
+        return Err(CmdError::Coded(
+            "WRONGPASS",
+            "invalid username-password pair or user is disabled.".into(),
+        ));
     }
     if node.cfg.requirepass.is_empty() && user.is_none() {
         return Err(CmdError::msg(
@@ -60,7 +116,10 @@ fn check_password(node: &Node, user: Option<&[u8]>, pass: &[u8]) -> Result<(), C
         ));
     }
     if !node.cfg.requirepass.is_empty() && node.cfg.requirepass.as_bytes() != pass {
-        return Err(CmdError::Coded("WRONGPASS", "invalid username-password pair or user is disabled.".into()));
+        return Err(CmdError::Coded(
+            "WRONGPASS",
+            "invalid username-password pair or user is disabled.".into(),
+        ));
     }
     Ok(())
 }
@@ -80,11 +139,19 @@ fn hello(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErro
     let mut proto = None;
     let mut i = 1;
     if let Some(v) = argv.get(1) {
-        let ver = parse_i64(v).ok_or_else(|| CmdError::msg("Protocol version is not an integer or out of range"))?;
+        let ver = parse_i64(v)
+            .ok_or_else(|| CmdError::msg("Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&ver) {
-            return Err(CmdError::Coded("NOPROTO", "unsupported protocol version".into()));
+            return Err(CmdError::Coded(
+                "NOPROTO",
+                "unsupported protocol version".into(),
+            ));
         }
-        proto = Some(if ver == 3 { Protocol::Resp3 } else { Protocol::Resp2 });
+        proto = Some(if ver == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        });
         i = 2;
     }
     let mut setname = None;
@@ -120,10 +187,17 @@ fn hello(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErro
         c.protocol = p;
     }
     let proto_num = if c.protocol == Protocol::Resp3 { 3 } else { 2 };
-    let role = if node.is_replica() { "replica" } else { "master" };
+    let role = if node.is_replica() {
+        "replica"
+    } else {
+        "master"
+    };
     Ok(Frame::Map(vec![
         (Frame::bulk("server"), Frame::bulk("redis")),
-        (Frame::bulk("version"), Frame::bulk(crate::info::REDIS_VERSION)),
+        (
+            Frame::bulk("version"),
+            Frame::bulk(crate::info::REDIS_VERSION),
+        ),
         (Frame::bulk("proto"), Frame::Integer(proto_num)),
         (Frame::bulk("id"), Frame::Integer(id as i64)),
         (Frame::bulk("mode"), Frame::bulk("standalone")),
@@ -160,7 +234,9 @@ fn reset(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> 
 
 fn validate_name(name: &[u8]) -> Result<(), CmdError> {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return Err(CmdError::msg("Client names cannot contain spaces, newlines or special characters."));
+        return Err(CmdError::msg(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
     }
     Ok(())
 }
@@ -224,9 +300,17 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
     let n = argv.len();
     let now = unix_ms();
     match (sub.as_slice(), n) {
-        (b"help", 2) => Ok(Frame::Array(CLIENT_HELP.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())),
+        (b"help", 2) => Ok(Frame::Array(
+            CLIENT_HELP
+                .iter()
+                .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )),
         (b"id", 2) => Ok(Frame::Integer(id as i64)),
-        (b"getname", 2) => Ok(client_mut(node, id).name.clone().map_or(Frame::Null, Frame::Bulk)),
+        (b"getname", 2) => Ok(client_mut(node, id)
+            .name
+            .clone()
+            .map_or(Frame::Null, Frame::Bulk)),
         (b"setname", 3) => {
             validate_name(&argv[2])?;
             let c = client_mut(node, id);
@@ -235,7 +319,10 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
         }
         (b"info", 2) => {
             let line = client_mut(node, id).list_line(now);
-            Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from(line + "\n") })
+            Ok(Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(line + "\n"),
+            })
         }
         (b"list", _) => {
             let mut ty: Option<&Bytes> = None;
@@ -250,7 +337,9 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                     let mut v = Vec::new();
                     i += 1;
                     while i < n {
-                        let x = parse_i64(&argv[i]).filter(|x| *x > 0).ok_or_else(|| CmdError::msg("Invalid client ID"))?;
+                        let x = parse_i64(&argv[i])
+                            .filter(|x| *x > 0)
+                            .ok_or_else(|| CmdError::msg("Invalid client ID"))?;
                         v.push(x as u64);
                         i += 1;
                     }
@@ -279,11 +368,15 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 out.push_str(&c.list_line(now));
                 out.push('\n');
             }
-            Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from(out) })
+            Ok(Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(out),
+            })
         }
         (b"kill", _) => client_kill(node, id, argv),
         (b"pause", 3 | 4) => {
-            let ms = parse_i64(&argv[2]).ok_or_else(|| CmdError::msg("timeout is not an integer or out of range"))?;
+            let ms = parse_i64(&argv[2])
+                .ok_or_else(|| CmdError::msg("timeout is not an integer or out of range"))?;
             if ms < 0 {
                 return Err(CmdError::msg("timeout is negative"));
             }
@@ -318,7 +411,11 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             };
             // OFF and SKIP also silence this very reply: SKIP becomes "skip the next one"
             // once this command is done (see `Node::apply_reply_mode`).
-            client_mut(node, id).reply_mode = if mode == ReplyMode::Skip { ReplyMode::SkipNext } else { mode };
+            client_mut(node, id).reply_mode = if mode == ReplyMode::Skip {
+                ReplyMode::SkipNext
+            } else {
+                mode
+            };
             Ok(Frame::OK)
         }
         (b"unblock", 3 | 4) => {
@@ -327,7 +424,11 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 None => false,
                 Some(m) if m == b"timeout" => false,
                 Some(m) if m == b"error" => true,
-                Some(_) => return Err(CmdError::msg("CLIENT UNBLOCK reason should be TIMEOUT or ERROR")),
+                Some(_) => {
+                    return Err(CmdError::msg(
+                        "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ))
+                }
             };
             Ok(Frame::Integer(node.unblock_by_request(target, error) as i64))
         }
@@ -342,7 +443,11 @@ fn client_kill(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, C
     if argv.len() == 3 {
         // Old form: CLIENT KILL addr:port -> +OK or error.
         let addr = String::from_utf8_lossy(&argv[2]).into_owned();
-        let target = node.clients.values().find(|c| c.addr.to_string() == addr).map(|c| c.id);
+        let target = node
+            .clients
+            .values()
+            .find(|c| c.addr.to_string() == addr)
+            .map(|c| c.id);
         return match target {
             Some(t) => {
                 kill_one(node, id, t);
@@ -364,13 +469,24 @@ fn client_kill(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, C
         let (k, v) = (pair[0].to_ascii_lowercase(), &pair[1]);
         match k.as_slice() {
             b"id" => {
-                filter_id = Some(parse_i64(v).filter(|x| *x > 0).ok_or_else(|| CmdError::msg("client-id should be greater than 0"))? as u64)
+                filter_id = Some(
+                    parse_i64(v)
+                        .filter(|x| *x > 0)
+                        .ok_or_else(|| CmdError::msg("client-id should be greater than 0"))?
+                        as u64,
+                )
             }
             b"addr" => addr = Some(String::from_utf8_lossy(v).into_owned()),
             b"laddr" => laddr = Some(String::from_utf8_lossy(v).into_owned()),
             b"type" => {
-                if !matches!(v.to_ascii_lowercase().as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
-                    return Err(CmdError::msg_owned(format!("Unknown client type '{}'", String::from_utf8_lossy(v))));
+                if !matches!(
+                    v.to_ascii_lowercase().as_slice(),
+                    b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
+                ) {
+                    return Err(CmdError::msg_owned(format!(
+                        "Unknown client type '{}'",
+                        String::from_utf8_lossy(v)
+                    )));
                 }
                 ty = Some(v.clone())
             }
@@ -391,7 +507,10 @@ fn client_kill(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, C
         .filter(|c| filter_id.is_none_or(|f| c.id == f))
         .filter(|c| addr.as_ref().is_none_or(|a| c.addr.to_string() == *a))
         .filter(|c| laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a))
-        .filter(|c| ty.as_ref().is_none_or(|t| client_type_matches(c, t) == Some(true)))
+        .filter(|c| {
+            ty.as_ref()
+                .is_none_or(|t| client_type_matches(c, t) == Some(true))
+        })
         .filter(|_| user.as_ref().is_none_or(|u| &u[..] == b"default"))
         .filter(|c| !(skipme && c.id == id))
         .map(|c| c.id)

@@ -14,11 +14,41 @@ use crate::commands::{self, NodeHandler};
 use crate::node::{Node, Stop};
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
-    Spec { name: "multi", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: multi },
-    Spec { name: "exec", arity: 1, flags: NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: exec },
-    Spec { name: "discard", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: discard },
-    Spec { name: "watch", arity: -2, flags: NOSCRIPT | LOADING | STALE | FAST | NO_MULTI, keys: KeySpec::ALL, run: watch },
-    Spec { name: "unwatch", arity: 1, flags: NOSCRIPT | LOADING | STALE | FAST, keys: KeySpec::None, run: unwatch },
+    Spec {
+        name: "multi",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: multi,
+    },
+    Spec {
+        name: "exec",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: exec,
+    },
+    Spec {
+        name: "discard",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: discard,
+    },
+    Spec {
+        name: "watch",
+        arity: -2,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        keys: KeySpec::ALL,
+        run: watch,
+    },
+    Spec {
+        name: "unwatch",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: unwatch,
+    },
 ];
 
 fn multi(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
@@ -56,7 +86,9 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
     let mut replies = Vec::with_capacity(tx.queued.len());
     for argv in &tx.queued {
         let Some(cmd) = commands::lookup(&argv[0]) else {
-            replies.push(Frame::Error(Bytes::from(CmdError::unknown_command(argv).to_line())));
+            replies.push(Frame::Error(Bytes::from(
+                CmdError::unknown_command(argv).to_line(),
+            )));
             continue;
         };
         let reply = match node.check_write_allowed(id, cmd.flags()) {

@@ -13,16 +13,76 @@ use crate::config::{Config, DIRECTIVES};
 use crate::node::{unix_ms, Node, ShutdownMode};
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
-    Spec { name: "config", arity: -2, flags: 0, keys: KeySpec::None, run: config },
-    Spec { name: "info", arity: -1, flags: LOADING | STALE, keys: KeySpec::None, run: info },
-    Spec { name: "time", arity: 1, flags: LOADING | STALE | FAST, keys: KeySpec::None, run: time },
-    Spec { name: "lastsave", arity: 1, flags: LOADING | STALE | FAST, keys: KeySpec::None, run: lastsave },
-    Spec { name: "shutdown", arity: -1, flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, keys: KeySpec::None, run: shutdown },
-    Spec { name: "slowlog", arity: -2, flags: ADMIN | LOADING | STALE, keys: KeySpec::None, run: slowlog },
-    Spec { name: "latency", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: latency },
-    Spec { name: "debug", arity: -2, flags: ADMIN | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: debug },
-    Spec { name: "command", arity: -1, flags: LOADING | STALE, keys: KeySpec::None, run: command },
-    Spec { name: "memory", arity: -2, flags: 0, keys: KeySpec::None, run: memory },
+    Spec {
+        name: "config",
+        arity: -2,
+        flags: 0,
+        keys: KeySpec::None,
+        run: config,
+    },
+    Spec {
+        name: "info",
+        arity: -1,
+        flags: LOADING | STALE,
+        keys: KeySpec::None,
+        run: info,
+    },
+    Spec {
+        name: "time",
+        arity: 1,
+        flags: LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: time,
+    },
+    Spec {
+        name: "lastsave",
+        arity: 1,
+        flags: LOADING | STALE | FAST,
+        keys: KeySpec::None,
+        run: lastsave,
+    },
+    Spec {
+        name: "shutdown",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        keys: KeySpec::None,
+        run: shutdown,
+    },
+    Spec {
+        name: "slowlog",
+        arity: -2,
+        flags: ADMIN | LOADING | STALE,
+        keys: KeySpec::None,
+        run: slowlog,
+    },
+    Spec {
+        name: "latency",
+        arity: -2,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: latency,
+    },
+    Spec {
+        name: "debug",
+        arity: -2,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: debug,
+    },
+    Spec {
+        name: "command",
+        arity: -1,
+        flags: LOADING | STALE,
+        keys: KeySpec::None,
+        run: command,
+    },
+    Spec {
+        name: "memory",
+        arity: -2,
+        flags: 0,
+        keys: KeySpec::None,
+        run: memory,
+    },
 ];
 
 fn lossy(b: &[u8]) -> String {
@@ -30,7 +90,12 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn help(lines: &[&'static str]) -> Frame {
-    Frame::Array(lines.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())
+    Frame::Array(
+        lines
+            .iter()
+            .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+            .collect(),
+    )
 }
 
 fn unknown_sub(argv: &[Bytes], cmd: &str) -> CmdError {
@@ -70,7 +135,8 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                         // Like Redis 7.0: an exact name (or alias) matches itself; a glob
                         // pattern only matches canonical names.
                         let exact = pat.eq_ignore_ascii_case(name.as_bytes());
-                        let globbed = *name == d.name && glob_match_case(pat, name.as_bytes(), true);
+                        let globbed =
+                            *name == d.name && glob_match_case(pat, name.as_bytes(), true);
                         if (exact || globbed) && seen.insert(*name) {
                             pairs.push((Frame::bulk(*name), Frame::bulk((d.get)(&node.cfg))));
                         }
@@ -130,9 +196,15 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
 // ---- INFO, TIME, LASTSAVE, SHUTDOWN ----------------------------------------------------
 
 fn info(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
-    let sections: Vec<String> = argv[1..].iter().map(|a| lossy(a).to_ascii_lowercase()).collect();
+    let sections: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| lossy(a).to_ascii_lowercase())
+        .collect();
     let text = crate::info::render(node, &sections);
-    Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from(text) })
+    Ok(Frame::Verbatim {
+        format: *b"txt",
+        text: Bytes::from(text),
+    })
 }
 
 fn time(_: &mut Node, _: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
@@ -203,7 +275,11 @@ fn slowlog(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                     if n < -1 {
                         return Err(CmdError::msg("count should be greater than or equal to -1"));
                     }
-                    if n == -1 { usize::MAX } else { n as usize }
+                    if n == -1 {
+                        usize::MAX
+                    } else {
+                        n as usize
+                    }
                 }
             };
             let entries = node
@@ -387,7 +463,7 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 (Frame::bulk("peak.allocated"), Frame::Integer(node.peak_memory as i64)),
                 (Frame::bulk("total.allocated"), Frame::Integer(used as i64)),
                 (Frame::bulk("keys.count"), Frame::Integer(keys as i64)),
-                (Frame::bulk("keys.bytes-per-key"), Frame::Integer(if keys > 0 { (used as usize / keys) as i64 } else { 0 })),
+                (Frame::bulk("keys.bytes-per-key"), Frame::Integer((used as usize).checked_div(keys).unwrap_or(0) as i64)),
                 (Frame::bulk("clients.normal"), Frame::Integer(node.clients.len() as i64)),
             ]))
         }
@@ -495,7 +571,10 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             let list: Vec<Command> = if argv.len() == 2 {
                 commands::all().collect()
             } else {
-                argv[2..].iter().filter_map(|n| commands::lookup(n)).collect()
+                argv[2..]
+                    .iter()
+                    .filter_map(|n| commands::lookup(n))
+                    .collect()
             };
             Ok(Frame::Map(
                 list.into_iter()
@@ -503,7 +582,10 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                         (
                             Frame::bulk(c.name()),
                             Frame::Map(vec![
-                                (Frame::bulk("summary"), Frame::bulk(c.name().to_ascii_uppercase())),
+                                (
+                                    Frame::bulk("summary"),
+                                    Frame::bulk(c.name().to_ascii_uppercase()),
+                                ),
                                 (Frame::bulk("since"), Frame::bulk("1.0.0")),
                                 (Frame::bulk("group"), Frame::bulk(group_of(c))),
                             ]),
@@ -518,7 +600,9 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                 return Err(CmdError::msg("Invalid command specified"));
             };
             if !c.arity_ok(target.len()) {
-                return Err(CmdError::msg("Invalid number of arguments specified for command"));
+                return Err(CmdError::msg(
+                    "Invalid number of arguments specified for command",
+                ));
             }
             let idx = c.keys().key_indices(target);
             if idx.is_empty() {
@@ -529,8 +613,15 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                 idx.into_iter()
                     .map(|i| {
                         if with_flags {
-                            let f = if c.flags() & ferrokv_store::cmd::WRITE != 0 { "RW" } else { "RO" };
-                            Frame::Array(vec![Frame::Bulk(target[i].clone()), Frame::Set(vec![Frame::simple(f)])])
+                            let f = if c.flags() & ferrokv_store::cmd::WRITE != 0 {
+                                "RW"
+                            } else {
+                                "RO"
+                            };
+                            Frame::Array(vec![
+                                Frame::Bulk(target[i].clone()),
+                                Frame::Set(vec![Frame::simple(f)]),
+                            ])
                         } else {
                             Frame::Bulk(target[i].clone())
                         }

@@ -77,7 +77,8 @@ impl ConfigValue for i64 {
     fn parse(s: &str, kind: Kind) -> Result<Self, String> {
         let (v, min, max) = match kind {
             Kind::Int { min, max } => (
-                s.parse::<i64>().map_err(|_| "argument couldn't be parsed into an integer")?,
+                s.parse::<i64>()
+                    .map_err(|_| "argument couldn't be parsed into an integer")?,
                 min,
                 max,
             ),
@@ -89,7 +90,9 @@ impl ConfigValue for i64 {
             _ => return Err("bad kind".into()),
         };
         if v < min || v > max {
-            return Err(format!("argument must be between {min} and {max} inclusive"));
+            return Err(format!(
+                "argument must be between {min} and {max} inclusive"
+            ));
         }
         Ok(v)
     }
@@ -105,7 +108,9 @@ impl ConfigValue for String {
                 .iter()
                 .find(|o| o.eq_ignore_ascii_case(s))
                 .map(|o| o.to_string())
-                .ok_or_else(|| "argument(s) must be one of the following: ".to_string() + &options.join(", ")),
+                .ok_or_else(|| {
+                    "argument(s) must be one of the following: ".to_string() + &options.join(", ")
+                }),
             _ => Ok(s.to_string()),
         }
     }
@@ -125,8 +130,12 @@ impl ConfigValue for SaveRules {
         }
         let mut rules = Vec::new();
         for pair in parts.chunks(2) {
-            let secs = pair[0].parse::<u64>().map_err(|_| "Invalid save parameters")?;
-            let changes = pair[1].parse::<u64>().map_err(|_| "Invalid save parameters")?;
+            let secs = pair[0]
+                .parse::<u64>()
+                .map_err(|_| "Invalid save parameters")?;
+            let changes = pair[1]
+                .parse::<u64>()
+                .map_err(|_| "Invalid save parameters")?;
             rules.push((secs, changes));
         }
         Ok(SaveRules(rules))
@@ -155,7 +164,11 @@ impl ConfigValue for OutputBufferLimits {
                 "normal" => 0,
                 "slave" | "replica" => 1,
                 "pubsub" => 2,
-                _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
             };
             let hard = parse_memory(chunk[1]).filter(|v| *v >= 0);
             let soft = parse_memory(chunk[2]).filter(|v| *v >= 0);
@@ -165,7 +178,10 @@ impl ConfigValue for OutputBufferLimits {
                     let name = out.classes[class].0;
                     out.classes[class] = (name, h as u64, s as u64, t as u64);
                 }
-                _ => return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into()),
+                _ => return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                ),
             }
         }
         Ok(out)
@@ -184,7 +200,9 @@ impl ConfigValue for ReplicaOf {
         let parts: Vec<&str> = s.split_whitespace().collect();
         match parts.as_slice() {
             [] => Ok(ReplicaOf(None)),
-            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(ReplicaOf(None)),
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
+                Ok(ReplicaOf(None))
+            }
             [host, port] => {
                 let port = port.parse::<u16>().map_err(|_| "Invalid master port")?;
                 Ok(ReplicaOf(Some((host.to_string(), port))))
@@ -345,7 +363,8 @@ directives! {
 impl Config {
     pub fn directive(name: &str) -> Option<&'static Directive> {
         DIRECTIVES.iter().find(|d| {
-            d.name.eq_ignore_ascii_case(name) || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+            d.name.eq_ignore_ascii_case(name)
+                || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
         })
     }
 
@@ -417,12 +436,13 @@ impl Config {
                 values.push(rest[i].clone());
                 i += 1;
             }
-            cfg.apply_line(name, &values).map_err(|reason| ConfigError {
-                origin: "command line".into(),
-                line: 0,
-                text: format!("{name} {}", values.join(" ")),
-                reason,
-            })?;
+            cfg.apply_line(name, &values)
+                .map_err(|reason| ConfigError {
+                    origin: "command line".into(),
+                    line: 0,
+                    text: format!("{name} {}", values.join(" ")),
+                    reason,
+                })?;
         }
         Ok(cfg)
     }
@@ -440,7 +460,8 @@ impl Config {
                 text: trimmed.to_string(),
                 reason,
             };
-            let words = split_config_line(trimmed).ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
+            let words = split_config_line(trimmed)
+                .ok_or_else(|| err("Unbalanced quotes in configuration line".into()))?;
             let Some((name, values)) = words.split_first() else {
                 continue;
             };
@@ -450,7 +471,8 @@ impl Config {
     }
 
     fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
-        let d = Config::directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        let d = Config::directive(name)
+            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         if values.is_empty() {
             return Err("Bad directive or wrong number of arguments".into());
         }
@@ -585,7 +607,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ferrokv-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("r.conf");
-        std::fs::write(&f, "# c\nport 7000\nsave \"\"\nhash-max-ziplist-entries 64\nmaxmemory 1mb\n").unwrap();
+        std::fs::write(
+            &f,
+            "# c\nport 7000\nsave \"\"\nhash-max-ziplist-entries 64\nmaxmemory 1mb\n",
+        )
+        .unwrap();
         let args: Vec<String> = [f.to_str().unwrap(), "--port", "7001", "--save", "60", "10"]
             .iter()
             .map(|s| s.to_string())

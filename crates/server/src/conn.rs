@@ -66,8 +66,15 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             }
             let mut n = node.borrow_mut();
             let outcome = n.handle(id, argv);
-            let proto = n.protocol_of(id);
-            let extra = n.clients.get_mut(&id).map(|c| std::mem::take(&mut c.extra_replies));
+            // One client lookup for everything the loop needs after the command.
+            let (proto, extra, authenticated) = match n.clients.get_mut(&id) {
+                Some(c) => (
+                    c.protocol,
+                    std::mem::take(&mut c.extra_replies),
+                    Some(c.authenticated),
+                ),
+                None => (Protocol::Resp2, Vec::new(), None),
+            };
             match outcome {
                 Outcome::Reply(f) => encode(&f, proto, &mut wbuf),
                 Outcome::Silent => {}
@@ -79,11 +86,11 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                     close = true;
                 }
             }
-            for f in extra.into_iter().flatten() {
+            for f in extra {
                 encode(&f, proto, &mut wbuf);
             }
-            if let Some(c) = n.clients.get(&id) {
-                decoder.auth_required = !c.authenticated;
+            if let Some(authenticated) = authenticated {
+                decoder.auth_required = !authenticated;
             }
             if close {
                 break;

@@ -330,7 +330,7 @@ mod tests {
 
     /// A primary at offset 100 with one online replica (127.0.0.1:7001) that acked `ack`.
     fn primary_with_replica(ack: u64) -> Node {
-        let mut node = Node::new(Config::default(), None);
+        let node = Node::new(Config::default(), None);
         {
             let mut st = node.repl.state.borrow_mut();
             st.ensure_backlog(1024);

@@ -5,7 +5,9 @@
 /// `None` when jemalloc statistics are not available.
 pub fn allocated() -> Option<u64> {
     tikv_jemalloc_ctl::epoch::advance().ok()?;
-    tikv_jemalloc_ctl::stats::allocated::read().ok().map(|v| v as u64)
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .ok()
+        .map(|v| v as u64)
 }
 
 /// Resident set size of this process in bytes (`used_memory_rss`).

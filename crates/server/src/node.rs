@@ -39,8 +39,12 @@ use crate::slowlog::Slowlog;
 use crate::stats::Stats;
 
 pub fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    unix_ms_of(SystemTime::now())
+}
+
+/// `t` as Unix milliseconds (0 before the epoch).
+fn unix_ms_of(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
@@ -246,7 +250,12 @@ impl Node {
 
     /// Sets the keyspace clock and expiry mode for a command from `client`.
     fn prepare_clock(&mut self, from_master: bool) {
-        self.ks.now_ms = unix_ms();
+        self.prepare_clock_at(from_master, unix_ms());
+    }
+
+    /// [`prepare_clock`](Self::prepare_clock) with the time already read.
+    fn prepare_clock_at(&mut self, from_master: bool, now_ms: i64) {
+        self.ks.now_ms = now_ms;
         self.ks.lru_clock = (self.ks.now_ms / 1000) as u32;
         self.ks.mode = match (&self.role, from_master) {
             (Role::Primary, _) => ExpireMode::Primary,
@@ -261,8 +270,9 @@ impl Node {
             return Outcome::Silent;
         };
         let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
-        self.prepare_clock(from_master);
-        let start = Instant::now();
+        // One clock read gives both the command's instant and the start of its duration.
+        let start = SystemTime::now();
+        self.prepare_clock_at(from_master, unix_ms_of(start));
         let cmd = commands::lookup(name);
         let (reply, close) = match self.gatekeep_and_run(id, cmd, &argv) {
             Ok(Some(frame)) => (Some(frame), false),
@@ -273,18 +283,27 @@ impl Node {
                 (Some(Frame::Error(Bytes::from(e.to_line()))), false)
             }
         };
-        let elapsed = start.elapsed();
+        let elapsed = start.elapsed().unwrap_or_default();
         if let Some(cmd) = cmd {
             self.stats.record_call(cmd.name(), elapsed);
-            if let Some(c) = self.clients.get_mut(&id) {
-                c.last_cmd = cmd.name();
-                c.last_interaction_ms = self.ks.now_ms;
+            let threshold = self.cfg.slowlog_log_slower_than;
+            if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
+                self.slowlog.maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
             }
-            self.slowlog.maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
             self.record_latency("command", elapsed);
         }
         self.stats.total_commands_processed += 1;
-        let close_after = self.clients.get(&id).is_some_and(|c| c.close_after_reply);
+        let now = self.ks.now_ms;
+        let close_after = match self.clients.get_mut(&id) {
+            Some(c) => {
+                if let Some(cmd) = cmd {
+                    c.last_cmd = cmd.name();
+                    c.last_interaction_ms = now;
+                }
+                c.close_after_reply
+            }
+            None => false,
+        };
         let outcome = match reply {
             Some(r) => self.apply_reply_mode(id, r),
             None => Outcome::Silent,
@@ -326,7 +345,6 @@ impl Node {
         cmd: Option<commands::Command>,
         argv: &[Bytes],
     ) -> Result<Option<Frame>, Stop> {
-        let in_multi = self.clients.get(&id).is_some_and(|c| c.multi.is_some());
         let Some(cmd) = cmd else {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::unknown_command(argv)));
@@ -337,6 +355,7 @@ impl Node {
         }
         let flags = cmd.flags();
         let client = self.clients.get(&id).ok_or(Stop::Close(Frame::Null))?;
+        let in_multi = client.multi.is_some();
         if !client.authenticated && flags & store_cmd::NO_AUTH == 0 {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::NoAuth));
@@ -812,13 +831,13 @@ impl Node {
 
     /// If `CLIENT PAUSE` holds this command back, how long to wait before trying again.
     pub fn pause_for(&self, argv: &[Bytes]) -> Option<std::time::Duration> {
-        let (until, write_only) = match self.pause {
-            Some(p) => p,
-            // FAILOVER pauses writes until it ends (failover.rs).
-            None if self.repl.failover.pauses_writes() => (i64::MAX, true),
-            None => return None,
-        };
         let now = unix_ms();
+        let (until, write_only) = match self.pause {
+            Some(p) if p.0 > now => p,
+            // FAILOVER pauses writes until it ends (failover.rs), CLIENT PAUSE or not.
+            _ if self.repl.failover.pauses_writes() => (i64::MAX, true),
+            _ => return None,
+        };
         if until <= now {
             return None;
         }

@@ -13,6 +13,12 @@ pub trait StreamTap {
     /// `bytes` is a complete run of commands; `db` is the database they apply to (after any
     /// SELECT included in `bytes`).
     fn feed(&mut self, bytes: &Bytes, db: usize);
+
+    /// Whether this tap currently keeps what it is fed; the stream is not encoded at all
+    /// while no tap is active.
+    fn active(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Default)]
@@ -37,7 +43,7 @@ impl ReplStream {
 
     /// Whether anything consumes the stream (a transaction being collected counts).
     pub fn has_consumers(&self) -> bool {
-        !self.taps.is_empty() || self.pending.is_some()
+        self.pending.is_some() || self.taps.iter().any(|t| t.active())
     }
 
     /// Counts `n` commands nobody consumes (see `has_consumers`).
@@ -73,7 +79,7 @@ impl ReplStream {
             p.extend(cmds.iter().map(|c| (db, c.clone())));
             return;
         }
-        if self.taps.is_empty() {
+        if !self.taps.iter().any(|t| t.active()) {
             // Nobody consumes the stream (no replicas, no AOF): skip the encoding. The next
             // tap to attach starts with a SELECT (see `attach`).
             self.commands += cmds.len() as u64;
@@ -146,7 +152,9 @@ mod tests {
     }
 
     fn argv(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+        s.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
     }
 
     #[test]

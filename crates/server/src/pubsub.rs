@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use ferrokv_proto::resp::{Frame, Protocol};
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, MAY_REPLICATE, NOSCRIPT, PUBSUB, STALE};
+use ferrokv_store::cmd::{
+    CmdError, KeySpec, Spec, FAST, LOADING, MAY_REPLICATE, NOSCRIPT, PUBSUB, STALE,
+};
 use ferrokv_store::glob::glob_match;
 use indexmap::IndexSet;
 
@@ -37,12 +39,48 @@ impl PubSub {
 }
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
-    Spec { name: "subscribe", arity: -2, flags: PUBSUB | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: subscribe },
-    Spec { name: "unsubscribe", arity: -1, flags: PUBSUB | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: unsubscribe },
-    Spec { name: "psubscribe", arity: -2, flags: PUBSUB | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: psubscribe },
-    Spec { name: "punsubscribe", arity: -1, flags: PUBSUB | NOSCRIPT | LOADING | STALE, keys: KeySpec::None, run: punsubscribe },
-    Spec { name: "publish", arity: 3, flags: PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, keys: KeySpec::None, run: publish },
-    Spec { name: "pubsub", arity: -2, flags: PUBSUB | LOADING | STALE, keys: KeySpec::None, run: pubsub },
+    Spec {
+        name: "subscribe",
+        arity: -2,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: subscribe,
+    },
+    Spec {
+        name: "unsubscribe",
+        arity: -1,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: unsubscribe,
+    },
+    Spec {
+        name: "psubscribe",
+        arity: -2,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: psubscribe,
+    },
+    Spec {
+        name: "punsubscribe",
+        arity: -1,
+        flags: PUBSUB | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: punsubscribe,
+    },
+    Spec {
+        name: "publish",
+        arity: 3,
+        flags: PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        keys: KeySpec::None,
+        run: publish,
+    },
+    Spec {
+        name: "pubsub",
+        arity: -2,
+        flags: PUBSUB | LOADING | STALE,
+        keys: KeySpec::None,
+        run: pubsub,
+    },
 ];
 
 fn push(proto: Protocol, items: Vec<Frame>) -> Frame {
@@ -61,7 +99,12 @@ fn replies(node: &mut Node, id: ClientId, mut frames: Vec<Frame>) -> Frame {
     first
 }
 
-fn subscribe_common(node: &mut Node, id: ClientId, names: &[Bytes], pattern: bool) -> Result<Frame, CmdError> {
+fn subscribe_common(
+    node: &mut Node,
+    id: ClientId,
+    names: &[Bytes],
+    pattern: bool,
+) -> Result<Frame, CmdError> {
     let proto = node.protocol_of(id);
     if node.clients.get(&id).is_some_and(|c| c.multi.is_some()) {
         return Err(CmdError::msg("Command not allowed inside a transaction"));
@@ -70,34 +113,70 @@ fn subscribe_common(node: &mut Node, id: ClientId, names: &[Bytes], pattern: boo
     let mut out = Vec::new();
     for name in names {
         let c = node.clients.get_mut(&id).expect("caller exists");
-        let list = if pattern { &mut c.patterns } else { &mut c.channels };
+        let list = if pattern {
+            &mut c.patterns
+        } else {
+            &mut c.channels
+        };
         if !list.contains(name) {
             list.push(name.clone());
-            let map = if pattern { &mut node.pubsub.patterns } else { &mut node.pubsub.channels };
+            let map = if pattern {
+                &mut node.pubsub.patterns
+            } else {
+                &mut node.pubsub.channels
+            };
             map.entry(name.clone()).or_default().insert(id);
         }
         let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(proto, vec![Frame::bulk(Bytes::from_static(kind)), Frame::Bulk(name.clone()), Frame::Integer(count)]));
+        out.push(push(
+            proto,
+            vec![
+                Frame::bulk(Bytes::from_static(kind)),
+                Frame::Bulk(name.clone()),
+                Frame::Integer(count),
+            ],
+        ));
     }
     Ok(replies(node, id, out))
 }
 
-fn unsubscribe_common(node: &mut Node, id: ClientId, names: &[Bytes], pattern: bool) -> Result<Frame, CmdError> {
+fn unsubscribe_common(
+    node: &mut Node,
+    id: ClientId,
+    names: &[Bytes],
+    pattern: bool,
+) -> Result<Frame, CmdError> {
     let proto = node.protocol_of(id);
-    let kind: &'static [u8] = if pattern { b"punsubscribe" } else { b"unsubscribe" };
+    let kind: &'static [u8] = if pattern {
+        b"punsubscribe"
+    } else {
+        b"unsubscribe"
+    };
     let targets: Vec<Bytes> = if names.is_empty() {
         let c = node.clients.get(&id).expect("caller exists");
-        if pattern { c.patterns.clone() } else { c.channels.clone() }
+        if pattern {
+            c.patterns.clone()
+        } else {
+            c.channels.clone()
+        }
     } else {
         names.to_vec()
     };
     let mut out = Vec::new();
     for name in &targets {
         let c = node.clients.get_mut(&id).expect("caller exists");
-        let list = if pattern { &mut c.patterns } else { &mut c.channels };
+        let list = if pattern {
+            &mut c.patterns
+        } else {
+            &mut c.channels
+        };
         if let Some(pos) = list.iter().position(|x| x == name) {
             list.remove(pos);
-            let map = if pattern { &mut node.pubsub.patterns } else { &mut node.pubsub.channels };
+            let map = if pattern {
+                &mut node.pubsub.patterns
+            } else {
+                &mut node.pubsub.channels
+            };
             if let Some(s) = map.get_mut(name) {
                 s.shift_remove(&id);
                 if s.is_empty() {
@@ -106,11 +185,25 @@ fn unsubscribe_common(node: &mut Node, id: ClientId, names: &[Bytes], pattern: b
             }
         }
         let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(proto, vec![Frame::bulk(Bytes::from_static(kind)), Frame::Bulk(name.clone()), Frame::Integer(count)]));
+        out.push(push(
+            proto,
+            vec![
+                Frame::bulk(Bytes::from_static(kind)),
+                Frame::Bulk(name.clone()),
+                Frame::Integer(count),
+            ],
+        ));
     }
     if out.is_empty() {
         let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(proto, vec![Frame::bulk(Bytes::from_static(kind)), Frame::Null, Frame::Integer(count)]));
+        out.push(push(
+            proto,
+            vec![
+                Frame::bulk(Bytes::from_static(kind)),
+                Frame::Null,
+                Frame::Integer(count),
+            ],
+        ));
     }
     Ok(replies(node, id, out))
 }
@@ -137,7 +230,14 @@ pub fn deliver(node: &mut Node, channel: &Bytes, message: &Bytes) -> i64 {
     if let Some(subs) = node.pubsub.channels.get(channel) {
         for cid in subs {
             if let Some(c) = node.clients.get(cid) {
-                let f = push(c.protocol, vec![Frame::bulk("message"), Frame::Bulk(channel.clone()), Frame::Bulk(message.clone())]);
+                let f = push(
+                    c.protocol,
+                    vec![
+                        Frame::bulk("message"),
+                        Frame::Bulk(channel.clone()),
+                        Frame::Bulk(message.clone()),
+                    ],
+                );
                 let _ = c.tx.send(Outbound::Frame(f));
                 n += 1;
             }
@@ -151,7 +251,12 @@ pub fn deliver(node: &mut Node, channel: &Bytes, message: &Bytes) -> i64 {
             if let Some(c) = node.clients.get(cid) {
                 let f = push(
                     c.protocol,
-                    vec![Frame::bulk("pmessage"), Frame::Bulk(pat.clone()), Frame::Bulk(channel.clone()), Frame::Bulk(message.clone())],
+                    vec![
+                        Frame::bulk("pmessage"),
+                        Frame::Bulk(pat.clone()),
+                        Frame::Bulk(channel.clone()),
+                        Frame::Bulk(message.clone()),
+                    ],
                 );
                 let _ = c.tx.send(Outbound::Frame(f));
                 n += 1;
@@ -188,7 +293,12 @@ const PUBSUB_HELP: &[&str] = &[
 fn pubsub(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
-        (b"help", 2) => Ok(Frame::Array(PUBSUB_HELP.iter().map(|l| Frame::Simple(Bytes::from_static(l.as_bytes()))).collect())),
+        (b"help", 2) => Ok(Frame::Array(
+            PUBSUB_HELP
+                .iter()
+                .map(|l| Frame::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        )),
         (b"channels", 2 | 3) => {
             let pat = argv.get(2);
             let mut names: Vec<Bytes> = node
@@ -205,7 +315,9 @@ fn pubsub(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             let mut out = Vec::new();
             for ch in &argv[2..] {
                 out.push(Frame::Bulk(ch.clone()));
-                out.push(Frame::Integer(node.pubsub.channels.get(ch).map_or(0, |s| s.len()) as i64));
+                out.push(Frame::Integer(
+                    node.pubsub.channels.get(ch).map_or(0, |s| s.len()) as i64,
+                ));
             }
             Ok(Frame::Array(out))
         }

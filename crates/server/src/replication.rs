@@ -305,8 +305,16 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
         numreplicas: usize::try_from(num).unwrap_or(usize::MAX),
         deadline_ms: (timeout > 0).then(|| unix_ms() + timeout),
     });
-    st.getack_pending = true;
     st.just_blocked = Some(id);
+    if node.repl.failover.pauses_writes() {
+        // The offset must not move during a FAILOVER: the cron sends it afterwards.
+        st.getack_pending = true;
+    } else {
+        // Ask the replicas now rather than at the next cron tick (the tap borrows `st`).
+        drop(st);
+        node.stream
+            .feed_unselected(&[&b"REPLCONF"[..], b"GETACK", b"*"]);
+    }
     Ok(Frame::Null)
 }
 

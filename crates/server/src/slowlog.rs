@@ -30,7 +30,14 @@ pub struct Slowlog {
 }
 
 impl Slowlog {
-    pub fn maybe_record(&mut self, cfg: &Config, _id: ClientId, argv: &[Bytes], elapsed: Duration, client: Option<&Client>) {
+    pub fn maybe_record(
+        &mut self,
+        cfg: &Config,
+        _id: ClientId,
+        argv: &[Bytes],
+        elapsed: Duration,
+        client: Option<&Client>,
+    ) {
         let threshold = cfg.slowlog_log_slower_than;
         if threshold < 0 || (elapsed.as_micros() as i64) < threshold {
             return;
@@ -38,12 +45,17 @@ impl Slowlog {
         let mut args: Vec<Bytes> = Vec::with_capacity(argv.len().min(MAX_ARGC));
         for (i, a) in argv.iter().enumerate() {
             if i == MAX_ARGC - 1 && argv.len() > MAX_ARGC {
-                args.push(Bytes::from(format!("... ({} more arguments)", argv.len() - MAX_ARGC + 1)));
+                args.push(Bytes::from(format!(
+                    "... ({} more arguments)",
+                    argv.len() - MAX_ARGC + 1
+                )));
                 break;
             }
             if a.len() > MAX_STRING {
                 let mut s = a[..MAX_STRING].to_vec();
-                s.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes());
+                s.extend_from_slice(
+                    format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes(),
+                );
                 args.push(Bytes::from(s));
             } else {
                 args.push(a.clone());

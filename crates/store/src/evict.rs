@@ -77,7 +77,11 @@ impl Keyspace {
         let mut best: Option<(u64, usize, Bytes)> = None;
         for db in 0..self.dbs.len() {
             let d = &self.dbs[db];
-            let pool_len = if volatile { d.expires.len() } else { d.map.len() };
+            let pool_len = if volatile {
+                d.expires.len()
+            } else {
+                d.map.len()
+            };
             if pool_len == 0 {
                 continue;
             }
@@ -85,7 +89,10 @@ impl Keyspace {
                 let i = rng.gen_range(0..pool_len);
                 let (key, entry) = if volatile {
                     let k = d.expires.get_index(i).expect("index < len");
-                    (k, d.map.get(k.as_slice()).expect("expires is a subset of map"))
+                    (
+                        k,
+                        d.map.get(k.as_slice()).expect("expires is a subset of map"),
+                    )
                 } else {
                     d.map.get_index(i).expect("index < len")
                 };
@@ -148,7 +155,10 @@ mod tests {
         ks.lru_clock = 1000;
         ks.set(0, b"new", Value::Str(Bytes::new()));
         ks.cfg.maxmemory_samples = 10;
-        assert_eq!(ks.evict_one(&mut rng), Some((0, Bytes::from_static(b"old"))));
+        assert_eq!(
+            ks.evict_one(&mut rng),
+            Some((0, Bytes::from_static(b"old")))
+        );
     }
 
     #[test]
@@ -160,6 +170,9 @@ mod tests {
         assert_eq!(ks.evict_one(&mut rng), None);
         ks.set(0, b"ttl", Value::Str(Bytes::new()));
         ks.db_mut(0).set_expire(b"ttl", Some(1 << 40));
-        assert_eq!(ks.evict_one(&mut rng), Some((0, Bytes::from_static(b"ttl"))));
+        assert_eq!(
+            ks.evict_one(&mut rng),
+            Some((0, Bytes::from_static(b"ttl")))
+        );
     }
 }

@@ -45,7 +45,11 @@ impl Keyspace {
                     if d.expire_cursor >= d.expires.len() {
                         d.expire_cursor = 0;
                     }
-                    let key = d.expires.get_index(d.expire_cursor).expect("in range").clone();
+                    let key = d
+                        .expires
+                        .get_index(d.expire_cursor)
+                        .expect("in range")
+                        .clone();
                     let at = d.map.get(key.as_slice()).map(|e| e.expire_at).unwrap_or(0);
                     if at <= self.now_ms {
                         // swap_remove moves the last key into this slot: do not advance.

@@ -104,7 +104,10 @@ impl ChildReporter {
 pub fn child_private_dirty_bytes() -> Option<u64> {
     let mut s = String::new();
     // FORK-CHILD: open/read/close of a procfs file are plain syscalls.
-    File::open("/proc/self/smaps_rollup").ok()?.read_to_string(&mut s).ok()?;
+    File::open("/proc/self/smaps_rollup")
+        .ok()?
+        .read_to_string(&mut s)
+        .ok()?;
     let kb: u64 = s
         .lines()
         .filter(|l| l.starts_with("Private_Dirty:"))
@@ -157,15 +160,21 @@ impl ChildSlot {
     /// 3. Forks, timing the call (`latest_fork_usec`).
     /// 4. In the child: closes `close_fds` (listening sockets), runs `child_main`, `_exit`s.
     /// 5. In the parent: records the child and returns its pid.
-    pub fn fork<F>(&mut self, kind: ChildKind, close_fds: &[RawFd], child_main: F) -> Result<Pid, ForkError>
+    pub fn fork<F>(
+        &mut self,
+        kind: ChildKind,
+        close_fds: &[RawFd],
+        child_main: F,
+    ) -> Result<Pid, ForkError>
     where
         F: FnOnce(&mut ChildReporter) -> i32,
     {
         if let Some(r) = &self.running {
             return Err(ForkError::Busy(r.kind.name()));
         }
-        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(ForkError::Pipe)?;
+        let (rd, wr) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(ForkError::Pipe)?;
         let start = Instant::now();
         // SAFETY: fork() in a process whose keyspace thread is the only thread touching the
         // data the child reads; the child follows the rules in the module doc and always
@@ -211,8 +220,10 @@ impl ChildSlot {
         loop {
             match r.progress_rd.read(&mut buf) {
                 Ok(n) if n >= PROGRESS_RECORD => {
-                    let last = &buf[(n / PROGRESS_RECORD - 1) * PROGRESS_RECORD..][..PROGRESS_RECORD];
-                    let u = |i: usize| u64::from_le_bytes(last[i..i + 8].try_into().expect("8 bytes"));
+                    let last =
+                        &buf[(n / PROGRESS_RECORD - 1) * PROGRESS_RECORD..][..PROGRESS_RECORD];
+                    let u =
+                        |i: usize| u64::from_le_bytes(last[i..i + 8].try_into().expect("8 bytes"));
                     let p = ChildProgress {
                         keys_done: u(0),
                         keys_total: u(8),
@@ -292,7 +303,10 @@ mod tests {
             })
             .unwrap();
         assert!(slot.is_busy());
-        assert!(matches!(slot.fork(ChildKind::AofRewrite, &[], |_| 0), Err(ForkError::Busy(_))));
+        assert!(matches!(
+            slot.fork(ChildKind::AofRewrite, &[], |_| 0),
+            Err(ForkError::Busy(_))
+        ));
         let exit = wait_exit(&mut slot);
         assert_eq!(exit.pid, pid);
         assert_eq!(exit.result, Ok(()));

@@ -113,10 +113,17 @@ impl Db {
     /// Inserts or replaces an entry as is (expiry included).
     pub fn put(&mut self, key: &[u8], entry: Entry) {
         let has_ttl = entry.expire_at != NO_EXPIRE;
-        match self.map.get_mut(key) {
-            Some(old) => {
-                let had_ttl = old.expire_at != NO_EXPIRE;
-                *old = entry;
+        if self.map.len() == self.map.capacity() {
+            // Grow the entries by half instead of letting IndexMap size them to its index
+            // table (up to twice the keys): untouched, that reservation is not resident but
+            // jemalloc counts it in `used_memory`.
+            self.map.reserve_exact((self.map.len() / 2).max(16));
+        }
+        // One hash and probe for both cases (this is SET's hot path).
+        match self.map.entry(Key::new(key)) {
+            indexmap::map::Entry::Occupied(mut o) => {
+                let had_ttl = o.get().expire_at != NO_EXPIRE;
+                *o.get_mut() = entry;
                 match (had_ttl, has_ttl) {
                     (true, false) => {
                         self.expires.swap_remove(key);
@@ -127,8 +134,8 @@ impl Db {
                     _ => {}
                 }
             }
-            None => {
-                self.map.insert(Key::new(key), entry);
+            indexmap::map::Entry::Vacant(v) => {
+                v.insert(entry);
                 if has_ttl {
                     self.expires.insert(Key::new(key));
                 }
@@ -257,8 +264,9 @@ impl Keyspace {
     /// Looks a key up applying the expiry rules of [`ExpireMode`], and touches its access
     /// clock. Returns `None` for a missing or (logically) expired key.
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        let expire_at = self.dbs[db].map.get(key)?.expire_at;
-        if self.is_expired(expire_at) {
+        // Hash once; the second access below is by index.
+        let (i, _, e) = self.dbs[db].map.get_full(key)?;
+        if self.is_expired(e.expire_at) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);
             }
@@ -267,7 +275,7 @@ impl Keyspace {
         let clock = self.lru_clock;
         let lfu = self.cfg.maxmemory_policy.is_lfu();
         let (log_factor, decay) = (self.cfg.lfu_log_factor, self.cfg.lfu_decay_time);
-        let e = self.dbs[db].map.get_mut(key)?;
+        let (_, e) = self.dbs[db].map.get_index_mut(i)?;
         e.access = if lfu {
             crate::evict::lfu_touch(e.access, clock, log_factor, decay)
         } else {

@@ -41,7 +41,10 @@ pub enum Frame {
     Set(Vec<Frame>),
     Push(Vec<Frame>),
     BigNumber(Bytes),
-    Verbatim { format: [u8; 3], text: Bytes },
+    Verbatim {
+        format: [u8; 3],
+        text: Bytes,
+    },
 }
 
 impl Frame {

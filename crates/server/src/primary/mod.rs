@@ -169,6 +169,12 @@ impl StreamTap for ReplFeed {
         }
         st.feed_stream(bytes);
     }
+
+    fn active(&self) -> bool {
+        // Without a backlog `feed_stream` drops everything (the offset does not move).
+        let st = self.0.borrow();
+        !st.following && st.backlog.is_some()
+    }
 }
 
 #[cfg(test)]

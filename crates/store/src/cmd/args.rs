@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn cursor() {
-        let argv: Vec<Bytes> = ["SET", "k", "v", "EX", "10"].iter().map(|s| Bytes::from(*s)).collect();
+        let argv: Vec<Bytes> = ["SET", "k", "v", "EX", "10"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
         let mut a = Args::new(&argv);
         assert_eq!(a.next_bytes().unwrap(), "k");
         assert_eq!(a.next_bytes().unwrap(), "v");

@@ -98,7 +98,10 @@ impl CmdError {
             args.push_str(&format!("'{s}' "));
         }
         CmdError::UnknownCommand {
-            name: lossy(&argv.first().map(|b| &b[..]).unwrap_or(b"")[..argv.first().map_or(0, |b| b.len().min(128))]),
+            name: lossy(
+                &argv.first().map(|b| &b[..]).unwrap_or(b"")
+                    [..argv.first().map_or(0, |b| b.len().min(128))],
+            ),
             args,
         }
     }
@@ -115,7 +118,6 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +133,11 @@ mod tests {
             CmdError::WrongArity("get".into()).to_line(),
             "ERR wrong number of arguments for 'get' command"
         );
-        let argv = [Bytes::from_static(b"foo"), Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        let argv = [
+            Bytes::from_static(b"foo"),
+            Bytes::from_static(b"a"),
+            Bytes::from_static(b"b"),
+        ];
         assert_eq!(
             CmdError::unknown_command(&argv).to_line(),
             "ERR unknown command 'foo', with args beginning with: 'a' 'b' "

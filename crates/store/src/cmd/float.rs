@@ -3,7 +3,6 @@
 //! overflow to ±inf or underflow to 0 refused (`ERANGE`). Range bounds (`zslParseRange`) are
 //! looser: leading spaces and the empty string (0) are accepted.
 
-
 /// `strtod` over the whole of `s` (no leading space): the value and whether it over- or
 /// underflowed (`ERANGE`). `None` if `s` is not entirely a number or is NaN.
 pub(crate) fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
@@ -113,4 +112,3 @@ pub(crate) fn parse_range_number(b: &[u8]) -> Option<f64> {
         .position(|c| !(c.is_ascii_whitespace() || *c == 0x0b))?;
     strtod_whole(&b[start..]).map(|(v, _)| v)
 }
-

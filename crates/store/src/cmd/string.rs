@@ -98,7 +98,8 @@ fn b(s: &'static str) -> Bytes {
 }
 
 fn int_bytes(v: i64) -> Bytes {
-    Bytes::from(v.to_string())
+    let mut buf = itoa::Buffer::new();
+    Bytes::copy_from_slice(buf.format(v).as_bytes())
 }
 
 /// Stores `v` at `key` keeping its TTL (Redis's `dbOverwrite`), or creates it.
@@ -233,7 +234,13 @@ fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdE
     } else {
         None
     };
-    let found = ctx.exists(c.key);
+    // Without NX/XX the lookup only matters for deleting (and propagating) an expired key,
+    // which cannot exist while the database holds no TTLs.
+    let found = if c.nx || c.xx || ctx.ks.dbs[ctx.db].expires_len() > 0 {
+        ctx.exists(c.key)
+    } else {
+        false
+    };
     if (c.nx && found) || (c.xx && !found) {
         return Ok((false, old));
     }
@@ -451,11 +458,19 @@ fn msetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 fn incr_decr(ctx: &mut Ctx, args: &mut Args, by: i64) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
-    let cur = match ctx.get_str(key)? {
-        Some(v) => parse_i64(v).ok_or(CmdError::NotInteger)?,
-        None => 0,
-    };
-    let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+    let db = ctx.db;
+    // One lookup: the value is replaced in place (what `overwrite` does for a live key).
+    if let Some(e) = ctx.ks.lookup(db, key) {
+        let Value::Str(v) = &e.value else {
+            return Err(CmdError::WrongType);
+        };
+        let cur = parse_i64(v).ok_or(CmdError::NotInteger)?;
+        let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
+        e.value = Value::Str(int_bytes(new));
+        e.str_encoding = StrEncoding::Auto;
+        return Ok(Executed::write(Frame::Integer(new)));
+    }
+    let new = 0i64.checked_add(by).ok_or(CmdError::Overflow)?;
     overwrite(ctx, key, int_bytes(new), StrEncoding::Auto);
     Ok(Executed::write(Frame::Integer(new)))
 }
