@@ -7,7 +7,6 @@
 //! Crash rounds take `SEED=<n>` (default: time-based, printed) and `AOF_CRASH_ROUNDS`
 //! (default 10).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,70 +16,15 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
+use crate::harness::inspect::{self, digest, ok, text, Digest};
 use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
 
 const MANIFEST: &str = "appendonlydir/appendonly.aof.manifest";
 
-fn text(f: &Frame) -> Vec<u8> {
-    match f {
-        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
-        Frame::Integer(i) => i.to_string().into_bytes(),
-        other => panic!("not a string: {other:?}"),
-    }
-}
-
-fn items(f: Frame) -> Vec<Vec<u8>> {
-    match f {
-        Frame::Array(v) | Frame::Set(v) => v.iter().map(text).collect(),
-        Frame::Map(m) => m.iter().flat_map(|(k, v)| [text(k), text(v)]).collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn ok(conn: &mut Conn, line: &str) -> Frame {
-    let f = conn.run(line);
-    assert!(!matches!(f, Frame::Error(_)), "{line}: {f:?}");
-    f
-}
-
+/// A field of `INFO persistence`.
 fn info_field(conn: &mut Conn, name: &str) -> String {
-    let info = String::from_utf8(text(&conn.run("INFO persistence"))).unwrap();
-    info.lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{name}:"))
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no {name} in INFO persistence:\n{info}"))
-}
-
-/// Every key of every database: (type, value with unordered collections sorted, expire at).
-type Dataset = BTreeMap<(usize, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
-
-fn dataset(conn: &mut Conn) -> Dataset {
-    let mut out = BTreeMap::new();
-    for db in 0..16usize {
-        ok(conn, &format!("SELECT {db}"));
-        for key in items(conn.cmd(&[b"KEYS" as &[u8], b"*"])) {
-            let kind = String::from_utf8(text(&conn.cmd(&[b"TYPE" as &[u8], &key]))).unwrap();
-            let mut value = match kind.as_str() {
-                "string" => vec![text(&conn.cmd(&[b"GET" as &[u8], &key]))],
-                "list" => items(conn.cmd(&[b"LRANGE" as &[u8], &key, b"0", b"-1"])),
-                "set" => items(conn.cmd(&[b"SMEMBERS" as &[u8], &key])),
-                "zset" => items(conn.cmd(&[b"ZRANGE" as &[u8], &key, b"0", b"-1", b"WITHSCORES"])),
-                "hash" => items(conn.cmd(&[b"HGETALL" as &[u8], &key])),
-                other => panic!("unexpected type {other}"),
-            };
-            if kind == "set" || kind == "hash" {
-                value.sort();
-            }
-            let Frame::Integer(expire) = conn.cmd(&[b"PEXPIRETIME" as &[u8], &key]) else {
-                panic!("PEXPIRETIME");
-            };
-            out.insert((db, key), (kind, value, expire));
-        }
-    }
-    ok(conn, "SELECT 0");
-    out
+    inspect::info_field(conn, "persistence", name)
+        .unwrap_or_else(|| panic!("no {name} in INFO persistence"))
 }
 
 /// A mix of every type, expirations, several databases, a transaction and overwrites.
@@ -161,7 +105,7 @@ fn ferrokv_aof_passes_redis_check_aof_and_survives_restart_and_rewrite() {
     let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
     let mut c = s.conn();
     populate(&mut c, "a");
-    let before_rewrite = dataset(&mut c);
+    let before_rewrite = digest(&mut c);
     check_aof(s.dir());
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
     assert_eq!(
@@ -172,7 +116,7 @@ fn ferrokv_aof_passes_redis_check_aof_and_survives_restart_and_rewrite() {
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
     assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
     populate(&mut c, "b");
-    let want = dataset(&mut c);
+    let want = digest(&mut c);
     assert!(want.len() > before_rewrite.len());
     let manifest = std::fs::read_to_string(s.dir().join(MANIFEST)).unwrap();
     assert_eq!(manifest, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
@@ -184,7 +128,7 @@ fn ferrokv_aof_passes_redis_check_aof_and_survives_restart_and_rewrite() {
     s.kill();
     s.restart();
     let mut c = s.conn();
-    assert_eq!(dataset(&mut c), want);
+    assert_eq!(digest(&mut c), want);
 }
 
 /// ferrokv writes (preamble on and off), Redis loads; Redis writes, ferrokv loads.
@@ -203,7 +147,7 @@ fn cross_loading_with_real_redis_gives_identical_datasets() {
         ok(&mut c, "BGREWRITEAOF");
         wait_rewrite_done(&mut c);
         populate(&mut c, "y");
-        let want = dataset(&mut c);
+        let want = digest(&mut c);
         f.stop();
         let base = std::fs::read_to_string(f.dir().join(MANIFEST)).unwrap();
         let suffix = if preamble == "yes" {
@@ -222,7 +166,7 @@ fn cross_loading_with_real_redis_gives_identical_datasets() {
         );
         r.restart();
         assert_eq!(
-            dataset(&mut r.conn()),
+            digest(&mut r.conn()),
             want,
             "redis loading ferrokv's AOF (preamble {preamble})"
         );
@@ -234,7 +178,7 @@ fn cross_loading_with_real_redis_gives_identical_datasets() {
         ok(&mut c, "BGREWRITEAOF");
         wait_rewrite_done(&mut c);
         populate(&mut c, "q");
-        let want = dataset(&mut c);
+        let want = digest(&mut c);
         r.stop();
         let mut f = Server::start(Flavor::Ferrokv, &flags);
         f.stop();
@@ -245,7 +189,7 @@ fn cross_loading_with_real_redis_gives_identical_datasets() {
         );
         f.restart();
         assert_eq!(
-            dataset(&mut f.conn()),
+            digest(&mut f.conn()),
             want,
             "ferrokv loading Redis's AOF (preamble {preamble})"
         );
@@ -300,13 +244,13 @@ fn config_set_appendonly_yes_rewrites_first_and_bgsave_is_exclusive() {
         "{f:?}"
     );
     wait_rewrite_done(&mut c);
-    let want = dataset(&mut c);
+    let want = digest(&mut c);
     let dir = s.dir().to_path_buf();
     s.kill();
     // Same directory, started with appendonly yes: loads the AOF.
     let dir_s = dir.display().to_string();
     let mut again = Server::start(Flavor::Ferrokv, &["--appendonly", "yes", "--dir", &dir_s]);
-    assert_eq!(dataset(&mut again.conn()), want);
+    assert_eq!(digest(&mut again.conn()), want);
     again.stop();
     drop(s);
 }
@@ -352,11 +296,11 @@ fn refuses_to_start(dir: &Path, extra: &[&str]) -> String {
 }
 
 /// A stopped server's directory holding a base and an incr with data.
-fn prepared_dir() -> (Server, PathBuf, Dataset) {
+fn prepared_dir() -> (Server, PathBuf, Digest) {
     let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
     let mut c = s.conn();
     populate(&mut c, "t");
-    let want = dataset(&mut c);
+    let want = digest(&mut c);
     s.stop();
     let incr = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
     (s, incr, want)
@@ -395,7 +339,7 @@ fn torn_tail_is_cut_with_aof_load_truncated_and_refused_without() {
         "{}",
         s.log()
     );
-    assert_eq!(dataset(&mut s.conn()), want);
+    assert_eq!(digest(&mut s.conn()), want);
     assert_eq!(std::fs::metadata(&incr).unwrap().len(), good_len);
 }
 

@@ -5,80 +5,16 @@
 //! Equality is checked over the whole keyspace (every key of every db: type, value, absolute
 //! expire time), after the replica's offset caught up with the primary's.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::harness::inspect::{digest, info_field, ok as run, text};
 use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
 
 const SYNC_WAIT: Duration = Duration::from_secs(20);
-
-fn text(f: &Frame) -> Vec<u8> {
-    match f {
-        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
-        Frame::Integer(i) => i.to_string().into_bytes(),
-        other => panic!("not a string: {other:?}"),
-    }
-}
-
-fn items(f: Frame) -> Vec<Vec<u8>> {
-    match f {
-        Frame::Array(v) | Frame::Set(v) => v.iter().map(text).collect(),
-        Frame::Map(m) => m.iter().flat_map(|(k, v)| [text(k), text(v)]).collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn run(conn: &mut Conn, line: &str) -> Frame {
-    let f = conn.run(line);
-    assert!(!matches!(f, Frame::Error(_)), "{line}: {f:?}");
-    f
-}
-
-/// Every key of every database: (type, value with unordered collections sorted, expire at).
-type Digest = BTreeMap<(usize, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
-
-fn digest(conn: &mut Conn) -> Digest {
-    let mut out = BTreeMap::new();
-    for db in 0..16usize {
-        run(conn, &format!("SELECT {db}"));
-        for key in items(conn.cmd(&[b"KEYS" as &[u8], b"*"])) {
-            let kind = String::from_utf8(text(&conn.cmd(&[b"TYPE" as &[u8], &key]))).unwrap();
-            let mut value = match kind.as_str() {
-                "string" => vec![text(&conn.cmd(&[b"GET" as &[u8], &key]))],
-                "list" => items(conn.cmd(&[b"LRANGE" as &[u8], &key, b"0", b"-1"])),
-                "set" => items(conn.cmd(&[b"SMEMBERS" as &[u8], &key])),
-                "zset" => items(conn.cmd(&[b"ZRANGE" as &[u8], &key, b"0", b"-1", b"WITHSCORES"])),
-                "hash" => items(conn.cmd(&[b"HGETALL" as &[u8], &key]))
-                    .chunks(2)
-                    .map(|p| [p[0].clone(), b"=".to_vec(), p[1].clone()].concat())
-                    .collect(),
-                other => panic!("unexpected type {other}"),
-            };
-            if kind == "set" || kind == "hash" {
-                value.sort();
-            }
-            let expire = match conn.cmd(&[b"PEXPIRETIME" as &[u8], &key]) {
-                Frame::Integer(i) => i,
-                other => panic!("PEXPIRETIME: {other:?}"),
-            };
-            out.insert((db, key), (kind, value, expire));
-        }
-    }
-    run(conn, "SELECT 0");
-    out
-}
-
-fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> {
-    let info = String::from_utf8(text(&conn.run(&format!("INFO {section}")))).unwrap();
-    info.lines().find_map(|l| {
-        l.strip_prefix(&format!("{name}:"))
-            .map(|v| v.trim().to_string())
-    })
-}
 
 fn link_up(conn: &mut Conn) -> Result<(), String> {
     match info_field(conn, "replication", "master_link_status").as_deref() {

@@ -14,6 +14,7 @@ use ferrokv_proto::rdb::{RdbItem, RdbReader, RdbValue};
 use ferrokv_proto::resp::Frame;
 
 use crate::harness::conn::Conn;
+use crate::harness::inspect;
 use crate::harness::{eventually, Flavor, Server};
 
 /// Every string key of an RDB file.
@@ -36,15 +37,7 @@ fn rdb_strings(path: &Path) -> Result<HashMap<Bytes, Bytes>, String> {
 }
 
 fn info_field(conn: &mut Conn, section: &str, field: &str) -> String {
-    let (Frame::Bulk(text) | Frame::Verbatim { text, .. }) = conn.cmd(&["INFO", section]) else {
-        panic!("INFO is not a bulk string");
-    };
-    let text = String::from_utf8_lossy(&text).into_owned();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{field}:"))
-                .map(|v| v.trim().to_string())
-        })
+    inspect::info_field(conn, section, field)
         .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
 }
 

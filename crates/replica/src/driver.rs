@@ -65,6 +65,9 @@ pub trait ReplicaHost {
     fn link_down(&mut self, err: &ReplError);
     /// Keys in the dataset (all databases), for empty primary protection.
     fn dataset_keys(&self) -> u64;
+    /// Called before anything (an ACK above all) is written to the primary: with
+    /// `appendfsync always` the applied stream must be on disk before its offset is ACKed.
+    fn before_ack(&mut self) {}
 }
 
 /// Follows `host:port` until the future is dropped.
@@ -166,6 +169,7 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
             }
             _ = ack.tick() => {
                 if let Some(a) = link.ack() {
+                    node.before_ack();
                     stream.write_all(&a).await?;
                 }
                 if last_io.elapsed() > timeout {
@@ -188,7 +192,10 @@ async fn perform<H: ReplicaHost>(
     let mut queue: VecDeque<Action> = actions.into();
     while let Some(a) = queue.pop_front() {
         match a {
-            Action::Send(b) => stream.write_all(&b).await?,
+            Action::Send(b) => {
+                node.before_ack();
+                stream.write_all(&b).await?
+            }
             Action::State(s) => node.set_state(s),
             Action::FullResync { replid, offset } => {
                 info!("Full resync from master: {replid}:{offset}");

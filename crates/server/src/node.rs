@@ -288,7 +288,8 @@ impl Node {
             self.stats.record_call(cmd.name(), elapsed);
             let threshold = self.cfg.slowlog_log_slower_than;
             if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
-                self.slowlog.maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
+                self.slowlog
+                    .maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
             }
             self.record_latency("command", elapsed);
         }

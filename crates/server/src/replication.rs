@@ -1056,6 +1056,8 @@ impl ReplicaHost for NodeHost {
             loaded.keys_loaded, loaded.bytes
         );
         n.ks.replace_dbs(loaded.dbs);
+        // As Redis does after a full sync: the AOF restarts from the new dataset (a rewrite).
+        crate::aof::dataset_replaced(&mut *n);
         n.touch_all();
         n.dirty += 1;
         n.repl.master_db = loaded
@@ -1118,6 +1120,10 @@ impl ReplicaHost for NodeHost {
 
     fn dataset_keys(&self) -> u64 {
         self.0.borrow().ks.dbs.iter().map(|d| d.len() as u64).sum()
+    }
+
+    fn before_ack(&mut self) {
+        crate::aof::before_reply(&mut self.0.borrow_mut());
     }
 
     fn link_down(&mut self, err: &ReplError) {

@@ -12,6 +12,7 @@
 //! the tests themselves against the specification (every test must pass that way).
 
 pub mod conn;
+pub mod inspect;
 pub mod reply;
 pub mod script;
 

@@ -42,14 +42,9 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("hrandfield", -2, READONLY, hrandfield),
 ];
 
+/// A command whose only key is its first argument.
 const fn spec(name: &'static str, arity: i32, flags: u32, run: Handler) -> Spec<Handler> {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys: KeySpec::FIRST,
-        run,
-    }
+    super::spec(name, arity, flags, KeySpec::FIRST, run)
 }
 
 /// The hash at `key` borrowing only the keyspace (so `ctx.rng` stays usable).

@@ -21,6 +21,7 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
+use super::spec;
 use super::long_double::LongDouble;
 use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
@@ -97,21 +98,6 @@ const ALL_BUT_LAST: KeySpec = KeySpec::Range {
     step: 1,
 };
 
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    run: Handler,
-) -> Spec<Handler> {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        run,
-    }
-}
 
 fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)

@@ -176,6 +176,17 @@ impl<H> Spec<H> {
 
 pub type Handler = fn(&mut Ctx, &mut Args) -> Result<Executed, CmdError>;
 
+/// Builds a [`Spec`] in a `COMMANDS` table (keeps the tables one line per command).
+pub const fn spec<H>(name: &'static str, arity: i32, flags: u32, keys: KeySpec, run: H) -> Spec<H> {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        run,
+    }
+}
+
 /// How the write is replicated. See the module doc.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Propagate {

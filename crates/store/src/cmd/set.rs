@@ -15,6 +15,7 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
+use super::spec;
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
 use super::{DENYOOM, FAST, READONLY, WRITE};
 use crate::glob::glob_match;
@@ -64,21 +65,6 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("sscan", -3, READONLY, KeySpec::FIRST, sscan),
 ];
 
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    run: Handler,
-) -> Spec<Handler> {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        run,
-    }
-}
 
 fn sintercard_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)

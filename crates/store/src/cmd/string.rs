@@ -83,14 +83,9 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     },
 ];
 
+/// A command whose only key is its first argument.
 const fn spec(name: &'static str, arity: i32, flags: u32, run: Handler) -> Spec<Handler> {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys: KeySpec::FIRST,
-        run,
-    }
+    super::spec(name, arity, flags, KeySpec::FIRST, run)
 }
 
 fn b(s: &'static str) -> Bytes {

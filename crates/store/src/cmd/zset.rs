@@ -26,6 +26,7 @@ use ferrokv_proto::resp::{format_double, Frame, Protocol};
 use indexmap::IndexMap;
 
 pub use super::float::parse_score;
+use super::spec;
 use super::float::{parse_range_number, strtod_whole};
 use super::set::{parse_scan_cursor, parse_scan_options, scan_reply};
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
@@ -161,21 +162,6 @@ const BLOCK_KEYS: KeySpec = KeySpec::Range {
     step: 1,
 };
 
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: KeySpec,
-    run: Handler,
-) -> Spec<Handler> {
-    Spec {
-        name,
-        arity,
-        flags,
-        keys,
-        run,
-    }
-}
 
 fn numkeys_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)
