@@ -295,19 +295,21 @@ impl Node {
         }
         self.stats.total_commands_processed += 1;
         let now = self.ks.now_ms;
-        let close_after = match self.clients.get_mut(&id) {
+        // One client lookup for the bookkeeping and the reply mode.
+        let (close_after, outcome) = match self.clients.get_mut(&id) {
             Some(c) => {
                 if let Some(cmd) = cmd {
                     c.last_cmd = cmd.name();
                     c.last_interaction_ms = now;
                 }
-                c.close_after_reply
+                let close_after = c.close_after_reply;
+                let outcome = match reply {
+                    Some(r) => Self::apply_reply_mode(c, r),
+                    None => Outcome::Silent,
+                };
+                (close_after, outcome)
             }
-            None => false,
-        };
-        let outcome = match reply {
-            Some(r) => self.apply_reply_mode(id, r),
-            None => Outcome::Silent,
+            None => (false, Outcome::Silent),
         };
         if close || close_after {
             return match outcome {
@@ -318,10 +320,7 @@ impl Node {
         outcome
     }
 
-    fn apply_reply_mode(&mut self, id: ClientId, reply: Frame) -> Outcome {
-        let Some(c) = self.clients.get_mut(&id) else {
-            return Outcome::Silent;
-        };
+    fn apply_reply_mode(c: &mut Client, reply: Frame) -> Outcome {
         if c.flags.master {
             // Replies to our primary are suppressed (REPLCONF ACK is sent by the link).
             return Outcome::Silent;
@@ -357,6 +356,7 @@ impl Node {
         let flags = cmd.flags();
         let client = self.clients.get(&id).ok_or(Stop::Close(Frame::Null))?;
         let in_multi = client.multi.is_some();
+        let from_master = client.flags.master;
         if !client.authenticated && flags & store_cmd::NO_AUTH == 0 {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::NoAuth));
@@ -380,13 +380,24 @@ impl Node {
             c.multi.as_mut().expect("in multi").queued.push(argv.to_vec());
             return Ok(Some(Frame::simple("QUEUED")));
         }
-        self.check_write_allowed(id, flags)?;
+        self.check_write_allowed_as(id, flags, from_master)?;
         self.run_command(id, cmd, argv, false).map_err(Stop::Error)
     }
 
     /// `-OOM`, `-READONLY`, `-MISCONF`, `-NOREPLICAS` checks for a command with `flags`.
     pub(crate) fn check_write_allowed(&mut self, id: ClientId, flags: u32) -> Result<(), Stop> {
         let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
+        self.check_write_allowed_as(id, flags, from_master)
+    }
+
+    /// [`check_write_allowed`](Self::check_write_allowed) for a client whose `master` flag
+    /// the caller already read.
+    fn check_write_allowed_as(
+        &mut self,
+        id: ClientId,
+        flags: u32,
+        from_master: bool,
+    ) -> Result<(), Stop> {
         if from_master {
             return Ok(());
         }

@@ -142,7 +142,10 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, n: usize) -> Result<Option<Vec<Byt
             out.push(v);
         }
     }
-    ctx.delete_if_empty(key);
+    // What `delete_if_empty` does, without looking the key up again.
+    if list.is_empty() {
+        ctx.ks.dbs[ctx.db].remove(key);
+    }
     Ok(Some(out))
 }
 
@@ -211,29 +214,29 @@ fn pop_generic(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Executed, Cmd
             _ => return Err(CmdError::msg("value is out of range, must be positive")),
         },
     };
-    if !ctx.check_type(key, "list")? {
+    if count == Some(0) {
+        if !ctx.check_type(key, "list")? {
+            return Ok(Executed::read(Frame::NullArray));
+        }
+        return Ok(Executed::read(Frame::Array(Vec::new())));
+    }
+    // `pop_n` looks the key up once: missing is a nil read, another type `WRONGTYPE`.
+    let n = count.map_or(1, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let Some(popped) = pop_n(ctx, key, end, n)? else {
         let nil = if count.is_some() {
             Frame::NullArray
         } else {
             Frame::Null
         };
         return Ok(Executed::read(nil));
-    }
+    };
     match count {
-        None => {
-            let popped = pop_n(ctx, key, end, 1)?.unwrap_or_default();
-            Ok(Executed::write(
-                popped.into_iter().next().map_or(Frame::Null, Frame::Bulk),
-            ))
-        }
-        Some(0) => Ok(Executed::read(Frame::Array(Vec::new()))),
-        Some(n) => {
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            let popped = pop_n(ctx, key, end, n)?.unwrap_or_default();
-            Ok(Executed::write(Frame::Array(
-                popped.into_iter().map(Frame::Bulk).collect(),
-            )))
-        }
+        None => Ok(Executed::write(
+            popped.into_iter().next().map_or(Frame::Null, Frame::Bulk),
+        )),
+        Some(_) => Ok(Executed::write(Frame::Array(
+            popped.into_iter().map(Frame::Bulk).collect(),
+        ))),
     }
 }
 
