@@ -118,7 +118,11 @@ fn server(node: &Node, out: &mut String) {
     field!(out, "process_id", std::process::id());
     field!(out, "process_supervised", "no");
     field!(out, "run_id", node.run_id);
-    field!(out, "tcp_port", node.listen_addr.map_or(node.cfg.port as u16, |a| a.port()));
+    field!(
+        out,
+        "tcp_port",
+        node.listen_addr.map_or(node.cfg.port as u16, |a| a.port())
+    );
     field!(out, "server_time_usec", unix_ms() * 1000);
     field!(out, "uptime_in_seconds", uptime);
     field!(out, "uptime_in_days", uptime / 86400);
@@ -128,27 +132,46 @@ fn server(node: &Node, out: &mut String) {
     field!(
         out,
         "executable",
-        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     field!(
         out,
         "config_file",
-        node.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        node.config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     field!(out, "io_threads_active", 0);
     field!(out, "ferrokv_version", env!("CARGO_PKG_VERSION"));
 }
 
 fn clients(node: &Node, out: &mut String) {
-    let max_in = node.clients.values().map(|c| c.query_buf_len).max().unwrap_or(0);
-    let max_out = node.clients.values().map(|c| c.output_buf_len).max().unwrap_or(0);
+    let max_in = node
+        .clients
+        .values()
+        .map(|c| c.query_buf_len)
+        .max()
+        .unwrap_or(0);
+    let max_out = node
+        .clients
+        .values()
+        .map(|c| c.output_buf_len)
+        .max()
+        .unwrap_or(0);
     let timeout_table = node
         .clients
         .values()
         .filter(|c| c.blocked.as_ref().is_some_and(|b| b.deadline_ms.is_some()))
         .count();
     out.push_str("# Clients\r\n");
-    field!(out, "connected_clients", node.clients.values().filter(|c| !c.flags.replica).count());
+    field!(
+        out,
+        "connected_clients",
+        node.clients.values().filter(|c| !c.flags.replica).count()
+    );
     field!(out, "cluster_connections", 0);
     field!(out, "maxclients", node.cfg.maxclients);
     field!(out, "client_recent_max_input_buffer", max_in);
@@ -162,7 +185,9 @@ fn memory_section(node: &mut Node, out: &mut String) {
     let used = node.used_memory_now();
     let rss = memory::rss().unwrap_or(0);
     let peak = node.peak_memory.max(used);
-    let total_system = nix::sys::sysinfo::sysinfo().map(|s| s.ram_total()).unwrap_or(0);
+    let total_system = nix::sys::sysinfo::sysinfo()
+        .map(|s| s.ram_total())
+        .unwrap_or(0);
     out.push_str("# Memory\r\n");
     field!(out, "used_memory", used);
     field!(out, "used_memory_human", memory::human(used));
@@ -173,18 +198,40 @@ fn memory_section(node: &mut Node, out: &mut String) {
     field!(
         out,
         "used_memory_peak_perc",
-        format!("{:.2}%", if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 100.0 })
+        format!(
+            "{:.2}%",
+            if peak > 0 {
+                used as f64 * 100.0 / peak as f64
+            } else {
+                100.0
+            }
+        )
     );
     field!(out, "allocator_allocated", used);
     field!(out, "total_system_memory", total_system);
-    field!(out, "total_system_memory_human", memory::human(total_system));
+    field!(
+        out,
+        "total_system_memory_human",
+        memory::human(total_system)
+    );
     field!(out, "maxmemory", node.cfg.maxmemory);
-    field!(out, "maxmemory_human", memory::human(node.cfg.maxmemory as u64));
+    field!(
+        out,
+        "maxmemory_human",
+        memory::human(node.cfg.maxmemory as u64)
+    );
     field!(out, "maxmemory_policy", node.cfg.maxmemory_policy);
     field!(
         out,
         "mem_fragmentation_ratio",
-        format!("{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 })
+        format!(
+            "{:.2}",
+            if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                0.0
+            }
+        )
     );
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     field!(out, "mem_allocator", "jemalloc-5.3.0");
@@ -212,9 +259,21 @@ fn persistence(node: &Node, out: &mut String) {
     field!(out, "rdb_changes_since_last_save", node.dirty);
     field!(out, "rdb_bgsave_in_progress", u8::from(rdb_child.is_some()));
     field!(out, "rdb_last_save_time", node.lastsave_ms / 1000);
-    field!(out, "rdb_last_bgsave_status", if node.bgsave.last_ok { "ok" } else { "err" });
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        if node.bgsave.last_ok { "ok" } else { "err" }
+    );
     field!(out, "rdb_last_bgsave_time_sec", node.bgsave.last_time_sec);
-    field!(out, "rdb_current_bgsave_time_sec", if rdb_child.is_some() { node.bgsave.current_time_sec() } else { -1 });
+    field!(
+        out,
+        "rdb_current_bgsave_time_sec",
+        if rdb_child.is_some() {
+            node.bgsave.current_time_sec()
+        } else {
+            -1
+        }
+    );
     field!(out, "rdb_saves", node.bgsave.saves);
     field!(out, "rdb_last_cow_size", node.bgsave.last_cow_size);
     crate::aof::info_lines(node, out);
@@ -227,9 +286,17 @@ fn stats(node: &Node, out: &mut String) {
     let s = &node.stats;
     let k = &node.ks.stats;
     out.push_str("# Stats\r\n");
-    field!(out, "total_connections_received", s.total_connections_received);
+    field!(
+        out,
+        "total_connections_received",
+        s.total_connections_received
+    );
     field!(out, "total_commands_processed", s.total_commands_processed);
-    field!(out, "instantaneous_ops_per_sec", s.instantaneous_ops_per_sec);
+    field!(
+        out,
+        "instantaneous_ops_per_sec",
+        s.instantaneous_ops_per_sec
+    );
     field!(out, "total_net_input_bytes", s.total_net_input_bytes);
     field!(out, "total_net_output_bytes", s.total_net_output_bytes);
     field!(out, "rejected_connections", s.rejected_connections);
@@ -238,8 +305,16 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "sync_partial_ok", sync.sync_partial_ok);
     field!(out, "sync_partial_err", sync.sync_partial_err);
     field!(out, "expired_keys", k.expired_keys);
-    field!(out, "expired_stale_perc", format!("{:.2}", k.expired_stale_perc * 100.0));
-    field!(out, "expired_time_cap_reached_count", k.expired_time_cap_reached_count);
+    field!(
+        out,
+        "expired_stale_perc",
+        format!("{:.2}", k.expired_stale_perc * 100.0)
+    );
+    field!(
+        out,
+        "expired_time_cap_reached_count",
+        k.expired_time_cap_reached_count
+    );
     field!(out, "evicted_keys", k.evicted_keys);
     field!(out, "keyspace_hits", k.keyspace_hits);
     field!(out, "keyspace_misses", k.keyspace_misses);
@@ -258,7 +333,8 @@ fn cpu(out: &mut String) {
     let usage = |who| {
         nix::sys::resource::getrusage(who)
             .map(|r| {
-                let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+                let t =
+                    |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
                 (t(r.system_time()), t(r.user_time()))
             })
             .unwrap_or((0.0, 0.0))
@@ -280,7 +356,11 @@ fn commandstats(node: &Node, out: &mut String) {
     let mut names: Vec<_> = node.stats.commands.iter().collect();
     names.sort_by_key(|(n, _)| *n);
     for (name, s) in names {
-        let per = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+        let per = if s.calls > 0 {
+            s.usec as f64 / s.calls as f64
+        } else {
+            0.0
+        };
         let _ = write!(
             out,
             "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
@@ -295,6 +375,12 @@ fn keyspace(node: &Node, out: &mut String) {
         if db.is_empty() {
             continue;
         }
-        let _ = write!(out, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.expires_len(), db.avg_ttl);
+        let _ = write!(
+            out,
+            "db{i}:keys={},expires={},avg_ttl={}\r\n",
+            db.len(),
+            db.expires_len(),
+            db.avg_ttl
+        );
     }
 }

@@ -22,11 +22,11 @@ pub mod failover;
 pub mod info;
 pub mod memory;
 pub mod node;
-pub mod propagate;
-pub mod replication;
 pub mod primary;
+pub mod propagate;
 pub mod pubsub;
 pub mod rdb_file;
+pub mod replication;
 pub mod slowlog;
 pub mod stats;
 
@@ -63,7 +63,11 @@ fn bind_addrs(cfg: &Config) -> Vec<(IpAddr, bool)> {
 }
 
 async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
-    let port = if cfg.listen_ephemeral_port { 0 } else { cfg.port as u16 };
+    let port = if cfg.listen_ephemeral_port {
+        0
+    } else {
+        cfg.port as u16
+    };
     let mut out = Vec::new();
     if port == 0 && !cfg.listen_ephemeral_port {
         return Ok(out);
@@ -75,11 +79,17 @@ async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
         };
         socket.set_reuseaddr(true)?;
         // The first listener fixes the port when an ephemeral one was asked for.
-        let p = out.first().map_or(port, |l: &TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(port));
-        let attempt = socket.bind(SocketAddr::new(ip, p)).and_then(|_| socket.listen(cfg.tcp_backlog as u32));
+        let p = out.first().map_or(port, |l: &TcpListener| {
+            l.local_addr().map(|a| a.port()).unwrap_or(port)
+        });
+        let attempt = socket
+            .bind(SocketAddr::new(ip, p))
+            .and_then(|_| socket.listen(cfg.tcp_backlog as u32));
         match attempt {
             Ok(l) => out.push(l),
-            Err(e) if optional => warn!("Warning: Could not create server TCP listening socket {ip}:{p}: {e}"),
+            Err(e) if optional => {
+                warn!("Warning: Could not create server TCP listening socket {ip}:{p}: {e}")
+            }
             Err(e) => {
                 return Err(std::io::Error::new(
                     e.kind(),
@@ -93,7 +103,9 @@ async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
 
 /// Runs a node until SHUTDOWN or SIGTERM/SIGINT. Blocks the calling thread.
 pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, serve(cfg, config_file))
 }
@@ -104,7 +116,10 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
     info!("Server initialized");
     let mut shutdown = node.borrow().shutdown.subscribe();
-    node.borrow_mut().listener_fds = listeners.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    node.borrow_mut().listener_fds = listeners
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
     for l in listeners {
         let addr = l.local_addr()?;
         if node.borrow().listen_addr.is_none() {
@@ -192,7 +207,10 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
 fn final_save(node: &mut Node, mode: ShutdownMode) -> std::io::Result<()> {
     aof::shutdown(node);
     if let Some(exit) = node.children.kill() {
-        warn!("There is a child process running ({}). Killing it!", exit.kind.name());
+        warn!(
+            "There is a child process running ({}). Killing it!",
+            exit.kind.name()
+        );
         ferrokv_replica::persist::rdb_file::finish_bgsave(&exit, &bgsave::rdb_target(node));
     }
     let save = match mode {
@@ -204,7 +222,11 @@ fn final_save(node: &mut Node, mode: ShutdownMode) -> std::io::Result<()> {
         info!("Saving the final RDB snapshot before exiting.");
         node.prepare_clock_for_save();
         let target = bgsave::rdb_target(node);
-        match ferrokv_replica::persist::rdb_file::save_to_disk(&node.ks, &target, std::process::id()) {
+        match ferrokv_replica::persist::rdb_file::save_to_disk(
+            &node.ks,
+            &target,
+            std::process::id(),
+        ) {
             Ok(_) => info!("DB saved on disk"),
             Err(e) => {
                 tracing::error!("Error trying to save the DB, can't exit: {e}");

@@ -150,7 +150,11 @@ impl Node {
             None => Role::Primary,
         };
         let mut stream = ReplStream::default();
-        let repl = crate::replication::Replication::new(random_hex(&mut rng, 40), cfg.replicaof.0.clone(), &mut stream);
+        let repl = crate::replication::Replication::new(
+            random_hex(&mut rng, 40),
+            cfg.replicaof.0.clone(),
+            &mut stream,
+        );
         Node {
             ks,
             slowlog: Slowlog::default(),
@@ -241,7 +245,9 @@ impl Node {
     }
 
     pub fn protocol_of(&self, id: ClientId) -> Protocol {
-        self.clients.get(&id).map_or(Protocol::Resp2, |c| c.protocol)
+        self.clients
+            .get(&id)
+            .map_or(Protocol::Resp2, |c| c.protocol)
     }
 
     pub fn is_replica(&self) -> bool {
@@ -374,10 +380,16 @@ impl Node {
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
             if flags & store_cmd::NO_MULTI != 0 {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(CmdError::msg("Command not allowed inside a transaction")));
+                return Err(Stop::Error(CmdError::msg(
+                    "Command not allowed inside a transaction",
+                )));
             }
             let c = self.clients.get_mut(&id).expect("checked above");
-            c.multi.as_mut().expect("in multi").queued.push(argv.to_vec());
+            c.multi
+                .as_mut()
+                .expect("in multi")
+                .queued
+                .push(argv.to_vec());
             return Ok(Some(Frame::simple("QUEUED")));
         }
         self.check_write_allowed_as(id, flags, from_master)?;
@@ -524,8 +536,11 @@ impl Node {
             if *edb == db {
                 cmds.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
             } else {
-                self.stream
-                    .feed(*edb, &[vec![Bytes::from_static(b"DEL"), key.clone()]], false);
+                self.stream.feed(
+                    *edb,
+                    &[vec![Bytes::from_static(b"DEL"), key.clone()]],
+                    false,
+                );
             }
         }
         let wrote = !matches!(propagate, Propagate::Nothing);
@@ -655,7 +670,8 @@ impl Node {
                     self.remove_waiter(db, &key, cid);
                     continue;
                 };
-                let Some(commands::Command::Store(spec)) = commands::lookup(&blocked.argv[0]) else {
+                let Some(commands::Command::Store(spec)) = commands::lookup(&blocked.argv[0])
+                else {
                     self.unblock_client(cid);
                     continue;
                 };
@@ -719,7 +735,12 @@ impl Node {
         let due: Vec<ClientId> = self
             .clients
             .values()
-            .filter(|c| c.blocked.as_ref().and_then(|b| b.deadline_ms).is_some_and(|d| d <= now_ms))
+            .filter(|c| {
+                c.blocked
+                    .as_ref()
+                    .and_then(|b| b.deadline_ms)
+                    .is_some_and(|d| d <= now_ms)
+            })
             .map(|c| c.id)
             .collect();
         for id in due {
@@ -734,7 +755,9 @@ impl Node {
         match self.unblock_client(id) {
             Some(b) => {
                 let reply = if error {
-                    Frame::Error(Bytes::from_static(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"))
+                    Frame::Error(Bytes::from_static(
+                        b"UNBLOCKED client unblocked via CLIENT UNBLOCK",
+                    ))
                 } else {
                     b.timeout_reply
                 };
@@ -762,8 +785,13 @@ impl Node {
                 break;
             };
             self.touch_key(db, &key);
-            let del = if self.cfg.lazyfree_lazy_eviction { "UNLINK" } else { "DEL" };
-            self.stream.feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
+            let del = if self.cfg.lazyfree_lazy_eviction {
+                "UNLINK"
+            } else {
+                "DEL"
+            };
+            self.stream
+                .feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
         }
     }
 
@@ -777,8 +805,13 @@ impl Node {
         let expired = std::mem::take(&mut self.ks.expired);
         for (db, key) in expired {
             self.touch_key(db, &key);
-            let del = if self.cfg.lazyfree_lazy_expire { "UNLINK" } else { "DEL" };
-            self.stream.feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
+            let del = if self.cfg.lazyfree_lazy_expire {
+                "UNLINK"
+            } else {
+                "DEL"
+            };
+            self.stream
+                .feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
         }
         let now = self.ks.now_ms;
         self.expire_blocked(now);
@@ -813,7 +846,12 @@ impl Node {
             crate::aof::rewrite_done(self, exit);
             return;
         }
-        tracing::info!("{} child {} exited: {:?}", exit.kind.name(), exit.pid, exit.result);
+        tracing::info!(
+            "{} child {} exited: {:?}",
+            exit.kind.name(),
+            exit.pid,
+            exit.result
+        );
     }
 
     /// Applies runtime config changes to the keyspace's view.
@@ -854,9 +892,8 @@ impl Node {
             return None;
         }
         if write_only {
-            let is_write = commands::lookup(&argv[0]).is_some_and(|c| {
-                c.flags() & (store_cmd::WRITE | store_cmd::MAY_REPLICATE) != 0
-            });
+            let is_write = commands::lookup(&argv[0])
+                .is_some_and(|c| c.flags() & (store_cmd::WRITE | store_cmd::MAY_REPLICATE) != 0);
             if !is_write {
                 return None;
             }

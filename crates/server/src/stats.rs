@@ -35,10 +35,15 @@ impl Stats {
 
     /// Called by the cron: keeps a sliding window of samples for the ops/sec figure.
     pub fn cron(&mut self, now_ms: i64) {
-        if self.ops_samples.last().is_some_and(|(t, _)| now_ms - t < 100) {
+        if self
+            .ops_samples
+            .last()
+            .is_some_and(|(t, _)| now_ms - t < 100)
+        {
             return;
         }
-        self.ops_samples.push((now_ms, self.total_commands_processed));
+        self.ops_samples
+            .push((now_ms, self.total_commands_processed));
         if self.ops_samples.len() > 16 {
             self.ops_samples.remove(0);
         }

@@ -21,8 +21,8 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
-use super::spec;
 use super::long_double::LongDouble;
+use super::spec;
 use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
     DENYOOM, FAST, NOSCRIPT, READONLY, WRITE,
@@ -97,7 +97,6 @@ const ALL_BUT_LAST: KeySpec = KeySpec::Range {
     last: -2,
     step: 1,
 };
-
 
 fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)

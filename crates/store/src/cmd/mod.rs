@@ -18,9 +18,9 @@
 //! live in the server crate, with the same [`Spec`] shape and another handler type.
 
 mod args;
+pub mod dump;
 mod error;
 pub mod float;
-pub mod dump;
 pub mod hash;
 pub mod keys;
 pub mod list;

@@ -65,7 +65,6 @@ pub static COMMANDS: &[Spec<Handler>] = &[
     spec("sscan", -3, READONLY, KeySpec::FIRST, sscan),
 ];
 
-
 fn sintercard_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)
 }

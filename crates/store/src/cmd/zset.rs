@@ -26,9 +26,9 @@ use ferrokv_proto::resp::{format_double, Frame, Protocol};
 use indexmap::IndexMap;
 
 pub use super::float::parse_score;
-use super::spec;
 use super::float::{parse_range_number, strtod_whole};
 use super::set::{parse_scan_cursor, parse_scan_options, scan_reply};
+use super::spec;
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
 use super::{BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use crate::glob::glob_match;
@@ -161,7 +161,6 @@ const BLOCK_KEYS: KeySpec = KeySpec::Range {
     last: -2,
     step: 1,
 };
-
 
 fn numkeys_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)

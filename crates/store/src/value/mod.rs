@@ -146,17 +146,37 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
     let base = std::mem::size_of::<Value>() + 16;
     base + match value {
         Value::Str(s) => s.len(),
-        Value::List(l) => extrapolate(l.iter().map(|b| b.len() + COMPACT_ENTRY + 32), l.len(), samples),
+        Value::List(l) => extrapolate(
+            l.iter().map(|b| b.len() + COMPACT_ENTRY + 32),
+            l.len(),
+            samples,
+        ),
         Value::Hash(h) => {
-            let per = if h.encoding_name() == "listpack" { COMPACT_ENTRY } else { TABLE_ENTRY };
-            extrapolate(h.iter().map(|(f, v)| f.len() + v.len() + per), h.len(), samples)
+            let per = if h.encoding_name() == "listpack" {
+                COMPACT_ENTRY
+            } else {
+                TABLE_ENTRY
+            };
+            extrapolate(
+                h.iter().map(|(f, v)| f.len() + v.len() + per),
+                h.len(),
+                samples,
+            )
         }
         Value::Set(s) => match s.intset() {
             Some(ints) => ints.len() * 8,
-            None => extrapolate(s.iter_bytes().map(|m| m.len() + TABLE_ENTRY), s.len(), samples),
+            None => extrapolate(
+                s.iter_bytes().map(|m| m.len() + TABLE_ENTRY),
+                s.len(),
+                samples,
+            ),
         },
         Value::ZSet(z) => {
-            let per = if z.encoding_name() == "listpack" { COMPACT_ENTRY + 8 } else { TABLE_ENTRY + 32 };
+            let per = if z.encoding_name() == "listpack" {
+                COMPACT_ENTRY + 8
+            } else {
+                TABLE_ENTRY + 32
+            };
             extrapolate(z.iter().map(|(m, _)| m.len() + per), z.len(), samples)
         }
     }
@@ -198,4 +218,3 @@ mod tests {
         assert!(std::mem::size_of::<Value>() <= 40);
     }
 }
-
