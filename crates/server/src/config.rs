@@ -289,7 +289,7 @@ macro_rules! directives {
 
 directives! {
     port: i64 = 6379, "port", Kind::Int { min: 0, max: 65535 }, false;
-    bind: String = "* -::*".into(), "bind", Kind::Str, false;
+    bind: String = DEFAULT_BIND.into(), "bind", Kind::Str, false;
     listen_ephemeral_port: bool = false, "listen-ephemeral-port", Kind::Bool, false;
     protected_mode: bool = true, "protected-mode", Kind::Bool, true;
     tcp_backlog: i64 = 511, "tcp-backlog", Kind::Int { min: 0, max: I }, false;
@@ -504,6 +504,24 @@ fn quote_config_value(v: &str, kind: Kind) -> String {
     }
 }
 
+/// The `bind` default; protected mode only applies while it is unchanged (as in Redis 7.0).
+pub const DEFAULT_BIND: &str = "* -::*";
+
+/// What a refused connection reads before it is closed (Redis's text).
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode: with `protected-mode yes`, the default `bind` and no password, only
+/// loopback clients are accepted.
+pub fn protected_mode_denies(cfg: &Config, peer: std::net::IpAddr) -> bool {
+    let loopback = match peer {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    cfg.protected_mode && cfg.bind == DEFAULT_BIND && cfg.requirepass.is_empty() && !loopback
+}
+
 /// Splits a config line into words with redis.conf quoting ("..." with escapes, '...').
 pub fn split_config_line(line: &str) -> Option<Vec<String>> {
     let b = line.as_bytes();
@@ -639,6 +657,29 @@ mod tests {
         assert!(replica.appendonly);
         assert_eq!(replica.replicaof, ReplicaOf(Some(("primary".into(), 6379))));
         assert_eq!(replica.save.0.len(), 3);
+    }
+
+    #[test]
+    fn protected_mode_only_refuses_remote_clients_with_default_bind_and_no_password() {
+        let remote: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let mut c = Config::default();
+        assert!(protected_mode_denies(&c, remote));
+        assert!(!protected_mode_denies(&c, local));
+        assert!(!protected_mode_denies(&c, mapped));
+        c.requirepass = "x".into();
+        assert!(!protected_mode_denies(&c, remote));
+        let c = Config {
+            bind: "0.0.0.0".into(),
+            ..Config::default()
+        };
+        assert!(!protected_mode_denies(&c, remote));
+        let c = Config {
+            protected_mode: false,
+            ..Config::default()
+        };
+        assert!(!protected_mode_denies(&c, remote));
     }
 
     #[test]

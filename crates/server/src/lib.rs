@@ -141,6 +141,15 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
                             .await;
                             continue;
                         }
+                        if config::protected_mode_denies(&node.borrow().cfg, peer.ip()) {
+                            let mut s = stream;
+                            let _ = tokio::io::AsyncWriteExt::write_all(
+                                &mut s,
+                                config::PROTECTED_MODE_DENIED.as_bytes(),
+                            )
+                            .await;
+                            continue;
+                        }
                         tokio::task::spawn_local(conn::serve(node.clone(), stream, peer));
                     }
                     Err(e) => {
