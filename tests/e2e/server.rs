@@ -301,3 +301,31 @@ fn shutdown_nosave_closes_without_reply() {
     });
     assert!(!server.dir().join("dump.rdb").exists());
 }
+
+#[test]
+fn replica_without_stale_data_answers_masterdown_while_its_link_is_down() {
+    // Port 1 on loopback: nothing listens there, so the link never comes up.
+    let server = Server::start(
+        Flavor::subject(),
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            "1",
+            "--replica-serve-stale-data",
+            "no",
+        ],
+    );
+    let mut c = server.conn();
+    let down = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+    for cmd in ["PING", "GET k", "DBSIZE"] {
+        assert_eq!(err_text(&c.run(cmd)), down, "{cmd}");
+    }
+    // Commands Redis flags `stale` still run.
+    assert_eq!(c.run("ECHO x"), Frame::bulk("x"));
+    assert!(matches!(c.run("CONFIG GET port"), Frame::Array(_)));
+    assert!(matches!(c.run("CLIENT ID"), Frame::Integer(_)));
+    assert!(matches!(c.run("ROLE"), Frame::Array(_)));
+    assert!(matches!(c.run("TIME"), Frame::Array(_)));
+    assert_eq!(c.run("CONFIG SET replica-serve-stale-data yes"), Frame::OK);
+    assert_eq!(c.run("GET k"), Frame::Null);
+}

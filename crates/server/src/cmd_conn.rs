@@ -21,7 +21,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "echo",
         arity: 2,
-        flags: FAST,
+        flags: LOADING | STALE | FAST,
         keys: KeySpec::None,
         run: echo,
     },

@@ -3,7 +3,8 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 use ferrokv_store::cmd::{
-    parse_i64, CmdError, KeySpec, Spec, ADMIN, FAST, FLAG_NAMES, LOADING, NOSCRIPT, NO_MULTI, STALE,
+    parse_i64, CmdError, KeySpec, Spec, ADMIN, FAST, FLAG_NAMES, LOADING, NOSCRIPT, NO_MULTI,
+    STALE, STALE_SUBCOMMANDS,
 };
 use ferrokv_store::glob::{glob_match, glob_match_case};
 
@@ -16,7 +17,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "config",
         arity: -2,
-        flags: 0,
+        flags: STALE_SUBCOMMANDS,
         keys: KeySpec::None,
         run: config,
     },
@@ -51,14 +52,14 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "slowlog",
         arity: -2,
-        flags: ADMIN | LOADING | STALE,
+        flags: ADMIN | LOADING | STALE | STALE_SUBCOMMANDS,
         keys: KeySpec::None,
         run: slowlog,
     },
     Spec {
         name: "latency",
         arity: -2,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | STALE_SUBCOMMANDS,
         keys: KeySpec::None,
         run: latency,
     },

@@ -377,6 +377,10 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::Loading));
         }
+        if self.refuses_stale(id, flags) {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::MasterDown));
+        }
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
             if flags & store_cmd::NO_MULTI != 0 {
                 self.flag_multi_error(id);
@@ -439,6 +443,17 @@ impl Node {
             return Err(Stop::Error(CmdError::ReadOnly));
         }
         Ok(())
+    }
+
+    /// `replica-serve-stale-data no`: while the link to the primary is not up, a replica
+    /// answers `-MASTERDOWN` to every command Redis does not flag `stale` (PING included;
+    /// INFO, ROLE, REPLICAOF, AUTH, SUBSCRIBE, PUBLISH... still run).
+    fn refuses_stale(&self, id: ClientId, flags: u32) -> bool {
+        self.is_replica()
+            && !self.cfg.replica_serve_stale_data
+            && flags & (store_cmd::STALE | store_cmd::STALE_SUBCOMMANDS) == 0
+            && self.repl.link.state != Some(ferrokv_replica::link::LinkState::Connected)
+            && !self.clients.get(&id).is_some_and(|c| c.flags.master)
     }
 
     fn flag_multi_error(&mut self, id: ClientId) {

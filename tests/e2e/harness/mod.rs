@@ -308,8 +308,11 @@ fn wait_ready(process: &mut Process, port: Option<u16>) -> Result<SocketAddr, St
         let pong = Conn::connect(addr).and_then(|mut c| c.try_cmd(&["PING"]));
         match pong {
             Ok(Frame::Simple(s)) if &s[..] == b"PONG" => return Ok(addr),
-            // Serving, but behind `requirepass`.
-            Ok(Frame::Error(e)) if e.starts_with(b"NOAUTH") => return Ok(addr),
+            // Serving, but behind `requirepass`, or a replica with `replica-serve-stale-data
+            // no` whose link is down (Sentinel counts that PING reply as alive too).
+            Ok(Frame::Error(e)) if e.starts_with(b"NOAUTH") || e.starts_with(b"MASTERDOWN") => {
+                return Ok(addr)
+            }
             _ if process.exited() => {
                 return Err(format!("exited after ready ({})", process.status()))
             }

@@ -62,6 +62,10 @@ pub const ALLOW_BUSY: u32 = 1 << 14;
 /// Not a Redis flag: the command rewrites every key of a database (FLUSHDB, SWAPDB...), so
 /// WATCH and blocked clients treat all keys as touched.
 pub const TOUCHES_ALL: u32 = 1 << 20;
+/// Not a Redis flag: a container command (CLIENT, CONFIG, ...) whose subcommands all carry
+/// `stale` in Redis, so it runs on a replica whose link is down even with
+/// `replica-serve-stale-data no`. Not printed by `COMMAND INFO` (Redis shows no flags there).
+pub const STALE_SUBCOMMANDS: u32 = 1 << 21;
 
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
