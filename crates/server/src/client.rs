@@ -69,6 +69,9 @@ pub struct Client {
     pub no_evict: bool,
     /// Close the connection once the current reply is written (QUIT, CLIENT KILL of self).
     pub close_after_reply: bool,
+    /// The replication offset right after this client's last propagated write (what WAIT
+    /// waits for).
+    pub woff: u64,
     /// Further replies of the current command after its first (SUBSCRIBE to several
     /// channels answers once per channel).
     pub extra_replies: Vec<Frame>,

@@ -224,6 +224,7 @@ impl Node {
                 last_cmd: "",
                 no_evict: false,
                 close_after_reply: false,
+                woff: 0,
                 extra_replies: Vec::new(),
                 flags: ClientFlags::default(),
                 tx,
@@ -280,6 +281,7 @@ impl Node {
         let start = SystemTime::now();
         self.prepare_clock_at(from_master, unix_ms_of(start));
         let cmd = commands::lookup(name);
+        let propagated_before = self.stream.commands;
         let (reply, close) = match self.gatekeep_and_run(id, cmd, &argv) {
             Ok(Some(frame)) => (Some(frame), false),
             Ok(None) => return Outcome::Blocked,
@@ -300,6 +302,13 @@ impl Node {
             self.record_latency("command", elapsed);
         }
         self.stats.total_commands_processed += 1;
+        if self.stream.commands != propagated_before {
+            // WAIT waits for this client's own last write (Redis's `c->woff`).
+            let offset = self.repl.state.borrow().offset;
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.woff = offset;
+            }
+        }
         let now = self.ks.now_ms;
         // One client lookup for the bookkeeping and the reply mode.
         let (close_after, outcome) = match self.clients.get_mut(&id) {

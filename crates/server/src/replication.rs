@@ -292,9 +292,9 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
         return Err(CmdError::msg("timeout is negative"));
     }
     let in_multi = node.clients.get(&id).is_some_and(|c| c.multi.is_some());
+    let offset = node.clients.get(&id).map_or(0, |c| c.woff);
     let st_rc = node.repl.state.clone();
     let mut st = st_rc.borrow_mut();
-    let offset = st.offset;
     let acked = replicas_acked(st.replicas.values(), offset);
     if acked as i64 >= num || in_multi {
         return Ok(Frame::Integer(acked as i64));

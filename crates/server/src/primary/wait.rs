@@ -8,9 +8,8 @@
 //! "Good" replicas for `min-replicas-to-write`: online, last ACK at most
 //! `min-replicas-max-lag` seconds ago.
 //!
-//! Deviation: the offset a WAIT waits for is `master_repl_offset` when WAIT runs, not the
-//! offset of the client's own last write (Redis's `c->woff`); WAIT may therefore wait for
-//! other clients' writes too, never for fewer bytes than Redis.
+//! The offset a WAIT waits for is the client's own last write (`Client::woff`, Redis's
+//! `c->woff`): a client that wrote nothing gets the count of online replicas at once.
 
 use std::time::Instant;
 
