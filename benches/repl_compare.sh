@@ -22,10 +22,16 @@ echo "== building ferrokv (release)"
 (cd "$ROOT" && cargo build --release --bin ferrokv-server -q)
 
 WORK=$(mktemp -d /tmp/repl-compare.XXXXXX)
-PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    stop_servers
     rm -rf "$WORK"
+}
+stop_servers() {
+    local pid
+    if [[ -f $WORK/pids ]]; then
+        while read -r pid; do kill -9 "$pid" 2>/dev/null || true; done <"$WORK/pids"
+        rm -f "$WORK/pids"
+    fi
 }
 trap cleanup EXIT
 
@@ -54,7 +60,9 @@ start() {
     [[ $flavor == ferrokv ]] && bin=$FERROKV
     "$bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
         --repl-diskless-sync-delay 0 "$@" >"$dir/log" 2>&1 &
-    PIDS+=($!)
+    # start runs in a command substitution (a subshell): record the PID in a file the
+    # parent's cleanup reads, not only in the subshell's copy of PIDS.
+    echo $! >>"$WORK/pids"
     for _ in $(seq 300); do
         redis-cli -p "$port" PING 2>/dev/null | grep -qE 'PONG|MASTERDOWN' && break
         sleep 0.05
@@ -109,8 +117,7 @@ for flavor in ferrokv redis; do
     done
     set_rps[$flavor]=$(redis-benchmark -p "$primary" -q -c 50 -n "$REQUESTS" -r 100000 -t set 2>/dev/null |
         tr '\r' '\n' | sed -n 's/^SET: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    PIDS=()
+    stop_servers
 done
 
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
