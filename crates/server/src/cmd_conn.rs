@@ -384,7 +384,7 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 None => false,
                 Some(m) if m == b"write" => true,
                 Some(m) if m == b"all" => false,
-                Some(_) => return Err(CmdError::Syntax),
+                Some(_) => return Err(CmdError::msg("CLIENT PAUSE mode must be WRITE or ALL")),
             };
             node.pause = Some((now + ms, write_only));
             Ok(Frame::OK)
@@ -432,10 +432,14 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             };
             Ok(Frame::Integer(node.unblock_by_request(target, error) as i64))
         }
-        _ => Err(CmdError::msg_owned(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&argv[1])
-        ))),
+        _ => Err(crate::commands::subcommand_error(
+            argv,
+            "CLIENT",
+            &[
+                "help", "id", "getname", "setname", "info", "list", "kill", "pause", "unpause",
+                "no-evict", "reply", "unblock",
+            ],
+        )),
     }
 }
 

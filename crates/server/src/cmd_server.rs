@@ -99,14 +99,6 @@ fn help(lines: &[&'static str]) -> Frame {
     )
 }
 
-fn unknown_sub(argv: &[Bytes], cmd: &str) -> CmdError {
-    CmdError::msg_owned(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        lossy(&argv[1]),
-        cmd
-    ))
-}
-
 // ---- CONFIG ---------------------------------------------------------------------------
 
 const CONFIG_HELP: &[&str] = &[
@@ -133,12 +125,7 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             for pat in &argv[2..] {
                 for d in DIRECTIVES {
                     for name in std::iter::once(&d.name).chain(d.aliases.iter()) {
-                        // Like Redis 7.0: an exact name (or alias) matches itself; a glob
-                        // pattern only matches canonical names.
-                        let exact = pat.eq_ignore_ascii_case(name.as_bytes());
-                        let globbed =
-                            *name == d.name && glob_match_case(pat, name.as_bytes(), true);
-                        if (exact || globbed) && seen.insert(*name) {
+                        if glob_match_case(pat, name.as_bytes(), true) && seen.insert(*name) {
                             pairs.push((Frame::bulk(*name), Frame::bulk((d.get)(&node.cfg))));
                         }
                     }
@@ -190,7 +177,11 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                 .map_err(|e| CmdError::msg_owned(format!("Rewriting config file: {e}")))?;
             Ok(Frame::OK)
         }
-        _ => Err(unknown_sub(argv, "CONFIG")),
+        _ => Err(commands::subcommand_error(
+            argv,
+            "CONFIG",
+            &["get", "set", "resetstat", "rewrite", "help"],
+        )),
     }
 }
 
@@ -272,7 +263,7 @@ fn slowlog(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             let count = match argv.get(2) {
                 None => 10,
                 Some(c) => {
-                    let n = parse_i64(c).ok_or(CmdError::NotInteger)?;
+                    let n = parse_i64(c).unwrap_or(i64::MIN);
                     if n < -1 {
                         return Err(CmdError::msg("count should be greater than or equal to -1"));
                     }
@@ -301,7 +292,11 @@ fn slowlog(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 .collect();
             Ok(Frame::Array(entries))
         }
-        _ => Err(unknown_sub(argv, "SLOWLOG")),
+        _ => Err(commands::subcommand_error(
+            argv,
+            "SLOWLOG",
+            &["get", "len", "reset", "help"],
+        )),
     }
 }
 
@@ -363,7 +358,11 @@ fn latency(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             }
             Ok(Frame::Integer((before - node.latency.len()) as i64))
         }
-        _ => Err(unknown_sub(argv, "LATENCY")),
+        _ => Err(commands::subcommand_error(
+            argv,
+            "LATENCY",
+            &["latest", "history", "reset", "help"],
+        )),
     }
 }
 
@@ -400,10 +399,11 @@ fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError
                 idle
             ))))
         }
-        _ => Err(CmdError::msg_owned(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            lossy(&argv[1])
-        ))),
+        _ => Err(commands::subcommand_error(
+            argv,
+            "DEBUG",
+            &["sleep", "set-active-expire", "object", "reload", "help"],
+        )),
     }
 }
 
@@ -474,7 +474,7 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
         }),
         (b"malloc-stats", 2) => Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"Stats not supported for the current allocator") }),
         (b"purge", 2) => Ok(Frame::OK),
-        _ => Err(unknown_sub(argv, "MEMORY")),
+        _ => Err(commands::subcommand_error(argv, "MEMORY", &["usage", "stats", "doctor", "malloc-stats", "purge", "help"])),
     }
 }
 
@@ -564,7 +564,7 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             Ok(Frame::Array(
                 argv[2..]
                     .iter()
-                    .map(|n| commands::lookup(n).map_or(Frame::NullArray, command_info))
+                    .map(|n| commands::lookup(n).map_or(Frame::Null, command_info))
                     .collect(),
             ))
         }
@@ -595,7 +595,7 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                     .collect(),
             ))
         }
-        b"getkeys" | b"getkeysandflags" if argv.len() >= 3 => {
+        b"getkeys" | b"getkeysandflags" if argv.len() >= 4 => {
             let target = &argv[2..];
             let Some(c) = commands::lookup(&target[0]) else {
                 return Err(CmdError::msg("Invalid command specified"));
@@ -630,7 +630,19 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                     .collect(),
             ))
         }
-        _ => Err(unknown_sub(argv, "COMMAND")),
+        _ => Err(commands::subcommand_error(
+            argv,
+            "COMMAND",
+            &[
+                "count",
+                "list",
+                "info",
+                "docs",
+                "getkeys",
+                "getkeysandflags",
+                "help",
+            ],
+        )),
     }
 }
 

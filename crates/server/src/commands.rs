@@ -90,6 +90,18 @@ pub fn lookup(name: &[u8]) -> Option<Command> {
     index.get(std::str::from_utf8(lower).ok()?).copied()
 }
 
+/// The error of a container command (CONFIG, CLIENT, ...) whose subcommand did not match:
+/// Redis says `wrong number of arguments for 'config|set' command` when the subcommand exists
+/// (`known`, lower case) and `unknown subcommand 'X'. Try CONFIG HELP.` otherwise.
+pub fn subcommand_error(argv: &[Bytes], cmd: &str, known: &[&str]) -> CmdError {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+    if known.contains(&sub.as_str()) {
+        CmdError::WrongArity(format!("{}|{sub}", cmd.to_ascii_lowercase()))
+    } else {
+        CmdError::unknown_subcommand(&argv[1], cmd)
+    }
+}
+
 /// Commands that run (instead of being queued) inside MULTI.
 pub fn runs_inside_multi(name: &str) -> bool {
     matches!(

@@ -247,7 +247,7 @@ pub struct Directive {
 
 const I: i64 = i64::MAX;
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
-const FSYNC: &[&str] = &["always", "everysec", "no"];
+const FSYNC: &[&str] = &["everysec", "always", "no"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",

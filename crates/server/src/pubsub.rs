@@ -331,9 +331,17 @@ fn pubsub(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             }
             Ok(Frame::Array(out))
         }
-        _ => Err(CmdError::msg_owned(format!(
-            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&argv[1])
-        ))),
+        _ => Err(crate::commands::subcommand_error(
+            argv,
+            "PUBSUB",
+            &[
+                "help",
+                "channels",
+                "numsub",
+                "numpat",
+                "shardchannels",
+                "shardnumsub",
+            ],
+        )),
     }
 }

@@ -203,7 +203,7 @@ fn replicaof(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
     let port = std::str::from_utf8(&argv[2])
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
-        .ok_or(CmdError::NotInteger)?;
+        .ok_or(CmdError::msg("Invalid master port"))?;
     let port = u16::try_from(port).map_err(|_| CmdError::msg("Invalid master port"))?;
     let host = arg_str(&argv[1]);
     if node.role
