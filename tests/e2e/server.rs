@@ -329,3 +329,16 @@ fn replica_without_stale_data_answers_masterdown_while_its_link_is_down() {
     assert_eq!(c.run("CONFIG SET replica-serve-stale-data yes"), Frame::OK);
     assert_eq!(c.run("GET k"), Frame::Null);
 }
+
+#[test]
+fn debug_object_reads_the_selected_database() {
+    // ferrokv only: Redis 7.0 refuses DEBUG unless `enable-debug-command` allows it.
+    let server = Server::start(Flavor::Ferrokv, &[] as &[&str]);
+    let mut c = server.conn();
+    c.run("SELECT 3");
+    c.run("SET k 12345");
+    let Frame::Simple(text) = c.run("DEBUG OBJECT k") else {
+        panic!("DEBUG OBJECT in db 3 did not find the key")
+    };
+    assert!(text.windows(12).any(|w| w == b"encoding:int"), "{text:?}");
+}

@@ -368,7 +368,7 @@ fn latency(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
 
 // ---- DEBUG -----------------------------------------------------------------------------
 
-fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+fn debug(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
         (b"sleep", 3) => {
@@ -385,7 +385,7 @@ fn debug(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError
         }
         (b"object", 3) => {
             node.ks.now_ms = unix_ms();
-            let db = 0;
+            let db = node.clients.get(&id).map_or(0, |c| c.db);
             let enc_cfg = node.ks.cfg.clone();
             let lru_clock = node.ks.lru_clock;
             let Some(e) = node.ks.dbs[db].map.get(&argv[2][..]) else {

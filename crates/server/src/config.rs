@@ -598,7 +598,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// Reads a file relative to the working directory (used by tests and `CONFIG REWRITE`).
+/// `CONFIG REWRITE`: writes the non-default directives to `path` (temp file, fsync, rename).
 pub fn write_config_file(path: &Path, cfg: &Config) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp-rewrite");
     std::fs::write(&tmp, cfg.rewrite_text())?;

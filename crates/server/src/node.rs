@@ -586,12 +586,9 @@ impl Node {
             Propagate::Rewritten(r) => cmds.extend(r.iter().cloned()),
         }
         if !cmds.is_empty() {
+            // Expiry DELs alone go unwrapped; with the write they form one MULTI/EXEC.
             let wrap = wrote && cmds.len() > 1;
-            if !wrap && expired_only > 0 && !wrote {
-                self.stream.feed(db, &cmds, false);
-            } else {
-                self.stream.feed(db, &cmds, wrap);
-            }
+            self.stream.feed(db, &cmds, wrap);
         }
         if !wrote {
             return;

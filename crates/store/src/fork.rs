@@ -256,8 +256,8 @@ impl ChildSlot {
         })
     }
 
-    /// Kills the running child (SIGUSR1, as Redis does, so it is not reported as an error by
-    /// the "killed by signal" path intentionally) and reaps it.
+    /// Kills the running child with SIGUSR1 (the signal Redis uses for a child it kills on
+    /// purpose) and reaps it; SIGKILL after 1 s if it is still there.
     pub fn kill(&mut self) -> Option<ChildExit> {
         let pid = self.running.as_ref()?.pid;
         let _ = kill(pid, Signal::SIGUSR1);
