@@ -17,16 +17,10 @@ set -euo pipefail
 KEYS=${1:-1000000}
 TAIL=${2:-100000}
 RUNS=${RUNS:-3}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-FERROKV=$TARGET/release/ferrokv-server
-
-for tool in redis-server redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
-
-echo "== building ferrokv (release)"
-(cd "$ROOT" && cargo build --release --bin ferrokv-server -q)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_tools redis-server redis-cli python3
+build_ferrokv
 
 WORK=$(mktemp -d /tmp/aof-compare.XXXXXX)
 PID=""
@@ -36,9 +30,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 now_ns() { date +%s%N; }
 
 echo "== generating $KEYS keys and a $TAIL-command tail"
@@ -185,7 +176,6 @@ for mode in hybrid pure rdb; do
     done
 done
 
-ratio() { python3 -c "print(f'{$1/max($2,1):.2f}')"; }
 
 echo
 echo "machine: $(uname -srm), $(nproc) cpus; commit: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"

@@ -14,16 +14,10 @@ set -euo pipefail
 KEYS=${1:-1000000}
 SAVE_RUNS=${SAVE_RUNS:-3}
 LOAD_RUNS=${LOAD_RUNS:-3}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-FERROKV=$TARGET/release/ferrokv-server
-
-for tool in redis-server redis-cli python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
-
-echo "== building ferrokv (release)"
-(cd "$ROOT" && cargo build --release --bin ferrokv-server -q)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_tools redis-server redis-cli python3
+build_ferrokv
 
 WORK=$(mktemp -d /tmp/rdb-compare.XXXXXX)
 PIDS=()
@@ -33,9 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 now_ns() { date +%s%N; }
 
@@ -161,7 +152,6 @@ for name in redis ferrokv; do
     LOAD_S[$name]=${best_log:-?}
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo
 echo "== RDB persistence, $KEYS keys (best of $SAVE_RUNS saves / $LOAD_RUNS restarts)"

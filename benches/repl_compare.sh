@@ -11,15 +11,10 @@ set -euo pipefail
 
 KEYS=${1:-1000000}
 REQUESTS=${BENCH_REQUESTS:-200000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-FERROKV=$TARGET/release/ferrokv-server
-
-for tool in redis-server redis-cli redis-benchmark python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
-echo "== building ferrokv (release)"
-(cd "$ROOT" && cargo build --release --bin ferrokv-server -q)
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+require_tools redis-server redis-cli redis-benchmark python3
+build_ferrokv
 
 WORK=$(mktemp -d /tmp/repl-compare.XXXXXX)
 cleanup() {
@@ -35,20 +30,9 @@ stop_servers() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-field() { redis-cli -p "$1" INFO "$2" | tr -d '\r' | sed -n "s/^$3://p"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 echo "== generating $KEYS keys"
-python3 - "$KEYS" > "$WORK/data.resp" <<'PY'
-import sys
-n = int(sys.argv[1]); out = sys.stdout.buffer
-for i in range(n):
-    k = b"key:%d" % i; v = b"%064d" % i
-    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$64\r\n%s\r\n" % (len(k), k, v))
-PY
+gen_string_keys "$KEYS" > "$WORK/data.resp"
 
 # start FLAVOR NAME [directives...] -> prints the port
 start() {
@@ -120,7 +104,6 @@ for flavor in ferrokv redis; do
     stop_servers
 done
 
-ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (a/b) if b else 'n/a')" "$1" "$2"; }
 echo
 echo "# Replication, $KEYS keys, ferrokv vs redis ($(nproc) cpus, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
 echo
