@@ -88,7 +88,7 @@ impl Keyspace {
             for _ in 0..samples {
                 let i = rng.gen_range(0..pool_len);
                 let (key, entry) = if volatile {
-                    let k = d.expires.get_index(i).expect("index < len");
+                    let (k, ()) = d.expires.get_index(i).expect("index < len");
                     (
                         k,
                         d.map.get(k.as_slice()).expect("expires is a subset of map"),

@@ -49,6 +49,7 @@ impl Keyspace {
                         .expires
                         .get_index(d.expire_cursor)
                         .expect("in range")
+                        .0
                         .clone();
                     let at = d.map.get(key.as_slice()).map(|e| e.expire_at).unwrap_or(0);
                     if at <= self.now_ms {

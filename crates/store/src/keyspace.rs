@@ -15,21 +15,25 @@
 //!
 //! ## Map layout
 //!
-//! `IndexMap` keeps entries in one dense vector, which gives O(1) random sampling (active
-//! expire, eviction, `RANDOMKEY`) and a SCAN cursor that survives deletions: the cursor walks
-//! indices downwards, and `swap_remove` only ever moves the *last* (already visited) entry
-//! into the hole, so an element present for the whole scan is returned at least once.
+//! A [`DenseMap`] keeps entries in one dense index space, which gives O(1) random sampling
+//! (active expire, eviction, `RANDOMKEY`) and a SCAN cursor that survives deletions: the
+//! cursor walks indices downwards, and `swap_remove` only ever moves the *last* (already
+//! visited) entry into the hole, so an element present for the whole scan is returned at
+//! least once. `dense_map.rs` says why it is not an `IndexMap` (memory per key).
 
 use bytes::Bytes;
-use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
 use crate::config::StoreConfig;
+use crate::dense_map::DenseMap;
 use crate::glob::glob_match;
 use crate::key::Key;
 use crate::value::{StrEncoding, Value};
 
-pub type KeyMap = IndexMap<Key, Entry, ahash::RandomState>;
+pub type KeyMap = DenseMap<Entry>;
+
+/// The keys of a database that carry a TTL.
+pub type KeySet = DenseMap<()>;
 
 /// No expiry set on an entry.
 pub const NO_EXPIRE: i64 = i64::MAX;
@@ -81,7 +85,7 @@ pub enum ExpireMode {
 pub struct Db {
     pub map: KeyMap,
     /// Keys that carry a TTL (sampled by the active expire cycle and `volatile-*` eviction).
-    pub expires: IndexSet<Key, ahash::RandomState>,
+    pub expires: KeySet,
     /// Where the active expire cycle resumes (see `expire.rs`).
     pub expire_cursor: usize,
     /// Running `avg_ttl` estimate for `INFO keyspace`.
@@ -113,33 +117,19 @@ impl Db {
     /// Inserts or replaces an entry as is (expiry included).
     pub fn put(&mut self, key: &[u8], entry: Entry) {
         let has_ttl = entry.expire_at != NO_EXPIRE;
-        if self.map.len() == self.map.capacity() {
-            // Grow the entries by half instead of letting IndexMap size them to its index
-            // table (up to twice the keys): untouched, that reservation is not resident but
-            // jemalloc counts it in `used_memory`.
-            self.map.reserve_exact((self.map.len() / 2).max(16));
-        }
         // One hash and probe for both cases (this is SET's hot path).
-        match self.map.entry(Key::new(key)) {
-            indexmap::map::Entry::Occupied(mut o) => {
-                let had_ttl = o.get().expire_at != NO_EXPIRE;
-                *o.get_mut() = entry;
-                match (had_ttl, has_ttl) {
-                    (true, false) => {
-                        self.expires.swap_remove(key);
-                    }
-                    (false, true) => {
-                        self.expires.insert(Key::new(key));
-                    }
-                    _ => {}
-                }
+        let had_ttl = self
+            .map
+            .insert(key, entry)
+            .is_some_and(|old| old.expire_at != NO_EXPIRE);
+        match (had_ttl, has_ttl) {
+            (true, false) => {
+                self.expires.swap_remove(key);
             }
-            indexmap::map::Entry::Vacant(v) => {
-                v.insert(entry);
-                if has_ttl {
-                    self.expires.insert(Key::new(key));
-                }
+            (false, true) => {
+                self.expires.insert(key, ());
             }
+            _ => {}
         }
     }
 
@@ -155,7 +145,7 @@ impl Db {
                 self.expires.swap_remove(key);
             }
             (false, true) => {
-                self.expires.insert(Key::new(key));
+                self.expires.insert(key, ());
             }
             _ => {}
         }
@@ -163,8 +153,8 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.map = KeyMap::default();
-        self.expires = IndexSet::default();
+        self.map.clear();
+        self.expires.clear();
         self.expire_cursor = 0;
         self.avg_ttl = 0;
     }
@@ -265,7 +255,7 @@ impl Keyspace {
     /// clock. Returns `None` for a missing or (logically) expired key.
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         // Hash once; the second access below is by index.
-        let (i, _, e) = self.dbs[db].map.get_full(key)?;
+        let (i, e) = self.dbs[db].map.get_full(key)?;
         if self.is_expired(e.expire_at) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);

@@ -9,6 +9,7 @@
 
 pub mod cmd;
 pub mod config;
+pub mod dense_map;
 pub mod evict;
 pub mod expire;
 pub mod fork;

@@ -55,7 +55,6 @@ use ferrokv_proto::rdb::{
 
 use crate::config::{EvictionPolicy, StoreConfig};
 use crate::evict::{lfu_decayed, lfu_initial, lru_idle_secs};
-use crate::key::Key;
 use crate::keyspace::{Db, Entry, Keyspace, NO_EXPIRE};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 
@@ -551,20 +550,15 @@ impl<R: BufRead> Loader<R> {
         let has_ttl = entry.expire_at != NO_EXPIRE;
         let db = &mut self.dbs[self.db];
         // One hash lookup per key: this is the hot path of a load.
-        match db.map.entry(Key::new(&key)) {
-            indexmap::map::Entry::Occupied(_) => {
-                return Err(LoadError::DuplicateKey {
-                    offset: at,
-                    db: self.db,
-                    key,
-                })
-            }
-            indexmap::map::Entry::Vacant(slot) => {
-                slot.insert(entry);
-            }
+        if db.map.try_insert_new(&key, entry).is_err() {
+            return Err(LoadError::DuplicateKey {
+                offset: at,
+                db: self.db,
+                key,
+            });
         }
         if has_ttl {
-            db.expires.insert(Key::new(&key));
+            db.expires.insert(&key, ());
         }
         self.keys_loaded += 1;
         Ok(())
