@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 use crate::harness::inspect::{self, digest, ok, text, Digest};
-use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
+use crate::harness::{
+    eventually, require_redis, require_tool, Conn, Flavor, Frame, KillOnDrop, Server,
+};
 
 const MANIFEST: &str = "appendonlydir/appendonly.aof.manifest";
 
@@ -490,4 +492,147 @@ fn crash_with_appendfsync_everysec_loses_at_most_two_seconds() {
         );
     }
     check_aof(s.dir());
+}
+
+/// The INCR file named in a manifest (the last `type i` line).
+fn incr_name(dir: &Path) -> String {
+    let m = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+    m.lines()
+        .filter(|l| l.ends_with("type i"))
+        .filter_map(|l| l.split(' ').nth(1))
+        .last()
+        .expect("an incr file in the manifest")
+        .to_string()
+}
+
+/// A big AOF (an RDB base written by Redis plus a long INCR tail) loads in steps: meanwhile
+/// another connection gets `-LOADING` and INFO shows `loading:1` with progress over the bytes
+/// of both files; then every key is there and the log has Redis's per-file lines.
+#[test]
+fn clients_get_loading_while_a_big_aof_loads() {
+    if !require_redis("clients_get_loading_while_a_big_aof_loads") {
+        return;
+    }
+    const BASE_KEYS: usize = 200_000;
+    const TAIL: usize = 150_000;
+    let mut redis = Server::start(
+        Flavor::Redis,
+        &["--appendonly", "yes", "--enable-debug-command", "yes"],
+    );
+    let mut rc = redis.conn();
+    ok(&mut rc, &format!("DEBUG POPULATE {BASE_KEYS}"));
+    assert_eq!(
+        text(&rc.run("BGREWRITEAOF")),
+        b"Background append only file rewriting started"
+    );
+    wait_rewrite_done(&mut rc);
+    redis.stop();
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &redis.dir().join("appendonlydir"),
+        &dir.path().join("appendonlydir"),
+    );
+    let incr = dir.path().join("appendonlydir").join(incr_name(dir.path()));
+    let mut tail = Conn::encode(&["SELECT", "0"]);
+    for i in 0..TAIL {
+        tail.extend(Conn::encode(&[
+            "SET",
+            format!("tail:{i}").as_str(),
+            i.to_string().as_str(),
+        ]));
+    }
+    let mut bytes = std::fs::read(&incr).unwrap();
+    bytes.extend_from_slice(&tail);
+    std::fs::write(&incr, &bytes).unwrap();
+    let total: u64 = std::fs::read_dir(dir.path().join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".manifest"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+
+    // A fixed port: the address is needed before the ready line, which follows the load.
+    let port = crate::harness::free_port();
+    let log_path = dir.path().join("ferrokv.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "yes", "--dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn ferrokv-server"),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut loading_replies, mut loaded_seen) = (0, Vec::new());
+    let mut c = loop {
+        assert!(Instant::now() < deadline, "ferrokv did not serve in time");
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!(
+                "ferrokv exited while loading: {status}\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        let Ok(mut c) = Conn::connect(addr) else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        match c.try_cmd(&["SET", "x", "y"]) {
+            Ok(Frame::Simple(s)) if &s[..] == b"OK" => break c,
+            Ok(Frame::Error(e)) => {
+                assert_eq!(&e[..], b"LOADING Redis is loading the dataset in memory");
+                loading_replies += 1;
+                if let Ok(Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) =
+                    c.try_cmd(&["INFO", "persistence"])
+                {
+                    let info = String::from_utf8_lossy(&info).into_owned();
+                    if info.contains("loading:1\r\n") {
+                        assert!(
+                            info.contains(&format!("loading_total_bytes:{total}\r\n")),
+                            "{info}"
+                        );
+                        let loaded: u64 = info
+                            .lines()
+                            .find_map(|l| l.strip_prefix("loading_loaded_bytes:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or_else(|| panic!("no loading_loaded_bytes in {info}"));
+                        loaded_seen.push(loaded);
+                    }
+                }
+            }
+            Ok(other) => panic!("unexpected reply while starting: {other:?}"),
+            Err(_) => {}
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        c.cmd(&["DBSIZE"]),
+        Frame::Integer((BASE_KEYS + TAIL + 1) as i64)
+    );
+    assert_eq!(text(&c.run("GET key:0")), b"value:0");
+    assert_eq!(
+        text(&c.run(&format!("GET tail:{}", TAIL - 1))),
+        (TAIL - 1).to_string().as_bytes()
+    );
+    assert!(
+        loading_replies > 0 && !loaded_seen.is_empty(),
+        "never saw -LOADING and INFO loading:1 ({loading_replies})"
+    );
+    assert!(
+        loaded_seen.windows(2).all(|w| w[0] <= w[1]) && loaded_seen.iter().all(|&b| b <= total),
+        "loading_loaded_bytes must grow up to {total}: {loaded_seen:?}"
+    );
+    drop(child);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for line in [
+        "DB loaded from base file appendonly.aof.",
+        "DB loaded from incr file appendonly.aof.",
+        "DB loaded from append only file: ",
+    ] {
+        assert!(log.contains(line), "no {line:?} in the log:\n{log}");
+    }
 }

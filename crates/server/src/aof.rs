@@ -43,7 +43,6 @@
 //!
 //! ## Deviations
 //!
-//! - Loading at startup is synchronous (connections wait instead of getting `-LOADING`).
 //! - `PUBLISH` inside `MULTI`/`EXEC` reaches the AOF (Redis keeps it replication-only);
 //!   alone, it is filtered out like `PING` and `REPLCONF GETACK`.
 
@@ -65,12 +64,13 @@ use ferrokv_replica::persist::rewrite::{self, RewriteOptions};
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use ferrokv_store::keyspace::ExpireMode;
-use ferrokv_store::snapshot::{LoadOptions, Loaded};
+use ferrokv_store::snapshot::{LoadOptions, Loaded, Step};
 use tracing::{error, info, warn};
 
 use crate::client::ClientId;
 use crate::commands::{self, NodeHandler};
 use crate::node::{unix_ms, Node};
+use crate::loading;
 use crate::propagate::StreamTap;
 
 /// Redis's `AOF_REWRITE_LIMITE_THRESHOLD`: automatic rewrites slow down after this many
@@ -420,40 +420,75 @@ pub fn flush(node: &mut Node, force: bool) {
     }
 }
 
+/// RDB items or commands (a transaction counts as one) per loading step.
+const LOAD_STEP_UNITS: usize = 256;
+
 /// Loads the dataset from the AOF at startup when `appendonly yes`, then opens it for
 /// appending. Errors mean the process must not serve.
-pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
-    let tap = AofTap(node.aof.tap.clone());
-    node.stream.attach(Box::new(tap));
-    if !node.cfg.appendonly {
-        return Ok(());
-    }
-    let layout = layout(node);
-    let started = Instant::now();
-    let opts = BootOptions {
-        load_truncated: node.cfg.aof_load_truncated,
-        rdb: LoadOptions {
-            cfg: node.ks.cfg.clone(),
-            now_ms: unix_ms(),
-            drop_expired: false,
-        },
+///
+/// 1. Attach the AOF's tap to the stream (it buffers nothing until the AOF is on).
+/// 2. Find the files ([`boot::begin`]); while they load (through [`loading::run`], as the
+///    RDB file does) connections get `-LOADING` and INFO shows `loading:1` with progress over
+///    the bytes of BASE + INCR files. Commands run through the node's command table for a
+///    fake client; nothing they do is propagated (the stream's taps are detached).
+/// 3. Open the last INCR for appending (`open_for_append`) and turn the AOF on.
+pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<(), String> {
+    let (layout, opts) = {
+        let mut n = node.borrow_mut();
+        let tap = AofTap(n.aof.tap.clone());
+        n.stream.attach(Box::new(tap));
+        if !n.cfg.appendonly {
+            return Ok(());
+        }
+        let opts = BootOptions {
+            load_truncated: n.cfg.aof_load_truncated,
+            rdb: LoadOptions {
+                cfg: n.ks.cfg.clone(),
+                now_ms: unix_ms(),
+                drop_expired: false,
+            },
+        };
+        (layout(&n), opts)
     };
-    // Nothing loaded is propagated (no replica, backlog or AOF sees it).
-    let taps = std::mem::take(&mut node.stream.taps);
-    let addr: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
-    let (id, _rx) = node.add_client(addr, addr);
-    let result = boot::load_aof(
-        &layout,
-        &opts,
-        &mut NodeSink {
-            node: &mut *node,
-            id,
-        },
-    );
-    node.remove_client(id);
-    node.stream.taps = taps;
-    node.stream.reset_selected_db();
-    let manifest = match result.map_err(|e| e.to_string())? {
+    let started = Instant::now();
+    let boot = match boot::begin(&layout, &opts).map_err(|e| e.to_string())? {
+        boot::Begin::Done(boot) => boot,
+        boot::Begin::Load(mut loader) => {
+            // Nothing loaded is propagated (no replica, backlog or AOF sees it).
+            let (taps, id) = {
+                let mut n = node.borrow_mut();
+                let taps = std::mem::take(&mut n.stream.taps);
+                let addr: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+                (taps, n.add_client(addr, addr).0)
+            };
+            let result = loading::run(node, loader.total(), |n| {
+                let step = loader.step(&mut NodeSink { node: n, id }, LOAD_STEP_UNITS)?;
+                Ok::<_, boot::BootError>(loading::Progress {
+                    done: step == Step::Done,
+                    bytes: loader.progress(),
+                    rdb_used_mem: loader.rdb_used_mem(),
+                })
+            })
+            .await;
+            let mut n = node.borrow_mut();
+            n.remove_client(id);
+            n.stream.taps = taps;
+            n.stream.reset_selected_db();
+            result.map_err(|e| e.to_string())?;
+            loader.finish()
+        }
+    };
+    open_at_startup(&mut node.borrow_mut(), layout, boot, started)
+}
+
+/// Step 3 of [`load_at_startup`].
+fn open_at_startup(
+    node: &mut Node,
+    layout: AofLayout,
+    boot: AofBoot,
+    started: Instant,
+) -> Result<(), String> {
+    let manifest = match boot {
         AofBoot::NotExist(m) => m,
         AofBoot::Empty(m) => {
             info!("AOF loaded anyway because it is empty");

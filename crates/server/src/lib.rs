@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod failover;
 pub mod info;
+pub mod loading;
 pub mod memory;
 pub mod node;
 pub mod primary;
@@ -165,7 +166,9 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     if let Some(aux) = rdb_file::load_at_startup(&node).await? {
         node.borrow_mut().resume_from_rdb_aux(&aux);
     }
-    aof::load_at_startup(&mut node.borrow_mut()).map_err(std::io::Error::other)?;
+    aof::load_at_startup(&node)
+        .await
+        .map_err(std::io::Error::other)?;
     if let Some(addr) = node.borrow().listen_addr {
         info!("Ready to accept connections tcp {addr}");
     }

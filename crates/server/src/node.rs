@@ -121,8 +121,8 @@ pub struct Node {
     /// LATENCY events by name.
     pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
     /// Set while the dataset is being loaded (commands without the `loading` flag get
-    /// `-LOADING`); see `rdb_file.rs`.
-    pub loading: Option<crate::rdb_file::Loading>,
+    /// `-LOADING`); see `loading.rs`.
+    pub loading: Option<crate::loading::Loading>,
     /// The append-only file (see `aof.rs`).
     pub aof: crate::aof::AofState,
 }
