@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-use crate::harness::inspect::{self, digest, ok, text, Digest};
+use crate::harness::inspect::{self, digest, items, ok, text, Digest};
 use crate::harness::{
     eventually, require_redis, require_tool, Conn, Flavor, Frame, KillOnDrop, Server,
 };
@@ -635,4 +635,134 @@ fn clients_get_loading_while_a_big_aof_loads() {
     ] {
         assert!(log.contains(line), "no {line:?} in the log:\n{log}");
     }
+}
+
+/// `aof-timestamp-enabled yes`: `#TS:<secs>` lines in the INCR (one per new second, before
+/// the command) and at the start of a RESP base, as Redis 7.0 writes them; `redis-check-aof`
+/// accepts the files and real `redis-server` loads them to the same dataset.
+#[test]
+fn timestamp_annotations_are_written_and_accepted_by_redis() {
+    if !require_redis("timestamp annotations") || !require_tool("redis-check-aof", "timestamps") {
+        return;
+    }
+    let mut s = Server::start(
+        Flavor::Ferrokv,
+        &[
+            "--appendonly",
+            "yes",
+            "--aof-timestamp-enabled",
+            "yes",
+            "--aof-use-rdb-preamble",
+            "no",
+        ],
+    );
+    let mut c = s.conn();
+    assert_eq!(
+        items(c.cmd(&["CONFIG", "GET", "aof-timestamp-enabled"])),
+        vec![b"aof-timestamp-enabled".to_vec(), b"yes".to_vec()]
+    );
+    ok(&mut c, "SET a 1");
+    // Two commands in one second share an annotation; the next second gets its own.
+    ok(&mut c, "SET b 2");
+    thread::sleep(Duration::from_millis(1100));
+    ok(&mut c, "SET c 3");
+    let incr = std::fs::read(s.dir().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let lines: Vec<&[u8]> = incr.split(|&b| b == b'\n').collect();
+    let ts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(b"#TS:"))
+        .collect();
+    assert!(!ts.is_empty(), "no annotation:\n{}", String::from_utf8_lossy(&incr));
+    // Each annotation is followed by a command, and `SET c` (a new second) has one right
+    // before it. (`SET a` has none when it runs in the second the startup BASE was
+    // annotated with, as in Redis.)
+    for &i in &ts {
+        assert!(lines[i].ends_with(b"\r") && lines[i + 1].starts_with(b"*"));
+        let secs: i64 = String::from_utf8_lossy(&lines[i][4..lines[i].len() - 1])
+            .parse()
+            .unwrap();
+        assert!(secs > 1_600_000_000);
+    }
+    let last = *ts.last().unwrap();
+    assert_eq!(lines[last + 5], b"c\r", "{}", String::from_utf8_lossy(&incr));
+    assert_eq!(
+        text(&c.run("BGREWRITEAOF")),
+        b"Background append only file rewriting started"
+    );
+    wait_rewrite_done(&mut c);
+    ok(&mut c, "SET d 4");
+    let base = std::fs::read(s.dir().join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
+    assert!(base.starts_with(b"#TS:"), "{}", String::from_utf8_lossy(&base));
+    check_aof(s.dir());
+    let want = digest(&mut c);
+    s.stop();
+
+    // Real Redis loads the annotated files.
+    let mut redis = Server::start(Flavor::Redis, &["--appendonly", "yes"]);
+    redis.stop();
+    let _ = std::fs::remove_dir_all(redis.dir().join("appendonlydir"));
+    copy_dir(
+        &s.dir().join("appendonlydir"),
+        &redis.dir().join("appendonlydir"),
+    );
+    redis.restart();
+    assert_eq!(digest(&mut redis.conn()), want);
+    // And ferrokv loads them back.
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+/// `aof-disable-auto-gc yes`: after a rewrite the old BASE and INCR stay on disk, listed as
+/// HISTORY in the manifest (Redis's order: BASE, HISTORY, INCR); turning GC back on at
+/// runtime removes them; a restart with history in the manifest loads fine.
+#[test]
+fn aof_disable_auto_gc_keeps_history_until_turned_off() {
+    if !require_tool("redis-check-aof", "aof-disable-auto-gc") {
+        return;
+    }
+    let mut s = Server::start(
+        Flavor::Ferrokv,
+        &["--appendonly", "yes", "--aof-disable-auto-gc", "yes"],
+    );
+    let mut c = s.conn();
+    assert_eq!(
+        items(c.cmd(&["CONFIG", "GET", "aof-disable-auto-gc"])),
+        vec![b"aof-disable-auto-gc".to_vec(), b"yes".to_vec()]
+    );
+    populate(&mut c, "g");
+    assert_eq!(
+        text(&c.run("BGREWRITEAOF")),
+        b"Background append only file rewriting started"
+    );
+    wait_rewrite_done(&mut c);
+    ok(&mut c, "SET after rewrite");
+    let want = digest(&mut c);
+    let manifest = std::fs::read_to_string(s.dir().join(MANIFEST)).unwrap();
+    assert_eq!(
+        manifest,
+        "file appendonly.aof.2.base.rdb seq 2 type b\n\
+         file appendonly.aof.1.incr.aof seq 1 type h\n\
+         file appendonly.aof.1.base.rdb seq 1 type h\n\
+         file appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let dir = s.dir().join("appendonlydir");
+    for f in ["appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof"] {
+        assert!(dir.join(f).exists(), "{f} was removed");
+    }
+    check_aof(s.dir());
+    // A restart keeps them too (GC is still off) and loads BASE + INCR only.
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), want);
+    assert!(dir.join("appendonly.aof.1.incr.aof").exists());
+    ok(&mut c, "CONFIG SET aof-disable-auto-gc no");
+    eventually(Duration::from_secs(5), || {
+        let gone = !dir.join("appendonly.aof.1.base.rdb").exists()
+            && !dir.join("appendonly.aof.1.incr.aof").exists();
+        gone.then_some(()).ok_or("history files still there")
+    });
+    assert_eq!(
+        std::fs::read_to_string(s.dir().join(MANIFEST)).unwrap(),
+        "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    check_aof(s.dir());
 }

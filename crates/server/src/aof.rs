@@ -109,6 +109,10 @@ struct TapState {
     /// The stream's db after the last feed: the db of the next bytes when they do not begin
     /// with a SELECT.
     stream_db: usize,
+    /// `aof-timestamp-enabled`.
+    timestamps: bool,
+    /// The second of the last `#TS:` annotation written (Redis's `aof_cur_timestamp`).
+    last_timestamp: i64,
 }
 
 /// The [`StreamTap`] that buffers the AOF's share of the stream.
@@ -148,6 +152,15 @@ impl StreamTap for AofTap {
         t.stream_db = db;
         if !t.accepting || replication_only(body) {
             return;
+        }
+        if t.timestamps {
+            // Redis's `feedAppendOnlyFile`: `#TS:<secs>` before the first command of each
+            // new second, ahead of its SELECT.
+            let now = unix_ms() / 1000;
+            if t.last_timestamp < now {
+                t.last_timestamp = now;
+                t.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
         }
         if t.file_db != Some(first_db) {
             let n = first_db.to_string();
@@ -282,6 +295,7 @@ fn rewrite_options(node: &Node) -> RewriteOptions {
             used_mem: node.used_memory,
             ..WriterOptions::default()
         },
+        timestamp: node.cfg.aof_timestamp_enabled.then(|| unix_ms() / 1000),
     }
 }
 
@@ -506,9 +520,16 @@ fn open_at_startup(
     node.dirty = 0;
     node.prepare_clock_for_save();
     let opts = rewrite_options(node);
+    let writes_base = manifest
+        .as_ref()
+        .map_or(true, |m| m.base.is_none() && m.incrs.is_empty());
     let (manifest, file, name) =
         boot::open_for_append(&layout, manifest, &node.ks, &opts).map_err(|e| e.to_string())?;
     let aof = &mut node.aof;
+    if writes_base {
+        // A RESP base written now starts with `#TS:`: the INCR needs none in that second.
+        aof.tap.borrow_mut().last_timestamp = opts.timestamp.unwrap_or(0);
+    }
     aof.incr_size = layout.file_size(&name);
     aof.current_size = manifest
         .files_to_load()
@@ -525,9 +546,14 @@ fn open_at_startup(
     aof.layout = Some(layout);
     aof.file = Some(Arc::new(file));
     aof.status = Status::On;
-    let mut t = aof.tap.borrow_mut();
-    t.accepting = true;
-    t.file_db = None;
+    {
+        let mut t = aof.tap.borrow_mut();
+        t.accepting = true;
+        t.file_db = None;
+    }
+    // HISTORY files left by a run with `aof-disable-auto-gc yes` go now, unless it is
+    // still set (Redis's `aofDelHistoryFiles` after opening the AOF at startup).
+    sync_config(node);
     Ok(())
 }
 
@@ -684,6 +710,7 @@ pub fn rewrite_done(node: &mut Node, exit: ChildExit) {
     }
     info!("Background AOF rewrite terminated with success");
     let preamble = node.cfg.aof_use_rdb_preamble;
+    let gc_disabled = node.cfg.aof_disable_auto_gc;
     let aof = &mut node.aof;
     let open_incrs = usize::from(aof.status == Status::On);
     let temp = (aof.status == Status::WaitRewrite).then(|| temp_incr_name(&layout.filename));
@@ -710,7 +737,9 @@ pub fn rewrite_done(node: &mut Node, exit: ChildExit) {
             aof.fsync_offset = aof.current_size;
             aof.last_rewrite_ok = true;
             aof.consecutive_failures = 0;
-            delete_history(aof, &layout);
+            if !gc_disabled {
+                delete_history(aof, &layout);
+            }
             info!("Background AOF rewrite finished successfully");
         }
         Err(e) => {
@@ -742,6 +771,8 @@ fn rewrite_failed(node: &mut Node, layout: &AofLayout) {
     }
 }
 
+/// Redis's `aofDelHistoryFiles` (callers check `aof-disable-auto-gc`): persist the manifest
+/// without the HISTORY entries, then unlink them in the background.
 fn delete_history(aof: &mut AofState, layout: &AofLayout) {
     if aof.manifest.history.is_empty() {
         return;
@@ -762,11 +793,19 @@ fn delete_history(aof: &mut AofState, layout: &AofLayout) {
 
 /// `CONFIG SET appendonly`: start (via a rewrite) or stop the AOF when the config and the
 /// state disagree.
+/// Also applies `aof-timestamp-enabled` and `aof-disable-auto-gc` (turning GC back on
+/// removes the HISTORY files at once, as Redis's `updateAofAutoGCEnabled` does).
 fn sync_config(node: &mut Node) {
     match (node.cfg.appendonly, node.aof.status) {
         (true, Status::Off) => start_append_only(node),
         (false, Status::On | Status::WaitRewrite) => stop_append_only(node),
         _ => {}
+    }
+    node.aof.tap.borrow_mut().timestamps = node.cfg.aof_timestamp_enabled;
+    if !node.cfg.aof_disable_auto_gc && node.aof.status == Status::On {
+        if let Some(layout) = node.aof.layout.clone() {
+            delete_history(&mut node.aof, &layout);
+        }
     }
 }
 
@@ -991,6 +1030,41 @@ mod tests {
             &["DEL", "y"],
         ]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn tap_annotates_each_new_second_before_the_select() {
+        let state = Rc::new(RefCell::new(TapState {
+            accepting: true,
+            timestamps: true,
+            ..TapState::default()
+        }));
+        let mut tap = AofTap(state.clone());
+        tap.feed(&enc(&[&["SET", "a", "1"]]), 0);
+        tap.feed(&enc(&[&["SET", "b", "1"]]), 0);
+        let now = state.borrow().last_timestamp;
+        assert!(now > 1_600_000_000);
+        let mut want = format!("#TS:{now}\r\n").into_bytes();
+        want.extend_from_slice(&enc(&[&["SELECT", "0"], &["SET", "a", "1"], &["SET", "b", "1"]]));
+        assert_eq!(&state.borrow().buf[..], &want[..]);
+        // A later second gets its own annotation; replication-only commands get none.
+        {
+            let mut t = state.borrow_mut();
+            t.last_timestamp -= 5;
+            t.buf.clear();
+        }
+        tap.feed(&enc(&[&["PING"]]), 0);
+        assert!(state.borrow().buf.is_empty());
+        tap.feed(&enc(&[&["DEL", "a"]]), 0);
+        assert!(state.borrow().last_timestamp >= now);
+        let got = state.borrow().buf.clone();
+        assert!(got.starts_with(b"#TS:") && got.ends_with(&enc(&[&["DEL", "a"]])), "{got:?}");
+        // Off: nothing.
+        state.borrow_mut().timestamps = false;
+        state.borrow_mut().last_timestamp = 0;
+        state.borrow_mut().buf.clear();
+        tap.feed(&enc(&[&["DEL", "b"]]), 0);
+        assert_eq!(state.borrow().buf.clone(), enc(&[&["DEL", "b"]]));
     }
 
     #[test]

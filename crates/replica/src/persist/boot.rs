@@ -640,6 +640,7 @@ mod tests {
         let ro = RewriteOptions {
             preamble: true,
             rdb: WriterOptions::default(),
+            timestamp: None,
         };
         let (_, f, _) = open_for_append(&l, None, &ks, &ro).unwrap();
         drop(f);
