@@ -766,3 +766,61 @@ fn aof_disable_auto_gc_keeps_history_until_turned_off() {
     );
     check_aof(s.dir());
 }
+
+/// PUBLISH is replicated but never written to the AOF, inside MULTI/EXEC either; the
+/// transaction's MULTI/EXEC wrapping depends on whether PUBLISH was propagated at all (only
+/// with a replication backlog), exactly as in redis-server. Compared byte for byte.
+#[test]
+fn publish_in_multi_writes_the_same_aof_as_redis() {
+    if !require_redis("publish in multi") {
+        return;
+    }
+    let run = |c: &mut Conn| {
+        for line in [
+            "MULTI",
+            "PUBLISH ch m",
+            "SET a 1",
+            "EXEC",
+            "MULTI",
+            "PUBLISH ch m",
+            "PUBLISH ch m2",
+            "EXEC",
+            "PUBLISH ch alone",
+            "MULTI",
+            "SET b 1",
+            "PUBLISH ch m",
+            "SET c 1",
+            "EXEC",
+        ] {
+            c.run(line);
+        }
+    };
+    let mut incrs = Vec::new();
+    for flavor in [Flavor::Ferrokv, Flavor::Redis] {
+        let s = Server::start(flavor, &["--appendonly", "yes"]);
+        let mut c = s.conn();
+        // No replica yet: PUBLISH is not propagated anywhere.
+        run(&mut c);
+        // A replica attaches (a backlog exists from now on): PUBLISH is, to replicas only.
+        let mut replica = s.conn();
+        replica.send(&["PSYNC", "?", "-1"]).unwrap();
+        eventually(Duration::from_secs(5), || {
+            match inspect::info_field(&mut c, "replication", "repl_backlog_active").as_deref() {
+                Some("1") => Ok(()),
+                other => Err(format!("repl_backlog_active {other:?}")),
+            }
+        });
+        run(&mut c);
+        ok(&mut c, "SET end 1");
+        let path = s.dir().join("appendonlydir").join(incr_name(s.dir()));
+        let bytes = eventually(Duration::from_secs(5), || {
+            let b = std::fs::read(&path).unwrap();
+            b.ends_with(b"$3\r\nend\r\n$1\r\n1\r\n")
+                .then_some(b)
+                .ok_or("SET end not written yet")
+        });
+        incrs.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    assert_eq!(incrs[0], incrs[1], "ferrokv's INCR differs from Redis's");
+    assert!(!incrs[0].to_lowercase().contains("publish"));
+}

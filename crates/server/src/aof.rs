@@ -41,10 +41,8 @@
 //! remove the HISTORY files in the background. One child at a time: a rewrite asked for
 //! while another child runs is scheduled, as in Redis.
 //!
-//! ## Deviations
-//!
-//! - `PUBLISH` inside `MULTI`/`EXEC` reaches the AOF (Redis keeps it replication-only);
-//!   alone, it is filtered out like `PING` and `REPLCONF GETACK`.
+//! `PUBLISH` never reaches the AOF, inside `MULTI`/`EXEC` either; a transaction keeps the
+//! MULTI/EXEC wrapping it had in the replication stream (see `propagate.rs`).
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -130,7 +128,8 @@ fn leading_select(bytes: &[u8]) -> Option<(usize, &[u8])> {
     Some((db, rest.get(cr + 2 + len + 2..)?))
 }
 
-/// Commands the replication stream carries that never go to the AOF.
+/// Commands the replication stream carries that never go to the AOF: the stream's own PING
+/// and GETACK (PUBLISH normally comes through `feed_filtered` already left out).
 fn replication_only(cmd: &[u8]) -> bool {
     let starts = |prefix: &[u8], name: &[u8]| {
         cmd.strip_prefix(prefix)
@@ -142,15 +141,17 @@ fn replication_only(cmd: &[u8]) -> bool {
         || starts(b"*3\r\n$7\r\n", b"publish\r\n")
 }
 
-impl StreamTap for AofTap {
-    fn feed(&mut self, bytes: &Bytes, db: usize) {
+impl AofTap {
+    /// Buffers `bytes` (a run of the stream) if the AOF takes it: `last_db` is the db its
+    /// last command runs in, `stream_db` the stream's db after it.
+    fn append(&mut self, bytes: &[u8], last_db: usize, stream_db: usize) {
         let mut t = self.0.borrow_mut();
         let (first_db, body) = match leading_select(bytes) {
             Some((d, rest)) => (d, rest),
-            None => (t.stream_db, &bytes[..]),
+            None => (t.stream_db, bytes),
         };
-        t.stream_db = db;
-        if !t.accepting || replication_only(body) {
+        t.stream_db = stream_db;
+        if !t.accepting || body.is_empty() || replication_only(body) {
             return;
         }
         if t.timestamps {
@@ -167,13 +168,27 @@ impl StreamTap for AofTap {
             encode_command(&[&b"SELECT"[..], n.as_bytes()], &mut t.buf);
         }
         t.buf.extend_from_slice(body);
-        t.file_db = Some(db);
+        t.file_db = Some(last_db);
+    }
+}
+
+impl StreamTap for AofTap {
+    fn feed(&mut self, bytes: &Bytes, db: usize) {
+        self.append(bytes, db, db);
     }
 
     fn active(&self) -> bool {
         // While not accepting, the stream may be skipped: its next run starts with a SELECT,
         // which sets `stream_db` again.
         self.0.borrow().accepting
+    }
+
+    fn takes_replication_only(&self) -> bool {
+        false
+    }
+
+    fn feed_filtered(&mut self, bytes: &Bytes, last_db: usize, stream_db: usize) {
+        self.append(bytes, last_db, stream_db);
     }
 }
 
