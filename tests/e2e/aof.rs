@@ -498,9 +498,9 @@ fn crash_with_appendfsync_everysec_loses_at_most_two_seconds() {
 fn incr_name(dir: &Path) -> String {
     let m = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
     m.lines()
+        .rev()
         .filter(|l| l.ends_with("type i"))
-        .filter_map(|l| l.split(' ').nth(1))
-        .last()
+        .find_map(|l| l.split(' ').nth(1))
         .expect("an incr file in the manifest")
         .to_string()
 }
@@ -671,7 +671,11 @@ fn timestamp_annotations_are_written_and_accepted_by_redis() {
     let ts: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].starts_with(b"#TS:"))
         .collect();
-    assert!(!ts.is_empty(), "no annotation:\n{}", String::from_utf8_lossy(&incr));
+    assert!(
+        !ts.is_empty(),
+        "no annotation:\n{}",
+        String::from_utf8_lossy(&incr)
+    );
     // Each annotation is followed by a command, and `SET c` (a new second) has one right
     // before it. (`SET a` has none when it runs in the second the startup BASE was
     // annotated with, as in Redis.)
@@ -683,7 +687,12 @@ fn timestamp_annotations_are_written_and_accepted_by_redis() {
         assert!(secs > 1_600_000_000);
     }
     let last = *ts.last().unwrap();
-    assert_eq!(lines[last + 5], b"c\r", "{}", String::from_utf8_lossy(&incr));
+    assert_eq!(
+        lines[last + 5],
+        b"c\r",
+        "{}",
+        String::from_utf8_lossy(&incr)
+    );
     assert_eq!(
         text(&c.run("BGREWRITEAOF")),
         b"Background append only file rewriting started"
@@ -691,7 +700,11 @@ fn timestamp_annotations_are_written_and_accepted_by_redis() {
     wait_rewrite_done(&mut c);
     ok(&mut c, "SET d 4");
     let base = std::fs::read(s.dir().join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
-    assert!(base.starts_with(b"#TS:"), "{}", String::from_utf8_lossy(&base));
+    assert!(
+        base.starts_with(b"#TS:"),
+        "{}",
+        String::from_utf8_lossy(&base)
+    );
     check_aof(s.dir());
     let want = digest(&mut c);
     s.stop();
@@ -823,4 +836,61 @@ fn publish_in_multi_writes_the_same_aof_as_redis() {
     }
     assert_eq!(incrs[0], incrs[1], "ferrokv's INCR differs from Redis's");
     assert!(!incrs[0].to_lowercase().contains("publish"));
+}
+
+/// Disk full during appends, simulated by lowering RLIMIT_FSIZE of the running server with
+/// `prlimit` (writes past it fail with EFBIG, as on a full disk with ENOSPC): the write that
+/// hits it is acknowledged (it ran before the flush, as in Redis), then
+/// `aof_last_write_status:err`, writes and PING get Redis's `-MISCONF Errors writing to the
+/// AOF file: <strerror>`, reads are served; once the limit is lifted the cron's retry writes
+/// the buffer and everything is on disk after a crash.
+#[test]
+fn unwritable_aof_refuses_writes_with_misconf_and_recovers() {
+    if !require_tool("prlimit", "unwritable aof")
+        || !require_tool("redis-check-aof", "unwritable aof")
+    {
+        return;
+    }
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    ok(&mut c, "SET before 1");
+    let pid = s.pid().unwrap();
+    let incr = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
+    let size = std::fs::metadata(&incr).unwrap().len();
+    let limit = |v: String| {
+        let st = Command::new("prlimit")
+            .arg(format!("--pid={pid}"))
+            // The soft limit only (`soft:`): raising a hard limit back needs privileges.
+            .arg(format!("--fsize={v}:"))
+            .status()
+            .expect("run prlimit");
+        assert!(st.success(), "prlimit failed");
+    };
+    limit((size + 100).to_string());
+    let big = "x".repeat(1000);
+    assert_eq!(text(&c.run(&format!("SET big {big}"))), b"OK");
+    assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    let misconf = b"MISCONF Errors writing to the AOF file: File too large".to_vec();
+    assert_eq!(c.run("SET other 1"), Frame::Error(misconf.clone().into()));
+    assert_eq!(c.run("PING"), Frame::Error(misconf.into()));
+    assert_eq!(text(&c.run("GET before")), b"1");
+    assert_eq!(text(&c.run("GET big")), big.as_bytes());
+    // Nothing half-written stays in the file.
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), size);
+
+    limit("unlimited".into());
+    eventually(Duration::from_secs(5), || {
+        match info_field(&mut c, "aof_last_write_status").as_str() {
+            "ok" => Ok(()),
+            other => Err(format!("aof_last_write_status {other}")),
+        }
+    });
+    ok(&mut c, "SET other 1");
+    assert_eq!(text(&c.run("PING")), b"PONG");
+    let want = digest(&mut c);
+    s.kill();
+    check_aof(s.dir());
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+    assert!(!s.log().contains("Truncating the AOF"), "{}", s.log());
 }

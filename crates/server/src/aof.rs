@@ -43,6 +43,11 @@
 //!
 //! `PUBLISH` never reaches the AOF, inside `MULTI`/`EXEC` either; a transaction keeps the
 //! MULTI/EXEC wrapping it had in the replication stream (see `propagate.rs`).
+//!
+//! ## Deviations
+//!
+//! - SIGXFSZ is caught (see `serve`): a write past `RLIMIT_FSIZE` fails with EFBIG and is
+//!   handled like a full disk, where Redis is killed by the signal.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -67,8 +72,8 @@ use tracing::{error, info, warn};
 
 use crate::client::ClientId;
 use crate::commands::{self, NodeHandler};
-use crate::node::{unix_ms, Node};
 use crate::loading;
+use crate::node::{unix_ms, Node};
 use crate::propagate::StreamTap;
 
 /// Redis's `AOF_REWRITE_LIMITE_THRESHOLD`: automatic rewrites slow down after this many
@@ -535,9 +540,9 @@ fn open_at_startup(
     node.dirty = 0;
     node.prepare_clock_for_save();
     let opts = rewrite_options(node);
-    let writes_base = manifest
+    let writes_base = !manifest
         .as_ref()
-        .map_or(true, |m| m.base.is_none() && m.incrs.is_empty());
+        .is_some_and(|m| m.base.is_some() || !m.incrs.is_empty());
     let (manifest, file, name) =
         boot::open_for_append(&layout, manifest, &node.ks, &opts).map_err(|e| e.to_string())?;
     let aof = &mut node.aof;
@@ -1060,7 +1065,11 @@ mod tests {
         let now = state.borrow().last_timestamp;
         assert!(now > 1_600_000_000);
         let mut want = format!("#TS:{now}\r\n").into_bytes();
-        want.extend_from_slice(&enc(&[&["SELECT", "0"], &["SET", "a", "1"], &["SET", "b", "1"]]));
+        want.extend_from_slice(&enc(&[
+            &["SELECT", "0"],
+            &["SET", "a", "1"],
+            &["SET", "b", "1"],
+        ]));
         assert_eq!(&state.borrow().buf[..], &want[..]);
         // A later second gets its own annotation; replication-only commands get none.
         {
@@ -1073,7 +1082,10 @@ mod tests {
         tap.feed(&enc(&[&["DEL", "a"]]), 0);
         assert!(state.borrow().last_timestamp >= now);
         let got = state.borrow().buf.clone();
-        assert!(got.starts_with(b"#TS:") && got.ends_with(&enc(&[&["DEL", "a"]])), "{got:?}");
+        assert!(
+            got.starts_with(b"#TS:") && got.ends_with(&enc(&[&["DEL", "a"]])),
+            "{got:?}"
+        );
         // Off: nothing.
         state.borrow_mut().timestamps = false;
         state.borrow_mut().last_timestamp = 0;

@@ -113,6 +113,13 @@ pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
 
 async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
     let listeners = bind(&cfg).await?;
+    // A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process
+    // (Redis dies so). Catching it makes such a write fail with EFBIG instead, handled like
+    // a full disk (`aof_last_write_status:err`, -MISCONF until a retry succeeds). tokio
+    // keeps the handler installed for the life of the process.
+    let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+        nix::sys::signal::Signal::SIGXFSZ as i32,
+    ))?;
     let hz = cfg.hz.max(1) as u64;
     let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
     info!("Server initialized");

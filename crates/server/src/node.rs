@@ -386,6 +386,18 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::Loading));
         }
+        if !from_master && cmd.name().eq_ignore_ascii_case("ping") {
+            // Redis refuses PING too while writes are refused for a disk error, so health
+            // checks notice.
+            if crate::bgsave::refuses_writes(self) {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(CmdError::Misconf));
+            }
+            if let Some(e) = crate::aof::write_denied(self) {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(e));
+            }
+        }
         if self.refuses_stale(id, flags) {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::MasterDown));

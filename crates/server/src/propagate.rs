@@ -119,10 +119,7 @@ impl ReplStream {
             self.selected_db = None;
             return;
         }
-        let items: Vec<_> = cmds
-            .iter()
-            .map(|c| (db, c.clone(), Target::All))
-            .collect();
+        let items: Vec<_> = cmds.iter().map(|c| (db, c.clone(), Target::All)).collect();
         self.emit(&items, wrap);
     }
 
@@ -162,7 +159,13 @@ impl ReplStream {
         let before = self.selected_db;
         self.buf.clear();
         let mut selected = before;
-        encode_run(&mut self.buf, &mut selected, items, wrap, Target::Replication);
+        encode_run(
+            &mut self.buf,
+            &mut selected,
+            items,
+            wrap,
+            Target::Replication,
+        );
         self.selected_db = selected;
         self.commands += items.len() as u64;
         if self.taps.is_empty() {
@@ -287,8 +290,17 @@ mod tests {
         assert_eq!(
             got(&repl),
             resp(&[
-                "SELECT 0", "MULTI", "PUBLISH ch m", "SET a 1", "EXEC", "MULTI", "PUBLISH ch m",
-                "PUBLISH ch m2", "EXEC", "PUBLISH ch x", "SET b 2"
+                "SELECT 0",
+                "MULTI",
+                "PUBLISH ch m",
+                "SET a 1",
+                "EXEC",
+                "MULTI",
+                "PUBLISH ch m",
+                "PUBLISH ch m2",
+                "EXEC",
+                "PUBLISH ch x",
+                "SET b 2"
             ])
         );
         // What redis-server 7.0.15 wrote in its AOF for the same commands.

@@ -247,7 +247,7 @@ struct Current {
 
 enum Reading {
     /// An RDB base (or the RDB preamble of an old single-file AOF).
-    Rdb(snapshot::Loader<BufReader<File>>),
+    Rdb(Box<snapshot::Loader<BufReader<File>>>),
     /// Commands, from `start` of the file or after an RDB preamble.
     Resp(Units<File>),
 }
@@ -379,7 +379,7 @@ impl AofLoader {
             let input = BufReader::with_capacity(1 << 16, f);
             let loader = snapshot::Loader::new(input, self.opts.rdb.clone())
                 .map_err(|e| self.rdb_error(&file, e))?;
-            Reading::Rdb(loader)
+            Reading::Rdb(Box::new(loader))
         } else {
             Reading::Resp(self.commands_from(&file, 0)?)
         };
