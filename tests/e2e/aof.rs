@@ -2,7 +2,10 @@
 //! accepted by `redis-check-aof` and loaded by real `redis-server` (and the other way
 //! round) with identical datasets; BGREWRITEAOF in a fork child; `CONFIG SET appendonly
 //! yes`; torn tails, corruption and missing files at startup; SIGKILL crash rounds under a
-//! write load counting what acknowledged writes survived.
+//! write load counting what acknowledged writes survived; `-LOADING` while a big AOF loads;
+//! `aof-timestamp-enabled` and `aof-disable-auto-gc`; PUBLISH kept out of the AOF; a full
+//! disk (RLIMIT_FSIZE) during appends; replicas with an AOF (`appendfsync always` acks, the
+//! AOF after a full sync).
 //!
 //! Crash rounds take `SEED=<n>` (default: time-based, printed) and `AOF_CRASH_ROUNDS`
 //! (default 10).
@@ -893,4 +896,147 @@ fn unwritable_aof_refuses_writes_with_misconf_and_recovers() {
     s.restart();
     assert_eq!(digest(&mut s.conn()), want);
     assert!(!s.log().contains("Truncating the AOF"), "{}", s.log());
+}
+
+/// Loads the AOF directory of `from` into a fresh standalone ferrokv (no `replicaof`, so
+/// nothing comes from a primary) and returns it.
+fn standalone_copy(from: &Path) -> Server {
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
+    s.stop();
+    let _ = std::fs::remove_dir_all(s.dir().join("appendonlydir"));
+    copy_dir(&from.join("appendonlydir"), &s.dir().join("appendonlydir"));
+    s.restart();
+    s
+}
+
+/// `appendfsync always` on a replica: its REPLCONF ACK never runs ahead of its AOF. Writes
+/// go to the primary in batches, each confirmed by `WAIT 1`; the replica is SIGKILLed right
+/// after a WAIT returned, several times; its AOF alone (loaded standalone) must hold every
+/// WAIT-acknowledged write. Each restart boots from the AOF and then full-syncs (a replica
+/// booted from its AOF cannot PSYNC, as in Redis 7.0), so each round also checks the BASE
+/// written after that sync.
+#[test]
+fn replica_with_appendfsync_always_acks_only_what_its_aof_holds() {
+    let seed = seed();
+    println!("SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let primary = Server::start(
+        Flavor::Ferrokv,
+        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
+    );
+    let mut p = primary.conn();
+    let port = primary.port().to_string();
+    let mut replica = Server::start(
+        Flavor::Ferrokv,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ],
+    );
+    let mut next = 0u64;
+    for round in 0..3 {
+        let mut r = replica.conn();
+        eventually(Duration::from_secs(20), || {
+            match inspect::info_field(&mut r, "replication", "master_link_status").as_deref() {
+                Some("up") => Ok(()),
+                other => Err(format!("link {other:?}")),
+            }
+        });
+        // After its full sync the replica restarts its AOF through a rewrite; until that is
+        // installed the manifest still describes the old dataset (Redis has the same window:
+        // AOF_WAIT_REWRITE writes go to a temp INCR that only the rewrite's success adopts).
+        wait_rewrite_done(&mut r);
+        eventually(Duration::from_secs(20), || {
+            let m = std::fs::read_to_string(replica.dir().join(MANIFEST)).unwrap_or_default();
+            let synced = m.contains(&format!(".{}.base.", round + 2));
+            synced.then_some(()).ok_or(m)
+        });
+        let batches = rng.gen_range(3..10);
+        let mut acked = next;
+        for _ in 0..batches {
+            for _ in 0..50 {
+                next += 1;
+                ok(&mut p, &format!("SET k:{next} {next}"));
+            }
+            assert_eq!(p.run("WAIT 1 5000"), Frame::Integer(1), "SEED={seed}");
+            acked = next;
+        }
+        replica.kill();
+        let copy = standalone_copy(replica.dir());
+        let mut c = copy.conn();
+        let mut missing = 0;
+        for i in 1..=acked {
+            if c.cmd(&["GET", &format!("k:{i}")]) != Frame::Bulk(i.to_string().into()) {
+                missing += 1;
+            }
+        }
+        println!(
+            "round {round}: WAIT-acknowledged {acked}, missing from the replica's AOF {missing}"
+        );
+        assert_eq!(missing, 0, "SEED={seed}");
+        drop(copy);
+        replica.restart();
+    }
+}
+
+/// A replica with `appendonly yes` after a full sync: its AOF gets a new BASE holding the
+/// synced dataset; restarted, it loads that BASE + INCR, then resyncs. Redis 7.0 (checked:
+/// `sync_full:2 sync_partial_ok:0`) cannot PSYNC after booting from an AOF, whose BASE has
+/// no replication id, and neither does ferrokv: the second sync is a full one.
+#[test]
+fn replica_aof_after_full_sync_is_loaded_on_restart() {
+    let primary = Server::start(
+        Flavor::Ferrokv,
+        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
+    );
+    let mut p = primary.conn();
+    populate(&mut p, "sync");
+    let port = primary.port().to_string();
+    let mut replica = Server::start(
+        Flavor::Ferrokv,
+        &["--replicaof", "127.0.0.1", &port, "--appendonly", "yes"],
+    );
+    let caught_up = |p: &mut Conn, r: &mut Conn| {
+        eventually(Duration::from_secs(20), || {
+            let po = inspect::info_field(p, "replication", "master_repl_offset");
+            let ro = inspect::info_field(r, "replication", "slave_repl_offset");
+            let up = inspect::info_field(r, "replication", "master_link_status");
+            (up.as_deref() == Some("up") && po.is_some() && po == ro)
+                .then_some(())
+                .ok_or(format!("{po:?} {ro:?} {up:?}"))
+        })
+    };
+    let mut r = replica.conn();
+    caught_up(&mut p, &mut r);
+    wait_rewrite_done(&mut r);
+    ok(&mut p, "SET after-sync 1");
+    caught_up(&mut p, &mut r);
+    let manifest = std::fs::read_to_string(replica.dir().join(MANIFEST)).unwrap();
+    assert!(
+        manifest.starts_with("file appendonly.aof.2.base.rdb seq 2 type b\n"),
+        "{manifest}"
+    );
+    check_aof(replica.dir());
+    let want = digest(&mut p);
+    // The AOF alone holds the synced dataset plus the stream applied after it.
+    assert_eq!(digest(&mut standalone_copy(replica.dir()).conn()), want);
+    replica.restart();
+    let log = replica.log();
+    assert!(
+        log.contains("DB loaded from base file appendonly.aof.2.base.rdb")
+            && log.contains("DB loaded from append only file"),
+        "{log}"
+    );
+    let mut r = replica.conn();
+    caught_up(&mut p, &mut r);
+    assert_eq!(digest(&mut r), want);
+    assert_eq!(
+        inspect::info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
 }
