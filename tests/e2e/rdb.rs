@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::harness::{require_redis, require_tool, Conn, Flavor, Frame, Server};
+use crate::harness::{require_redis, require_tool, Conn, Flavor, Frame, KillOnDrop, Server};
 
 /// Databases the workload writes to.
 const DBS: &[usize] = &[0, 1, 5, 15];
@@ -570,19 +570,6 @@ fn keys_expired_in_the_file_are_dropped_at_load() {
             "{}",
             ours.log()
         );
-    }
-}
-
-/// A child process killed (SIGKILL) and reaped when dropped, even if the test panics.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-        let _ = self.0.wait();
     }
 }
 

@@ -41,11 +41,13 @@
 //! remove the HISTORY files in the background. One child at a time: a rewrite asked for
 //! while another child runs is scheduled, as in Redis.
 //!
+//! `PUBLISH` never reaches the AOF, inside `MULTI`/`EXEC` either; a transaction keeps the
+//! MULTI/EXEC wrapping it had in the replication stream (see `propagate.rs`).
+//!
 //! ## Deviations
 //!
-//! - Loading at startup is synchronous (connections wait instead of getting `-LOADING`).
-//! - `PUBLISH` inside `MULTI`/`EXEC` reaches the AOF (Redis keeps it replication-only);
-//!   alone, it is filtered out like `PING` and `REPLCONF GETACK`.
+//! - SIGXFSZ is caught (see `serve`): a write past `RLIMIT_FSIZE` fails with EFBIG and is
+//!   handled like a full disk, where Redis is killed by the signal.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -65,11 +67,12 @@ use ferrokv_replica::persist::rewrite::{self, RewriteOptions};
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use ferrokv_store::keyspace::ExpireMode;
-use ferrokv_store::snapshot::{LoadOptions, Loaded};
+use ferrokv_store::snapshot::{LoadOptions, Loaded, Step};
 use tracing::{error, info, warn};
 
 use crate::client::ClientId;
 use crate::commands::{self, NodeHandler};
+use crate::loading;
 use crate::node::{unix_ms, Node};
 use crate::propagate::StreamTap;
 
@@ -109,6 +112,10 @@ struct TapState {
     /// The stream's db after the last feed: the db of the next bytes when they do not begin
     /// with a SELECT.
     stream_db: usize,
+    /// `aof-timestamp-enabled`.
+    timestamps: bool,
+    /// The second of the last `#TS:` annotation written (Redis's `aof_cur_timestamp`).
+    last_timestamp: i64,
 }
 
 /// The [`StreamTap`] that buffers the AOF's share of the stream.
@@ -126,7 +133,8 @@ fn leading_select(bytes: &[u8]) -> Option<(usize, &[u8])> {
     Some((db, rest.get(cr + 2 + len + 2..)?))
 }
 
-/// Commands the replication stream carries that never go to the AOF.
+/// Commands the replication stream carries that never go to the AOF: the stream's own PING
+/// and GETACK (PUBLISH normally comes through `feed_filtered` already left out).
 fn replication_only(cmd: &[u8]) -> bool {
     let starts = |prefix: &[u8], name: &[u8]| {
         cmd.strip_prefix(prefix)
@@ -138,29 +146,54 @@ fn replication_only(cmd: &[u8]) -> bool {
         || starts(b"*3\r\n$7\r\n", b"publish\r\n")
 }
 
-impl StreamTap for AofTap {
-    fn feed(&mut self, bytes: &Bytes, db: usize) {
+impl AofTap {
+    /// Buffers `bytes` (a run of the stream) if the AOF takes it: `last_db` is the db its
+    /// last command runs in, `stream_db` the stream's db after it.
+    fn append(&mut self, bytes: &[u8], last_db: usize, stream_db: usize) {
         let mut t = self.0.borrow_mut();
         let (first_db, body) = match leading_select(bytes) {
             Some((d, rest)) => (d, rest),
-            None => (t.stream_db, &bytes[..]),
+            None => (t.stream_db, bytes),
         };
-        t.stream_db = db;
-        if !t.accepting || replication_only(body) {
+        t.stream_db = stream_db;
+        if !t.accepting || body.is_empty() || replication_only(body) {
             return;
+        }
+        if t.timestamps {
+            // Redis's `feedAppendOnlyFile`: `#TS:<secs>` before the first command of each
+            // new second, ahead of its SELECT.
+            let now = unix_ms() / 1000;
+            if t.last_timestamp < now {
+                t.last_timestamp = now;
+                t.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
         }
         if t.file_db != Some(first_db) {
             let n = first_db.to_string();
             encode_command(&[&b"SELECT"[..], n.as_bytes()], &mut t.buf);
         }
         t.buf.extend_from_slice(body);
-        t.file_db = Some(db);
+        t.file_db = Some(last_db);
+    }
+}
+
+impl StreamTap for AofTap {
+    fn feed(&mut self, bytes: &Bytes, db: usize) {
+        self.append(bytes, db, db);
     }
 
     fn active(&self) -> bool {
         // While not accepting, the stream may be skipped: its next run starts with a SELECT,
         // which sets `stream_db` again.
         self.0.borrow().accepting
+    }
+
+    fn takes_replication_only(&self) -> bool {
+        false
+    }
+
+    fn feed_filtered(&mut self, bytes: &Bytes, last_db: usize, stream_db: usize) {
+        self.append(bytes, last_db, stream_db);
     }
 }
 
@@ -282,6 +315,7 @@ fn rewrite_options(node: &Node) -> RewriteOptions {
             used_mem: node.used_memory,
             ..WriterOptions::default()
         },
+        timestamp: node.cfg.aof_timestamp_enabled.then(|| unix_ms() / 1000),
     }
 }
 
@@ -420,40 +454,75 @@ pub fn flush(node: &mut Node, force: bool) {
     }
 }
 
+/// RDB items or commands (a transaction counts as one) per loading step.
+const LOAD_STEP_UNITS: usize = 256;
+
 /// Loads the dataset from the AOF at startup when `appendonly yes`, then opens it for
 /// appending. Errors mean the process must not serve.
-pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
-    let tap = AofTap(node.aof.tap.clone());
-    node.stream.attach(Box::new(tap));
-    if !node.cfg.appendonly {
-        return Ok(());
-    }
-    let layout = layout(node);
-    let started = Instant::now();
-    let opts = BootOptions {
-        load_truncated: node.cfg.aof_load_truncated,
-        rdb: LoadOptions {
-            cfg: node.ks.cfg.clone(),
-            now_ms: unix_ms(),
-            drop_expired: false,
-        },
+///
+/// 1. Attach the AOF's tap to the stream (it buffers nothing until the AOF is on).
+/// 2. Find the files ([`boot::begin`]); while they load (through [`loading::run`], as the
+///    RDB file does) connections get `-LOADING` and INFO shows `loading:1` with progress over
+///    the bytes of BASE + INCR files. Commands run through the node's command table for a
+///    fake client; nothing they do is propagated (the stream's taps are detached).
+/// 3. Open the last INCR for appending (`open_for_append`) and turn the AOF on.
+pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<(), String> {
+    let (layout, opts) = {
+        let mut n = node.borrow_mut();
+        let tap = AofTap(n.aof.tap.clone());
+        n.stream.attach(Box::new(tap));
+        if !n.cfg.appendonly {
+            return Ok(());
+        }
+        let opts = BootOptions {
+            load_truncated: n.cfg.aof_load_truncated,
+            rdb: LoadOptions {
+                cfg: n.ks.cfg.clone(),
+                now_ms: unix_ms(),
+                drop_expired: false,
+            },
+        };
+        (layout(&n), opts)
     };
-    // Nothing loaded is propagated (no replica, backlog or AOF sees it).
-    let taps = std::mem::take(&mut node.stream.taps);
-    let addr: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
-    let (id, _rx) = node.add_client(addr, addr);
-    let result = boot::load_aof(
-        &layout,
-        &opts,
-        &mut NodeSink {
-            node: &mut *node,
-            id,
-        },
-    );
-    node.remove_client(id);
-    node.stream.taps = taps;
-    node.stream.reset_selected_db();
-    let manifest = match result.map_err(|e| e.to_string())? {
+    let started = Instant::now();
+    let boot = match boot::begin(&layout, &opts).map_err(|e| e.to_string())? {
+        boot::Begin::Done(boot) => boot,
+        boot::Begin::Load(mut loader) => {
+            // Nothing loaded is propagated (no replica, backlog or AOF sees it).
+            let (taps, id) = {
+                let mut n = node.borrow_mut();
+                let taps = std::mem::take(&mut n.stream.taps);
+                let addr: std::net::SocketAddr = ([0, 0, 0, 0], 0).into();
+                (taps, n.add_client(addr, addr).0)
+            };
+            let result = loading::run(node, loader.total(), |n| {
+                let step = loader.step(&mut NodeSink { node: n, id }, LOAD_STEP_UNITS)?;
+                Ok::<_, boot::BootError>(loading::Progress {
+                    done: step == Step::Done,
+                    bytes: loader.progress(),
+                    rdb_used_mem: loader.rdb_used_mem(),
+                })
+            })
+            .await;
+            let mut n = node.borrow_mut();
+            n.remove_client(id);
+            n.stream.taps = taps;
+            n.stream.reset_selected_db();
+            result.map_err(|e| e.to_string())?;
+            loader.finish()
+        }
+    };
+    open_at_startup(&mut node.borrow_mut(), layout, boot, started)
+}
+
+/// Step 3 of [`load_at_startup`].
+fn open_at_startup(
+    node: &mut Node,
+    layout: AofLayout,
+    boot: AofBoot,
+    started: Instant,
+) -> Result<(), String> {
+    let manifest = match boot {
         AofBoot::NotExist(m) => m,
         AofBoot::Empty(m) => {
             info!("AOF loaded anyway because it is empty");
@@ -471,9 +540,16 @@ pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
     node.dirty = 0;
     node.prepare_clock_for_save();
     let opts = rewrite_options(node);
+    let writes_base = !manifest
+        .as_ref()
+        .is_some_and(|m| m.base.is_some() || !m.incrs.is_empty());
     let (manifest, file, name) =
         boot::open_for_append(&layout, manifest, &node.ks, &opts).map_err(|e| e.to_string())?;
     let aof = &mut node.aof;
+    if writes_base {
+        // A RESP base written now starts with `#TS:`: the INCR needs none in that second.
+        aof.tap.borrow_mut().last_timestamp = opts.timestamp.unwrap_or(0);
+    }
     aof.incr_size = layout.file_size(&name);
     aof.current_size = manifest
         .files_to_load()
@@ -490,9 +566,14 @@ pub fn load_at_startup(node: &mut Node) -> Result<(), String> {
     aof.layout = Some(layout);
     aof.file = Some(Arc::new(file));
     aof.status = Status::On;
-    let mut t = aof.tap.borrow_mut();
-    t.accepting = true;
-    t.file_db = None;
+    {
+        let mut t = aof.tap.borrow_mut();
+        t.accepting = true;
+        t.file_db = None;
+    }
+    // HISTORY files left by a run with `aof-disable-auto-gc yes` go now, unless it is
+    // still set (Redis's `aofDelHistoryFiles` after opening the AOF at startup).
+    sync_config(node);
     Ok(())
 }
 
@@ -649,6 +730,7 @@ pub fn rewrite_done(node: &mut Node, exit: ChildExit) {
     }
     info!("Background AOF rewrite terminated with success");
     let preamble = node.cfg.aof_use_rdb_preamble;
+    let gc_disabled = node.cfg.aof_disable_auto_gc;
     let aof = &mut node.aof;
     let open_incrs = usize::from(aof.status == Status::On);
     let temp = (aof.status == Status::WaitRewrite).then(|| temp_incr_name(&layout.filename));
@@ -675,7 +757,9 @@ pub fn rewrite_done(node: &mut Node, exit: ChildExit) {
             aof.fsync_offset = aof.current_size;
             aof.last_rewrite_ok = true;
             aof.consecutive_failures = 0;
-            delete_history(aof, &layout);
+            if !gc_disabled {
+                delete_history(aof, &layout);
+            }
             info!("Background AOF rewrite finished successfully");
         }
         Err(e) => {
@@ -707,6 +791,8 @@ fn rewrite_failed(node: &mut Node, layout: &AofLayout) {
     }
 }
 
+/// Redis's `aofDelHistoryFiles` (callers check `aof-disable-auto-gc`): persist the manifest
+/// without the HISTORY entries, then unlink them in the background.
 fn delete_history(aof: &mut AofState, layout: &AofLayout) {
     if aof.manifest.history.is_empty() {
         return;
@@ -727,11 +813,19 @@ fn delete_history(aof: &mut AofState, layout: &AofLayout) {
 
 /// `CONFIG SET appendonly`: start (via a rewrite) or stop the AOF when the config and the
 /// state disagree.
+/// Also applies `aof-timestamp-enabled` and `aof-disable-auto-gc` (turning GC back on
+/// removes the HISTORY files at once, as Redis's `updateAofAutoGCEnabled` does).
 fn sync_config(node: &mut Node) {
     match (node.cfg.appendonly, node.aof.status) {
         (true, Status::Off) => start_append_only(node),
         (false, Status::On | Status::WaitRewrite) => stop_append_only(node),
         _ => {}
+    }
+    node.aof.tap.borrow_mut().timestamps = node.cfg.aof_timestamp_enabled;
+    if !node.cfg.aof_disable_auto_gc && node.aof.status == Status::On {
+        if let Some(layout) = node.aof.layout.clone() {
+            delete_history(&mut node.aof, &layout);
+        }
     }
 }
 
@@ -956,6 +1050,48 @@ mod tests {
             &["DEL", "y"],
         ]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn tap_annotates_each_new_second_before_the_select() {
+        let state = Rc::new(RefCell::new(TapState {
+            accepting: true,
+            timestamps: true,
+            ..TapState::default()
+        }));
+        let mut tap = AofTap(state.clone());
+        tap.feed(&enc(&[&["SET", "a", "1"]]), 0);
+        tap.feed(&enc(&[&["SET", "b", "1"]]), 0);
+        let now = state.borrow().last_timestamp;
+        assert!(now > 1_600_000_000);
+        let mut want = format!("#TS:{now}\r\n").into_bytes();
+        want.extend_from_slice(&enc(&[
+            &["SELECT", "0"],
+            &["SET", "a", "1"],
+            &["SET", "b", "1"],
+        ]));
+        assert_eq!(&state.borrow().buf[..], &want[..]);
+        // A later second gets its own annotation; replication-only commands get none.
+        {
+            let mut t = state.borrow_mut();
+            t.last_timestamp -= 5;
+            t.buf.clear();
+        }
+        tap.feed(&enc(&[&["PING"]]), 0);
+        assert!(state.borrow().buf.is_empty());
+        tap.feed(&enc(&[&["DEL", "a"]]), 0);
+        assert!(state.borrow().last_timestamp >= now);
+        let got = state.borrow().buf.clone();
+        assert!(
+            got.starts_with(b"#TS:") && got.ends_with(&enc(&[&["DEL", "a"]])),
+            "{got:?}"
+        );
+        // Off: nothing.
+        state.borrow_mut().timestamps = false;
+        state.borrow_mut().last_timestamp = 0;
+        state.borrow_mut().buf.clear();
+        tap.feed(&enc(&[&["DEL", "b"]]), 0);
+        assert_eq!(state.borrow().buf.clone(), enc(&[&["DEL", "b"]]));
     }
 
     #[test]

@@ -325,6 +325,8 @@ directives! {
     auto_aof_rewrite_min_size: i64 = 64 << 20, "auto-aof-rewrite-min-size", Kind::Mem { min: 0, max: I }, true;
     aof_load_truncated: bool = true, "aof-load-truncated", Kind::Bool, true;
     aof_use_rdb_preamble: bool = true, "aof-use-rdb-preamble", Kind::Bool, true;
+    aof_timestamp_enabled: bool = false, "aof-timestamp-enabled", Kind::Bool, true;
+    aof_disable_auto_gc: bool = false, "aof-disable-auto-gc", Kind::Bool, true;
     hash_max_listpack_entries: i64 = 512, "hash-max-listpack-entries" | "hash-max-ziplist-entries", Kind::Int { min: 0, max: I }, true;
     hash_max_listpack_value: i64 = 64, "hash-max-listpack-value" | "hash-max-ziplist-value", Kind::Int { min: 0, max: I }, true;
     list_max_listpack_size: i64 = -2, "list-max-listpack-size" | "list-max-ziplist-size", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, true;

@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod failover;
 pub mod info;
+pub mod loading;
 pub mod memory;
 pub mod node;
 pub mod primary;
@@ -112,6 +113,13 @@ pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
 
 async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
     let listeners = bind(&cfg).await?;
+    // A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process
+    // (Redis dies so). Catching it makes such a write fail with EFBIG instead, handled like
+    // a full disk (`aof_last_write_status:err`, -MISCONF until a retry succeeds). tokio
+    // keeps the handler installed for the life of the process.
+    let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+        nix::sys::signal::Signal::SIGXFSZ as i32,
+    ))?;
     let hz = cfg.hz.max(1) as u64;
     let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
     info!("Server initialized");
@@ -165,7 +173,9 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     if let Some(aux) = rdb_file::load_at_startup(&node).await? {
         node.borrow_mut().resume_from_rdb_aux(&aux);
     }
-    aof::load_at_startup(&mut node.borrow_mut()).map_err(std::io::Error::other)?;
+    aof::load_at_startup(&node)
+        .await
+        .map_err(std::io::Error::other)?;
     if let Some(addr) = node.borrow().listen_addr {
         info!("Ready to accept connections tcp {addr}");
     }

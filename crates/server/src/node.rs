@@ -121,8 +121,8 @@ pub struct Node {
     /// LATENCY events by name.
     pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
     /// Set while the dataset is being loaded (commands without the `loading` flag get
-    /// `-LOADING`); see `rdb_file.rs`.
-    pub loading: Option<crate::rdb_file::Loading>,
+    /// `-LOADING`); see `loading.rs`.
+    pub loading: Option<crate::loading::Loading>,
     /// The append-only file (see `aof.rs`).
     pub aof: crate::aof::AofState,
 }
@@ -385,6 +385,18 @@ impl Node {
         if self.loading.is_some() && flags & store_cmd::LOADING == 0 {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::Loading));
+        }
+        if !from_master && cmd.name().eq_ignore_ascii_case("ping") {
+            // Redis refuses PING too while writes are refused for a disk error, so health
+            // checks notice.
+            if crate::bgsave::refuses_writes(self) {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(CmdError::Misconf));
+            }
+            if let Some(e) = crate::aof::write_denied(self) {
+                self.flag_multi_error(id);
+                return Err(Stop::Error(e));
+            }
         }
         if self.refuses_stale(id, flags) {
             self.flag_multi_error(id);

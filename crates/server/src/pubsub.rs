@@ -269,7 +269,7 @@ pub fn deliver(node: &mut Node, channel: &Bytes, message: &Bytes) -> i64 {
 fn publish(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
     let n = deliver(node, &argv[1], &argv[2]);
     let db = node.clients.get(&id).map_or(0, |c| c.db);
-    node.stream.feed(db, &[argv.to_vec()], false);
+    node.stream.feed_replication_only(db, argv);
     Ok(Frame::Integer(n))
 }
 

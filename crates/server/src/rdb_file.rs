@@ -8,7 +8,7 @@
 //! the node logs "Ready to accept connections":
 //!
 //! 1. Open the file (none: start empty, as Redis does) and note its size.
-//! 2. Set [`Node::loading`]: INFO shows `loading:1` and the `loading_*` fields, and every
+//! 2. Set [`Node::loading`] (through [`loading::run`], shared with the AOF): INFO shows `loading:1` and the `loading_*` fields, and every
 //!    command without the `loading` flag gets `-LOADING Redis is loading the dataset in
 //!    memory` (the node's gatekeeping checks it).
 //! 3. Read the file with a [`Loader`] into *fresh* databases, a batch of items at a time,
@@ -34,7 +34,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
@@ -48,14 +48,11 @@ use tracing::{info, warn};
 
 use crate::client::ClientId;
 use crate::commands::NodeHandler;
+use crate::loading::{self, Progress};
 use crate::node::{unix_ms, Node};
 
-/// Items read between two checks of the yield budget.
+/// Items read per loading step.
 const STEP_ITEMS: usize = 256;
-/// Bytes read before yielding to the runtime (Redis's `loading-process-events-interval-bytes`).
-const YIELD_BYTES: u64 = 2 * 1024 * 1024;
-/// Longest stretch of loading without serving connections.
-const YIELD_AFTER: Duration = Duration::from_millis(50);
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
     name: "save",
@@ -64,53 +61,6 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
     keys: KeySpec::None,
     run: save,
 }];
-
-/// A load in progress (INFO persistence `loading_*`).
-#[derive(Debug, Clone)]
-pub struct Loading {
-    /// Unix seconds when loading started.
-    pub start_time: i64,
-    pub started: Instant,
-    pub total_bytes: u64,
-    pub loaded_bytes: u64,
-    /// The file's `used-mem` aux field, once read.
-    pub rdb_used_mem: u64,
-}
-
-impl Loading {
-    fn new(total_bytes: u64) -> Loading {
-        Loading {
-            start_time: unix_ms() / 1000,
-            started: Instant::now(),
-            total_bytes,
-            loaded_bytes: 0,
-            rdb_used_mem: 0,
-        }
-    }
-
-    /// The `loading_*` lines of INFO persistence, computed as Redis computes them.
-    pub fn info_lines(&self) -> String {
-        let (perc, remaining) = if self.total_bytes > 0 {
-            (
-                self.loaded_bytes as f64 * 100.0 / self.total_bytes as f64,
-                self.total_bytes.saturating_sub(self.loaded_bytes),
-            )
-        } else {
-            (0.0, 1)
-        };
-        let elapsed = self.started.elapsed().as_secs();
-        let eta = if elapsed == 0 {
-            1
-        } else {
-            elapsed * remaining / (self.loaded_bytes + 1)
-        };
-        format!(
-            "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\n\
-             loading_loaded_bytes:{}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",
-            self.start_time, self.total_bytes, self.rdb_used_mem, self.loaded_bytes
-        )
-    }
-}
 
 /// Why the RDB file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -206,13 +156,9 @@ pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<Option<RdbAux>,
         return Ok(None);
     };
     let started = Instant::now();
-    node.borrow_mut().loading = Some(Loading::new(total));
-    let result = load_steps(node, file, opts, &path).await;
-    let mut n = node.borrow_mut();
-    n.loading = None;
-    let loaded = result?;
+    let loaded = load_steps(node, file, total, opts, &path).await?;
     log_done(&loaded, started);
-    n.ks.replace_dbs(loaded.dbs);
+    node.borrow_mut().ks.replace_dbs(loaded.dbs);
     Ok(Some(loaded.aux))
 }
 
@@ -220,6 +166,7 @@ pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<Option<RdbAux>,
 async fn load_steps(
     node: &Rc<RefCell<Node>>,
     file: File,
+    total: u64,
     opts: LoadOptions,
     path: &Path,
 ) -> Result<Loaded, RdbFileError> {
@@ -229,26 +176,20 @@ async fn load_steps(
     };
     let mut loader = Loader::new(BufReader::with_capacity(1 << 16, file), opts).map_err(fail)?;
     let mut aux_logged = false;
-    let mut last_yield = (0u64, Instant::now());
-    loop {
+    loading::run(node, total, |_| {
         let step = loader.step(STEP_ITEMS).map_err(fail)?;
         let progress = loader.progress();
         if !aux_logged && (step == Step::Done || progress.keys > 0) {
             aux_logged = true;
             log_aux(loader.aux());
         }
-        if step == Step::Done {
-            break;
-        }
-        if progress.bytes - last_yield.0 >= YIELD_BYTES || last_yield.1.elapsed() >= YIELD_AFTER {
-            if let Some(l) = node.borrow_mut().loading.as_mut() {
-                l.loaded_bytes = progress.bytes;
-                l.rdb_used_mem = loader.aux().used_mem.unwrap_or(0).max(0) as u64;
-            }
-            tokio::task::yield_now().await;
-            last_yield = (progress.bytes, Instant::now());
-        }
-    }
+        Ok(Progress {
+            done: step == Step::Done,
+            bytes: progress.bytes,
+            rdb_used_mem: loader.aux().used_mem.map(|m| m.max(0) as u64),
+        })
+    })
+    .await?;
     loader.finish().map_err(fail)
 }
 
@@ -497,18 +438,5 @@ mod tests {
             "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn loading_info_lines_follow_redis() {
-        let mut l = Loading::new(1000);
-        l.loaded_bytes = 250;
-        l.rdb_used_mem = 77;
-        let text = l.info_lines();
-        assert!(text.contains("loading_total_bytes:1000\r\n"), "{text}");
-        assert!(text.contains("loading_loaded_bytes:250\r\n"));
-        assert!(text.contains("loading_loaded_perc:25.00\r\n"));
-        assert!(text.contains("loading_rdb_used_mem:77\r\n"));
-        assert!(text.contains("loading_eta_seconds:1\r\n"));
     }
 }

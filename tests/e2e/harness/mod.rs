@@ -446,6 +446,21 @@ impl Drop for Process {
     }
 }
 
+/// A child process started by a test itself (when the harness's [`Server`] does not fit, e.g.
+/// to talk to it before its ready line): killed (SIGKILL) and reaped when dropped, even if
+/// the test panics.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(self.0.id() as i32);
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `f` until it returns `Ok`, at most `timeout`; panics with the last error.
 pub fn eventually<T, E: std::fmt::Debug>(
     timeout: Duration,

@@ -1,6 +1,7 @@
 //! Loading the dataset from the AOF at startup, and getting the AOF ready for appending.
 //!
-//! ## Loading ([`load_aof`], Redis's `loadAppendOnlyFiles`)
+//! ## Loading ([`begin`] + [`AofLoader`], or [`load_aof`] in one call; Redis's
+//! `loadAppendOnlyFiles`)
 //!
 //! 1. Upgrade an old single-file AOF: if `dir/<appendfilename>` exists and there is no
 //!    usable manifest, move it into the AOF directory and register it as BASE seq 1.
@@ -14,6 +15,10 @@
 //!    command (before an unfinished `MULTI`) and loading succeeds. Anything else — bad
 //!    bytes, an unknown command, a broken RDB base, a torn non-last file — refuses to start
 //!    with the file, the offset, and a pointer to `redis-check-aof`.
+//!
+//! [`AofLoader::step`] does a bounded amount of work (opening a file, or up to N RDB items or
+//! commands) so the node can serve `-LOADING` and INFO `loading_*` between steps;
+//! [`AofLoader::progress`] counts bytes over all files, against [`AofLoader::total`].
 //!
 //! Nothing partial reaches the dataset silently: every refused case is an error; the only
 //! data ever dropped is the torn tail of the last file, and that is logged with its offset.
@@ -38,8 +43,8 @@ use tracing::{info, warn};
 use super::aof::{AofError, AofLayout};
 use super::rewrite::{self, RewriteOptions};
 
-/// Units applied between two progress reports.
-const PROGRESS_EVERY: u64 = 1024;
+/// RDB items or commands per step of [`load_aof`].
+const STEP_UNITS: usize = 1024;
 
 /// What loading needs from the node.
 pub trait AofSink {
@@ -49,8 +54,6 @@ pub trait AofSink {
     /// be applied. `Err(name)` only for a command that does not exist (fatal); error
     /// replies of existing commands are ignored, as Redis's AOF client ignores them.
     fn apply(&mut self, commands: &[Vec<Bytes>]) -> Result<(), String>;
-    /// Loading progress: bytes done and total over all files, and the current file.
-    fn progress(&mut self, _done: u64, _total: u64, _file: &str) {}
 }
 
 /// How to load.
@@ -145,21 +148,25 @@ pub enum AofBoot {
     Loaded(Box<AofLoaded>),
 }
 
-/// Steps 1-5 of the module doc.
-pub fn load_aof(
-    layout: &AofLayout,
-    opts: &BootOptions,
-    sink: &mut dyn AofSink,
-) -> Result<AofBoot, BootError> {
+/// What [`begin`] found.
+pub enum Begin {
+    /// Nothing to load: no AOF yet, or only empty files.
+    Done(AofBoot),
+    /// Files to load: call [`AofLoader::step`] until it returns [`Step::Done`].
+    Load(Box<AofLoader>),
+}
+
+/// Steps 1-3 of the module doc: finds the files to load and their total size.
+pub fn begin(layout: &AofLayout, opts: &BootOptions) -> Result<Begin, BootError> {
     let mut manifest = layout.load_manifest()?;
     upgrade_old_aof(layout, &mut manifest)?;
     let Some(manifest) = manifest else {
-        return Ok(AofBoot::NotExist(None));
+        return Ok(Begin::Done(AofBoot::NotExist(None)));
     };
     if manifest.is_empty() {
-        return Ok(AofBoot::NotExist(Some(manifest)));
+        return Ok(Begin::Done(AofBoot::NotExist(Some(manifest))));
     }
-    let mpath = layout.manifest_path().display().to_string();
+    let manifest_path = layout.manifest_path().display().to_string();
     let files: Vec<AofFile> = manifest.files_to_load().cloned().collect();
     let mut total = 0u64;
     for f in &files {
@@ -168,84 +175,320 @@ pub fn load_aof(
             Err(source) => {
                 return Err(BootError::Missing {
                     name: f.name.clone(),
-                    manifest: mpath,
+                    manifest: manifest_path,
                     source,
                 })
             }
         }
     }
     if total == 0 {
-        return Ok(AofBoot::Empty(manifest));
+        return Ok(Begin::Done(AofBoot::Empty(manifest)));
     }
-    let mut done_before = 0u64;
-    let mut out = AofLoaded {
-        manifest: manifest.clone(),
-        total_size: 0,
-        base_size: 0,
-        units: 0,
-        truncated: None,
-        base_aux: None,
-    };
-    for (i, f) in files.iter().enumerate() {
-        let last = i + 1 == files.len();
-        let started = Instant::now();
-        let size = layout.file_size(&f.name);
-        let mut ctx = FileCtx {
-            layout,
-            file: f,
-            manifest: &mpath,
-            done_before,
-            total,
-            sink: &mut *sink,
+    Ok(Begin::Load(Box::new(AofLoader {
+        layout: layout.clone(),
+        opts: opts.clone(),
+        manifest_path,
+        files,
+        total,
+        next: 0,
+        done_before: 0,
+        current: None,
+        out: AofLoaded {
+            manifest,
+            total_size: 0,
+            base_size: 0,
+            units: 0,
+            truncated: None,
+            base_aux: None,
+        },
+    })))
+}
+
+/// Steps 1-5 of the module doc in one call.
+pub fn load_aof(
+    layout: &AofLayout,
+    opts: &BootOptions,
+    sink: &mut dyn AofSink,
+) -> Result<AofBoot, BootError> {
+    match begin(layout, opts)? {
+        Begin::Done(boot) => Ok(boot),
+        Begin::Load(mut loader) => {
+            while loader.step(sink, STEP_UNITS)? == Step::More {}
+            Ok(loader.finish())
+        }
+    }
+}
+
+/// Steps 4-5 of the module doc, a bounded amount of work per [`step`](Self::step), so the
+/// caller can serve connections (with `-LOADING`) and report progress between steps.
+pub struct AofLoader {
+    layout: AofLayout,
+    opts: BootOptions,
+    manifest_path: String,
+    /// BASE then INCRs, in manifest order.
+    files: Vec<AofFile>,
+    /// Their total size when loading began (`loading_total_bytes`).
+    total: u64,
+    /// Index in `files` of the next file to open.
+    next: usize,
+    /// Bytes of the files already loaded.
+    done_before: u64,
+    current: Option<Current>,
+    out: AofLoaded,
+}
+
+/// The file being loaded.
+struct Current {
+    file: AofFile,
+    size: u64,
+    started: Instant,
+    reading: Reading,
+}
+
+enum Reading {
+    /// An RDB base (or the RDB preamble of an old single-file AOF).
+    Rdb(Box<snapshot::Loader<BufReader<File>>>),
+    /// Commands, from `start` of the file or after an RDB preamble.
+    Resp(Units<File>),
+}
+
+/// Where replaying a file's commands stopped.
+enum Replayed {
+    /// The step's budget is used up.
+    More,
+    /// End of file; `Some(valid_up_to)` when it ends inside a command or transaction.
+    End(Option<u64>),
+}
+
+impl AofLoader {
+    /// Total bytes of the files to load.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Bytes loaded so far over all files.
+    pub fn progress(&self) -> u64 {
+        self.done_before
+            + self.current.as_ref().map_or(0, |c| match &c.reading {
+                Reading::Rdb(l) => l.progress().bytes,
+                Reading::Resp(u) => u.offset(),
+            })
+    }
+
+    /// The `used-mem` aux field of the RDB base being read (`loading_rdb_used_mem`).
+    pub fn rdb_used_mem(&self) -> Option<u64> {
+        match &self.current.as_ref()?.reading {
+            Reading::Rdb(l) => l.aux().used_mem.map(|m| m.max(0) as u64),
+            Reading::Resp(_) => None,
+        }
+    }
+
+    /// Opens the next file, or reads up to `max_units` RDB items or commands (a transaction
+    /// counts as one) of the current one. [`Step::Done`] once every file is loaded.
+    pub fn step(&mut self, sink: &mut dyn AofSink, max_units: usize) -> Result<Step, BootError> {
+        let Some(cur) = self.current.take() else {
+            if self.next == self.files.len() {
+                return Ok(Step::Done);
+            }
+            self.current = Some(self.open(self.next)?);
+            self.next += 1;
+            return Ok(Step::More);
         };
-        let loaded = ctx.load(opts, &mut out)?;
-        if let Some(valid_up_to) = loaded.truncated {
+        self.current = match cur.reading {
+            Reading::Rdb(mut loader) => {
+                let step = loader
+                    .step(max_units)
+                    .map_err(|e| self.rdb_error(&cur.file, e))?;
+                if step == Step::More {
+                    Some(Current {
+                        reading: Reading::Rdb(loader),
+                        ..cur
+                    })
+                } else {
+                    let loaded = loader.finish().map_err(|e| self.rdb_error(&cur.file, e))?;
+                    let start = loaded.bytes;
+                    self.out.base_aux = Some(loaded.aux.clone());
+                    sink.install_rdb(loaded);
+                    if start < cur.size && cur.file.name == self.layout.filename {
+                        info!("Reading the remaining AOF tail...");
+                    }
+                    let units = self.commands_from(&cur.file, start)?;
+                    Some(Current {
+                        reading: Reading::Resp(units),
+                        ..cur
+                    })
+                }
+            }
+            Reading::Resp(mut units) => {
+                match self.replay(&cur.file, &mut units, sink, max_units)? {
+                    Replayed::More => Some(Current {
+                        reading: Reading::Resp(units),
+                        ..cur
+                    }),
+                    Replayed::End(truncated) => {
+                        self.file_done(&cur.file, cur.size, cur.started, truncated)?;
+                        None
+                    }
+                }
+            }
+        };
+        Ok(Step::More)
+    }
+
+    /// The result, once [`step`](Self::step) returned [`Step::Done`].
+    pub fn finish(mut self) -> AofBoot {
+        self.out.total_size = self
+            .files
+            .iter()
+            .map(|f| self.layout.file_size(&f.name))
+            .sum();
+        AofBoot::Loaded(Box::new(self.out))
+    }
+
+    fn io_error(name: &str, offset: u64, source: std::io::Error) -> BootError {
+        BootError::Io {
+            name: name.to_string(),
+            offset,
+            source,
+        }
+    }
+
+    fn rdb_error(&self, file: &AofFile, e: snapshot::LoadError) -> BootError {
+        BootError::Rdb {
+            name: file.name.clone(),
+            offset: e.offset(),
+            detail: e.to_string(),
+            manifest: self.manifest_path.clone(),
+        }
+    }
+
+    fn open(&self, index: usize) -> Result<Current, BootError> {
+        let file = self.files[index].clone();
+        let io = |offset, e| Self::io_error(&file.name, offset, e);
+        let mut f = File::open(self.layout.path(&file.name)).map_err(|e| io(0, e))?;
+        let size = f.metadata().map_err(|e| io(0, e))?.len();
+        let mut sig = [0u8; 5];
+        let is_rdb = size >= 5 && f.read_exact(&mut sig).is_ok() && &sig == b"REDIS";
+        let reading = if is_rdb {
+            if file.name == self.layout.filename {
+                info!("Reading RDB preamble from AOF file...");
+            } else {
+                info!("Reading RDB base file on AOF loading...");
+            }
+            f.seek(SeekFrom::Start(0)).map_err(|e| io(0, e))?;
+            let input = BufReader::with_capacity(1 << 16, f);
+            let loader = snapshot::Loader::new(input, self.opts.rdb.clone())
+                .map_err(|e| self.rdb_error(&file, e))?;
+            Reading::Rdb(Box::new(loader))
+        } else {
+            Reading::Resp(self.commands_from(&file, 0)?)
+        };
+        Ok(Current {
+            file,
+            size,
+            started: Instant::now(),
+            reading,
+        })
+    }
+
+    /// A command reader over `file` from byte `start` on.
+    fn commands_from(&self, file: &AofFile, start: u64) -> Result<Units<File>, BootError> {
+        let io = |e| Self::io_error(&file.name, start, e);
+        let mut f = File::open(self.layout.path(&file.name)).map_err(io)?;
+        f.seek(SeekFrom::Start(start)).map_err(io)?;
+        Ok(Units::new(f, start))
+    }
+
+    fn replay(
+        &mut self,
+        file: &AofFile,
+        units: &mut Units<File>,
+        sink: &mut dyn AofSink,
+        max_units: usize,
+    ) -> Result<Replayed, BootError> {
+        for _ in 0..max_units.max(1) {
+            let next = units.next_unit().map_err(|e| match e {
+                RecordError::Format { offset, detail } => BootError::Format {
+                    name: file.name.clone(),
+                    offset,
+                    detail,
+                    manifest: self.manifest_path.clone(),
+                },
+                RecordError::Io { offset, source } => Self::io_error(&file.name, offset, source),
+            })?;
+            let (cmds, offset) = match next {
+                NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start),
+                NextUnit::Unit(Unit::Transaction {
+                    commands, start, ..
+                }) => (commands.into_iter().map(|c| c.argv).collect(), start),
+                NextUnit::End => return Ok(Replayed::End(None)),
+                NextUnit::Truncated { valid_up_to, why } => {
+                    if why == Truncation::OpenMulti {
+                        warn!(
+                            "Revert incomplete MULTI/EXEC transaction in AOF file {}",
+                            file.name
+                        );
+                    }
+                    return Ok(Replayed::End(Some(valid_up_to)));
+                }
+            };
+            sink.apply(&cmds)
+                .map_err(|command| BootError::UnknownCommand {
+                    name: file.name.clone(),
+                    offset,
+                    command,
+                })?;
+            self.out.units += 1;
+        }
+        Ok(Replayed::More)
+    }
+
+    /// Step 5 of the module doc for the file just read, then its log line.
+    fn file_done(
+        &mut self,
+        file: &AofFile,
+        size: u64,
+        started: Instant,
+        truncated: Option<u64>,
+    ) -> Result<(), BootError> {
+        let name = &file.name;
+        if let Some(valid_up_to) = truncated {
+            let last = self.next == self.files.len();
             if !last {
                 return Err(BootError::TruncatedNotLast {
-                    name: f.name.clone(),
+                    name: name.clone(),
                     offset: valid_up_to,
-                    manifest: mpath,
+                    manifest: self.manifest_path.clone(),
                 });
             }
-            if !opts.load_truncated {
+            if !self.opts.load_truncated {
                 return Err(BootError::Truncated {
-                    name: f.name.clone(),
+                    name: name.clone(),
                     offset: valid_up_to,
-                    manifest: mpath,
+                    manifest: self.manifest_path.clone(),
                 });
             }
-            warn!(
-                "!!! Warning: short read while loading the AOF file {}!!!",
-                f.name
-            );
-            warn!(
-                "!!! Truncating the AOF {} at offset {valid_up_to} !!!",
-                f.name
-            );
-            truncate(layout, &f.name, valid_up_to)?;
-            warn!(
-                "AOF {} loaded anyway because aof-load-truncated is enabled",
-                f.name
-            );
-            out.truncated = Some((f.name.clone(), valid_up_to));
+            warn!("!!! Warning: short read while loading the AOF file {name}!!!");
+            warn!("!!! Truncating the AOF {name} at offset {valid_up_to} !!!");
+            truncate(&self.layout, name, valid_up_to)?;
+            warn!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+            self.out.truncated = Some((name.clone(), valid_up_to));
         }
-        let kind = if f.kind == FileKind::Base {
+        let kind = if file.kind == FileKind::Base {
             "base"
         } else {
             "incr"
         };
         info!(
-            "DB loaded from {kind} file {}: {:.3} seconds",
-            f.name,
+            "DB loaded from {kind} file {name}: {:.3} seconds",
             started.elapsed().as_secs_f64()
         );
-        if f.kind == FileKind::Base {
-            out.base_size = layout.file_size(&f.name);
+        if file.kind == FileKind::Base {
+            self.out.base_size = self.layout.file_size(name);
         }
-        done_before += size;
+        self.done_before += size;
+        Ok(())
     }
-    out.total_size = files.iter().map(|f| layout.file_size(&f.name)).sum();
-    Ok(AofBoot::Loaded(Box::new(out)))
 }
 
 fn truncate(layout: &AofLayout, name: &str, at: u64) -> Result<(), BootError> {
@@ -298,155 +541,6 @@ fn upgrade_old_aof(layout: &AofLayout, manifest: &mut Option<Manifest>) -> Resul
     );
     *manifest = Some(m);
     Ok(())
-}
-
-struct FileCtx<'a> {
-    layout: &'a AofLayout,
-    file: &'a AofFile,
-    manifest: &'a str,
-    done_before: u64,
-    total: u64,
-    sink: &'a mut dyn AofSink,
-}
-
-struct FileLoaded {
-    /// `Some(valid_up_to)` when the file ends inside a command or transaction.
-    truncated: Option<u64>,
-}
-
-impl FileCtx<'_> {
-    fn name(&self) -> String {
-        self.file.name.clone()
-    }
-
-    fn io(&self, offset: u64, source: std::io::Error) -> BootError {
-        BootError::Io {
-            name: self.name(),
-            offset,
-            source,
-        }
-    }
-
-    fn load(&mut self, opts: &BootOptions, out: &mut AofLoaded) -> Result<FileLoaded, BootError> {
-        let path = self.layout.path(&self.file.name);
-        let mut f = File::open(&path).map_err(|e| self.io(0, e))?;
-        let size = f.metadata().map_err(|e| self.io(0, e))?.len();
-        if size == 0 {
-            return Ok(FileLoaded { truncated: None });
-        }
-        let mut sig = [0u8; 5];
-        let is_rdb = f.read_exact(&mut sig).is_ok() && &sig == b"REDIS";
-        let mut start = 0u64;
-        if is_rdb {
-            if self.file.name == self.layout.filename {
-                info!("Reading RDB preamble from AOF file...");
-            } else {
-                info!("Reading RDB base file on AOF loading...");
-            }
-            f.seek(SeekFrom::Start(0)).map_err(|e| self.io(0, e))?;
-            let loaded = self.load_rdb(BufReader::with_capacity(1 << 16, &mut f), opts)?;
-            start = loaded.bytes;
-            out.base_aux = Some(loaded.aux.clone());
-            self.sink.install_rdb(loaded);
-            if start < size && self.file.name == self.layout.filename {
-                info!("Reading the remaining AOF tail...");
-            }
-        }
-        f.seek(SeekFrom::Start(start))
-            .map_err(|e| self.io(start, e))?;
-        self.replay(BufReader::with_capacity(1 << 16, f), start, out)
-    }
-
-    fn load_rdb<R: std::io::BufRead>(
-        &mut self,
-        input: R,
-        opts: &BootOptions,
-    ) -> Result<Loaded, BootError> {
-        let rdb_err = |offset: u64, detail: String, name: String, manifest: &str| BootError::Rdb {
-            name,
-            offset,
-            detail,
-            manifest: manifest.to_string(),
-        };
-        let mut loader = snapshot::Loader::new(input, opts.rdb.clone())
-            .map_err(|e| rdb_err(e.offset(), e.to_string(), self.name(), self.manifest))?;
-        loop {
-            match loader.step(1024) {
-                Ok(Step::More) => {
-                    let p = loader.progress();
-                    self.sink
-                        .progress(self.done_before + p.bytes, self.total, &self.file.name);
-                }
-                Ok(Step::Done) => break,
-                Err(e) => {
-                    return Err(rdb_err(
-                        e.offset(),
-                        e.to_string(),
-                        self.name(),
-                        self.manifest,
-                    ))
-                }
-            }
-        }
-        loader
-            .finish()
-            .map_err(|e| rdb_err(e.offset(), e.to_string(), self.name(), self.manifest))
-    }
-
-    fn replay<R: Read>(
-        &mut self,
-        input: R,
-        start: u64,
-        out: &mut AofLoaded,
-    ) -> Result<FileLoaded, BootError> {
-        let mut units = Units::new(input, start);
-        let mut n = 0u64;
-        loop {
-            let next = units.next_unit().map_err(|e| match e {
-                RecordError::Format { offset, detail } => BootError::Format {
-                    name: self.name(),
-                    offset,
-                    detail,
-                    manifest: self.manifest.to_string(),
-                },
-                RecordError::Io { offset, source } => self.io(offset, source),
-            })?;
-            let (cmds, offset) = match next {
-                NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start),
-                NextUnit::Unit(Unit::Transaction {
-                    commands, start, ..
-                }) => (commands.into_iter().map(|c| c.argv).collect(), start),
-                NextUnit::End => return Ok(FileLoaded { truncated: None }),
-                NextUnit::Truncated { valid_up_to, why } => {
-                    if why == Truncation::OpenMulti {
-                        warn!(
-                            "Revert incomplete MULTI/EXEC transaction in AOF file {}",
-                            self.file.name
-                        );
-                    }
-                    return Ok(FileLoaded {
-                        truncated: Some(valid_up_to),
-                    });
-                }
-            };
-            self.sink
-                .apply(&cmds)
-                .map_err(|command| BootError::UnknownCommand {
-                    name: self.name(),
-                    offset,
-                    command,
-                })?;
-            n += 1;
-            out.units += 1;
-            if n.is_multiple_of(PROGRESS_EVERY) {
-                self.sink.progress(
-                    self.done_before + units.offset(),
-                    self.total,
-                    &self.file.name,
-                );
-            }
-        }
-    }
 }
 
 /// Getting ready to append (see the module doc). `manifest`: what loading found (`None`
@@ -546,6 +640,7 @@ mod tests {
         let ro = RewriteOptions {
             preamble: true,
             rdb: WriterOptions::default(),
+            timestamp: None,
         };
         let (_, f, _) = open_for_append(&l, None, &ks, &ro).unwrap();
         drop(f);

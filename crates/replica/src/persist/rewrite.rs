@@ -19,7 +19,8 @@
 //!
 //! Per non-empty database a `SELECT`, then per key: `SET`, or `RPUSH`/`SADD`/`ZADD`/`HSET`
 //! with at most [`ITEMS_PER_CMD`] items per command, then `PEXPIREAT` when the key has a
-//! TTL. Scores use Redis's `%.17g` ([`format_double`]).
+//! TTL. Scores use Redis's `%.17g` ([`format_double`]). With `aof-timestamp-enabled yes` the
+//! file starts with a `#TS:<unix secs>` annotation line.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -47,6 +48,9 @@ pub struct RewriteOptions {
     pub preamble: bool,
     /// RDB options for the preamble (`aof_base` is forced on, replication aux off).
     pub rdb: WriterOptions,
+    /// `aof-timestamp-enabled yes`: the Unix time (taken by the parent, so the child reads
+    /// no clock) of the `#TS:<secs>` annotation a RESP base starts with, as Redis's does.
+    pub timestamp: Option<i64>,
 }
 
 /// Writes the keyspace as an AOF base into `out`: RDB (preamble) or RESP commands.
@@ -62,6 +66,10 @@ pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io:
             snapshot::save(ks, out, &rdb).map_err(|e| io::Error::other(e.to_string()))?;
         Ok((w, stats.keys))
     } else {
+        let mut out = out;
+        if let Some(ts) = opts.timestamp {
+            out.write_all(format!("#TS:{ts}\r\n").as_bytes())?;
+        }
         write_commands(ks, out)
     }
 }
@@ -283,6 +291,28 @@ mod tests {
     }
 
     #[test]
+    fn resp_base_starts_with_a_timestamp_annotation_only_when_asked() {
+        let ks = sample();
+        let mut opts = RewriteOptions {
+            preamble: false,
+            rdb: WriterOptions::default(),
+            timestamp: Some(1_700_000_000),
+        };
+        let (with, _) = write_base(&ks, Vec::new(), &opts).unwrap();
+        assert!(with.starts_with(b"#TS:1700000000\r\n*2\r\n$6\r\nSELECT\r\n"));
+        // Loaders skip the annotation.
+        assert_eq!(units(&with).len(), units(&with[16..]).len());
+        opts.timestamp = None;
+        let (without, _) = write_base(&ks, Vec::new(), &opts).unwrap();
+        assert_eq!(&with[16..], &without[..]);
+        // The RDB preamble never carries one (Redis writes it only in the RESP form).
+        opts.preamble = true;
+        opts.timestamp = Some(1);
+        let (rdb, _) = write_base(&ks, Vec::new(), &opts).unwrap();
+        assert!(rdb.starts_with(b"REDIS"));
+    }
+
+    #[test]
     fn child_writes_base_and_parent_installs_it() {
         let d = tempfile::tempdir().unwrap();
         let layout = AofLayout {
@@ -303,6 +333,7 @@ mod tests {
         let opts = RewriteOptions {
             preamble: true,
             rdb: WriterOptions::default(),
+            timestamp: None,
         };
         let pid = start_rewrite(&mut slot, &ks, &layout, &opts, &[]).unwrap();
         let mut exit = None;
