@@ -174,7 +174,8 @@ async fn load_steps(
         path: path.display().to_string(),
         source,
     };
-    let mut loader = Loader::new(BufReader::with_capacity(1 << 16, file), opts).map_err(fail)?;
+    let mut loader =
+        Loader::threaded(BufReader::with_capacity(1 << 16, file), opts).map_err(fail)?;
     let mut aux_logged = false;
     loading::run(node, total, |_| {
         let step = loader.step(STEP_ITEMS).map_err(fail)?;
@@ -199,8 +200,7 @@ fn load_now(node: &Node) -> Result<Option<Loaded>, RdbFileError> {
     let Some((file, _)) = open(&path)? else {
         return Ok(None);
     };
-    let reader = BufReader::with_capacity(1 << 16, file);
-    snapshot::load(reader, load_options(node), |_| {})
+    snapshot::load_file(file, load_options(node))
         .map(Some)
         .map_err(|source| RdbFileError::Load {
             path: path.display().to_string(),

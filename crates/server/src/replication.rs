@@ -26,7 +26,6 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -1049,8 +1048,7 @@ impl ReplicaHost for NodeHost {
             now_ms: unix_ms(),
             drop_expired: false,
         };
-        let loaded = snapshot::load(BufReader::with_capacity(1 << 16, file), opts, |_| {})
-            .map_err(|e| e.to_string())?;
+        let loaded = snapshot::load_file(file, opts).map_err(|e| e.to_string())?;
         info!(
             "MASTER <-> REPLICA sync: Flushing old data; loaded {} keys ({} bytes)",
             loaded.keys_loaded, loaded.bytes

@@ -49,14 +49,15 @@ use std::io::{BufRead, Write};
 
 use bytes::Bytes;
 use ferrokv_proto::rdb::{
-    dump_payload, parse_dump_payload, Checksum, KeyMeta, RdbEntry, RdbError, RdbItem, RdbReader,
-    RdbValue, RdbWriter, ValueEncoding, WriterOptions,
+    dump_payload, parse_dump_payload, Checksum, KeyMeta, RdbError, RdbValue, RdbWriter,
+    ValueEncoding, WriterOptions,
 };
 
 use crate::config::{EvictionPolicy, StoreConfig};
 use crate::evict::{lfu_decayed, lfu_initial, lru_idle_secs};
 use crate::keyspace::{Db, Entry, Keyspace, NO_EXPIRE};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
+use decode::{Decoder, Item, Source};
 
 /// Items a [`load`] call reads between two progress reports.
 const LOAD_STEP_ITEMS: usize = 1024;
@@ -404,6 +405,8 @@ pub enum LoadError {
         String::from_utf8_lossy(key)
     )]
     DuplicateKey { offset: u64, db: usize, key: Bytes },
+    #[error("the RDB decoding thread stopped unexpectedly after offset {offset}")]
+    DecoderStopped { offset: u64 },
 }
 
 impl LoadError {
@@ -411,9 +414,9 @@ impl LoadError {
     pub fn offset(&self) -> u64 {
         match self {
             LoadError::Rdb(e) => e.offset(),
-            LoadError::DbOutOfRange { offset, .. } | LoadError::DuplicateKey { offset, .. } => {
-                *offset
-            }
+            LoadError::DbOutOfRange { offset, .. }
+            | LoadError::DuplicateKey { offset, .. }
+            | LoadError::DecoderStopped { offset } => *offset,
         }
     }
 }
@@ -429,8 +432,12 @@ pub enum Step {
 
 /// Loads an RDB stream into fresh databases, a bounded number of items per [`step`](Self::step).
 pub struct Loader<R> {
-    reader: RdbReader<R>,
-    opts: LoadOptions,
+    source: Source<R>,
+    version: u16,
+    /// Bytes of the file decoded and stored so far.
+    offset: u64,
+    /// Encoding thresholds for the values built.
+    cfg: StoreConfig,
     dbs: Vec<Db>,
     db: usize,
     aux: RdbAux,
@@ -444,17 +451,25 @@ pub struct Loader<R> {
 }
 
 impl<R: BufRead> Loader<R> {
-    /// Reads the signature; fails on a file that is not RDB version 1 to 10.
+    /// Reads the signature; fails on a file that is not RDB version 1 to 10. Decodes on the
+    /// caller's thread (see [`Loader::threaded`]).
     pub fn new(input: R, opts: LoadOptions) -> Result<Loader<R>, LoadError> {
-        let reader = RdbReader::new(input)?;
+        let decoder = Decoder::new(input, opts.clone())?;
+        let version = decoder.version();
+        Ok(Loader::with_source(Source::inline(decoder), version, opts))
+    }
+
+    fn with_source(source: Source<R>, version: u16, opts: LoadOptions) -> Loader<R> {
         let dbs = (0..opts.cfg.databases.max(1))
             .map(|_| Db::default())
             .collect();
         let lfu = opts.cfg.maxmemory_policy.is_lfu();
         let clock = (opts.now_ms / 1000) as u32;
-        Ok(Loader {
-            reader,
-            opts,
+        Loader {
+            source,
+            version,
+            offset: 0,
+            cfg: opts.cfg,
             dbs,
             db: 0,
             aux: RdbAux::default(),
@@ -464,12 +479,12 @@ impl<R: BufRead> Loader<R> {
             empty_skipped: 0,
             lfu,
             clock,
-        })
+        }
     }
 
     /// The file's RDB version.
     pub fn version(&self) -> u16 {
-        self.reader.version()
+        self.version
     }
 
     /// Aux fields read so far (they come first in files Redis writes).
@@ -479,68 +494,71 @@ impl<R: BufRead> Loader<R> {
 
     pub fn progress(&self) -> LoadProgress {
         LoadProgress {
-            bytes: self.reader.offset(),
+            bytes: self.offset,
             keys: self.keys_loaded,
         }
     }
 
-    /// Reads up to `max_items` items (aux fields, database switches, keys).
+    /// Stores about `max_items` items (aux fields, database switches, keys): at least one
+    /// batch of the decoder's.
     pub fn step(&mut self, max_items: usize) -> Result<Step, LoadError> {
-        if self.checksum.is_some() {
-            return Ok(Step::Done);
-        }
-        for _ in 0..max_items.max(1) {
-            let at = self.reader.offset();
-            let Some(item) = self.reader.next_item()? else {
-                // `next_item` ends only after Eof or an error, both handled below.
-                return Err(RdbError::Truncated {
-                    offset: at,
-                    expected: "the EOF opcode",
-                }
-                .into());
-            };
-            match item {
-                RdbItem::Aux { key, value } => self.aux.set(key, value),
-                RdbItem::SelectDb(n) => {
-                    if n >= self.dbs.len() as u64 {
-                        return Err(LoadError::DbOutOfRange {
-                            offset: at,
-                            db: n,
-                            databases: self.dbs.len(),
-                        });
-                    }
-                    self.db = n as usize;
-                }
-                RdbItem::ResizeDb {
-                    db_size,
-                    expires_size,
-                } => {
-                    let d = &mut self.dbs[self.db];
-                    // A hint only: bounded so a hostile file cannot make us allocate.
-                    d.map.reserve((db_size as usize).min(1 << 20));
-                    d.expires.reserve((expires_size as usize).min(1 << 20));
-                }
-                RdbItem::Entry(entry) => self.store(entry, at)?,
-                RdbItem::Eof(checksum) => {
-                    self.checksum = Some(checksum);
-                    return Ok(Step::Done);
-                }
+        let mut stored = 0;
+        while self.checksum.is_none() && stored < max_items.max(1) {
+            let batch = self.source.next(max_items.max(1) - stored)?;
+            stored += batch.items.len();
+            for item in batch.items {
+                self.apply(item)?;
             }
+            self.offset = batch.offset;
         }
-        Ok(Step::More)
+        Ok(match self.checksum {
+            Some(_) => Step::Done,
+            None => Step::More,
+        })
     }
 
-    fn store(&mut self, e: RdbEntry, at: u64) -> Result<(), LoadError> {
-        let RdbEntry {
-            key, value, meta, ..
-        } = e;
-        if let Some(exp) = meta.expire_ms {
-            if self.opts.drop_expired && exp < self.opts.now_ms {
-                self.keys_expired += 1;
-                return Ok(());
+    fn apply(&mut self, item: Item) -> Result<(), LoadError> {
+        match item {
+            Item::Aux { key, value } => self.aux.set(key, value),
+            Item::SelectDb { db, at } => {
+                if db >= self.dbs.len() as u64 {
+                    return Err(LoadError::DbOutOfRange {
+                        offset: at,
+                        db,
+                        databases: self.dbs.len(),
+                    });
+                }
+                self.db = db as usize;
             }
+            Item::ResizeDb {
+                db_size,
+                expires_size,
+            } => {
+                let d = &mut self.dbs[self.db];
+                // A hint only: bounded so a hostile file cannot make us allocate.
+                d.map.reserve((db_size as usize).min(1 << 20));
+                d.expires.reserve((expires_size as usize).min(1 << 20));
+            }
+            Item::Key {
+                at,
+                key,
+                value,
+                meta,
+            } => self.store(at, key, value, meta)?,
+            Item::Expired => self.keys_expired += 1,
+            Item::Eof(checksum) => self.checksum = Some(checksum),
         }
-        let Some(value) = from_rdb(value, &self.opts.cfg) else {
+        Ok(())
+    }
+
+    fn store(
+        &mut self,
+        at: u64,
+        key: Bytes,
+        value: RdbValue,
+        meta: KeyMeta,
+    ) -> Result<(), LoadError> {
+        let Some(value) = from_rdb(value, &self.cfg) else {
             self.empty_skipped += 1;
             return Ok(());
         };
@@ -584,7 +602,7 @@ impl<R: BufRead> Loader<R> {
     /// The loaded databases and counters. Call after [`step`](Self::step) returned
     /// [`Step::Done`]; before that it fails (the file is not complete).
     pub fn finish(self) -> Result<Loaded, LoadError> {
-        let bytes = self.reader.offset();
+        let bytes = self.offset;
         let Some(checksum) = self.checksum else {
             return Err(RdbError::Truncated {
                 offset: bytes,
@@ -595,7 +613,7 @@ impl<R: BufRead> Loader<R> {
         Ok(Loaded {
             dbs: self.dbs,
             aux: self.aux,
-            version: self.reader.version(),
+            version: self.version,
             checksum,
             keys_loaded: self.keys_loaded,
             keys_expired: self.keys_expired,
@@ -603,6 +621,23 @@ impl<R: BufRead> Loader<R> {
             bytes,
         })
     }
+}
+
+impl<R: BufRead + Send + 'static> Loader<R> {
+    /// Like [`Loader::new`], but decodes on a thread of its own while the caller's thread
+    /// stores (see `snapshot/decode.rs`): what the server uses for files.
+    pub fn threaded(input: R, opts: LoadOptions) -> Result<Loader<R>, LoadError> {
+        let decoder = Decoder::new(input, opts.clone())?;
+        let version = decoder.version();
+        Ok(Loader::with_source(Source::spawn(decoder)?, version, opts))
+    }
+}
+
+/// Loads a whole RDB file, decoding on a second thread ([`Loader::threaded`]).
+pub fn load_file(file: std::fs::File, opts: LoadOptions) -> Result<Loaded, LoadError> {
+    let mut loader = Loader::threaded(std::io::BufReader::with_capacity(1 << 16, file), opts)?;
+    while loader.step(LOAD_STEP_ITEMS)? == Step::More {}
+    loader.finish()
 }
 
 /// Loads a whole RDB stream, calling `progress` after every batch of items.
@@ -619,5 +654,6 @@ pub fn load<R: BufRead>(
     loader.finish()
 }
 
+mod decode;
 #[cfg(test)]
 mod tests;

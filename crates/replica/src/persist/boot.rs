@@ -377,7 +377,7 @@ impl AofLoader {
             }
             f.seek(SeekFrom::Start(0)).map_err(|e| io(0, e))?;
             let input = BufReader::with_capacity(1 << 16, f);
-            let loader = snapshot::Loader::new(input, self.opts.rdb.clone())
+            let loader = snapshot::Loader::threaded(input, self.opts.rdb.clone())
                 .map_err(|e| self.rdb_error(&file, e))?;
             Reading::Rdb(Box::new(loader))
         } else {

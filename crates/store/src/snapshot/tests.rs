@@ -1,6 +1,6 @@
 use super::*;
 
-use ferrokv_proto::rdb::crc64;
+use ferrokv_proto::rdb::{crc64, RdbItem, RdbReader};
 use proptest::prelude::*;
 
 const NOW: i64 = 1_700_000_000_000;
@@ -432,6 +432,63 @@ fn every_truncation_is_an_error_with_its_offset() {
         .expect_err(&format!("prefix of {cut} bytes loaded"));
         assert!(err.offset() <= cut as u64, "cut {cut}: {err}");
     }
+}
+
+/// The threaded loader (decoding on its own thread) reports exactly what the inline one
+/// does, for every prefix of a file: the same error at the same offset, or the same data.
+#[test]
+fn threaded_loading_matches_inline_loading() {
+    let threaded = |bytes: &[u8], cfg: &StoreConfig| {
+        let input = std::io::Cursor::new(bytes.to_vec());
+        let mut loader = Loader::threaded(input, LoadOptions::primary(cfg.clone(), NOW))?;
+        let mut steps = 0;
+        while loader.step(100)? == Step::More {
+            steps += 1;
+            assert!(steps < 100_000);
+        }
+        loader.finish()
+    };
+    let file = sample_file();
+    let cfg = StoreConfig::default();
+    for cut in 0..=file.len() {
+        let inline = load_vec(&file[..cut], LoadOptions::primary(cfg.clone(), NOW));
+        let other = threaded(&file[..cut], &cfg);
+        match (inline, other) {
+            (Ok(a), Ok(b)) => assert_eq!(canon_dbs(&a.dbs, &cfg), canon_dbs(&b.dbs, &cfg)),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "cut {cut}"),
+            (a, b) => panic!("cut {cut}: inline {:?} threaded {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+    // Many batches, every type, expiries, two databases.
+    let mut ks = keyspace(cfg.clone());
+    for i in 0..5000usize {
+        let key = format!("k{i}").into_bytes();
+        let item = |j: usize| format!("{i}-{j}").into_bytes();
+        let value = match i % 5 {
+            0 => Value::Str(Bytes::from(item(0))),
+            1 => build(Gen::List((0..4).map(item).collect()), &cfg),
+            2 => build(Gen::Set((0..4).map(item).collect()), &cfg),
+            3 => build(
+                Gen::Hash((0..4).map(|j| (item(j), item(j + 1))).collect()),
+                &cfg,
+            ),
+            _ => build(
+                Gen::ZSet((0..4).map(|j| (item(j), j as f64)).collect()),
+                &cfg,
+            ),
+        };
+        ks.set(i % 2, &key, value);
+        if i % 7 == 0 {
+            ks.db_mut(i % 2)
+                .set_expire(&key, Some(NOW + 1000 + i as i64));
+        }
+    }
+    let file = save_to_vec(&ks);
+    let a = load_vec(&file, LoadOptions::primary(cfg.clone(), NOW)).unwrap();
+    let b = threaded(&file, &cfg).unwrap();
+    assert_eq!(canon_dbs(&b.dbs, &cfg), canon_dbs(&ks.dbs, &cfg));
+    assert_eq!((a.keys_loaded, a.bytes), (b.keys_loaded, b.bytes));
+    assert_eq!(b.keys_loaded, 5000);
 }
 
 #[test]
