@@ -141,7 +141,7 @@ impl<R: BufRead> Decoder<R> {
 
 /// Where a [`Loader`](super::Loader) gets its items.
 pub(super) enum Source<R> {
-    Inline(Decoder<R>),
+    Inline(Box<Decoder<R>>),
     Thread {
         rx: Receiver<Result<Batch, LoadError>>,
         /// Offset reached by the batches received so far.
@@ -151,7 +151,7 @@ pub(super) enum Source<R> {
 
 impl<R: BufRead> Source<R> {
     pub fn inline(decoder: Decoder<R>) -> Source<R> {
-        Source::Inline(decoder)
+        Source::Inline(Box::new(decoder))
     }
 
     /// The next batch of at least one item (`want` is a hint for the inline decoder; the
