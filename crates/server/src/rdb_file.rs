@@ -292,7 +292,8 @@ pub fn debug_reload(node: &mut Node, argv: &[Bytes]) -> Result<Frame, CmdError> 
         }
         for (new, old) in dbs.into_iter().zip(node.ks.dbs.iter_mut()) {
             for (k, e) in new.map {
-                old.put(k.as_slice(), e);
+                let at = new.expires.get(k.as_slice()).copied();
+                old.put(k.as_slice(), e, at);
             }
         }
     }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::config::EvictionPolicy;
-use crate::keyspace::{Keyspace, NO_EXPIRE};
+use crate::keyspace::Keyspace;
 
 const LFU_INIT_VAL: u32 = 5;
 
@@ -87,14 +87,13 @@ impl Keyspace {
             }
             for _ in 0..samples {
                 let i = rng.gen_range(0..pool_len);
-                let (key, entry) = if volatile {
-                    let (k, ()) = d.expires.get_index(i).expect("index < len");
-                    (
-                        k,
-                        d.map.get(k.as_slice()).expect("expires is a subset of map"),
-                    )
+                let (key, entry, expire) = if volatile {
+                    let (k, &at) = d.expires.get_index(i).expect("index < len");
+                    let e = d.map.get(k.as_slice()).expect("expires is a subset of map");
+                    (k, e, Some(at))
                 } else {
-                    d.map.get_index(i).expect("index < len")
+                    let (k, e) = d.map.get_index(i).expect("index < len");
+                    (k, e, d.expire_of(k.as_slice(), e))
                 };
                 let score = match policy {
                     EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru => {
@@ -105,7 +104,7 @@ impl Keyspace {
                             as u64
                     }
                     EvictionPolicy::VolatileTtl => {
-                        u64::MAX - (entry.expire_at.max(0) as u64).min(NO_EXPIRE as u64)
+                        u64::MAX - expire.map_or(u64::MAX, |at| at.max(0) as u64)
                     }
                     _ => rng.gen(),
                 };

@@ -45,14 +45,9 @@ impl Keyspace {
                     if d.expire_cursor >= d.expires.len() {
                         d.expire_cursor = 0;
                     }
-                    let key = d
-                        .expires
-                        .get_index(d.expire_cursor)
-                        .expect("in range")
-                        .0
-                        .clone();
-                    let at = d.map.get(key.as_slice()).map(|e| e.expire_at).unwrap_or(0);
+                    let (key, &at) = d.expires.get_index(d.expire_cursor).expect("in range");
                     if at <= self.now_ms {
+                        let key = key.clone();
                         // swap_remove moves the last key into this slot: do not advance.
                         self.delete_expired(db, key.as_slice());
                         expired_now += 1;

@@ -33,30 +33,32 @@ use crate::value::{StrEncoding, Value};
 pub type KeyMap = DenseMap<Entry>;
 
 /// The keys of a database that carry a TTL.
-pub type KeySet = DenseMap<()>;
+///
+/// The expire times live here and not in [`Entry`] (as Redis keeps them in a second dict):
+/// most keys have none, and 8 bytes per entry is 5% of a small string key.
+pub type ExpireMap = DenseMap<i64>;
 
-/// No expiry set on an entry.
-pub const NO_EXPIRE: i64 = i64::MAX;
-
+/// One key's value and metadata. Its expire time, if any, is in [`Db::expires`].
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute Unix time in milliseconds, or [`NO_EXPIRE`].
-    pub expire_at: i64,
     /// LRU clock (seconds, wrapping) or LFU (16-bit minutes << 8 | 8-bit log counter),
     /// depending on `maxmemory-policy`, as Redis stores in `robj.lru`.
     pub access: u32,
     /// For strings: how the value was built (decides `OBJECT ENCODING`, see [`StrEncoding`]).
     pub str_encoding: StrEncoding,
+    /// Whether [`Db::expires`] holds a time for this key, so that a lookup of a key without
+    /// one (the common case) costs one hash probe, not two. Kept by [`Db`]'s methods only.
+    has_ttl: bool,
 }
 
 impl Entry {
     pub fn new(value: Value) -> Entry {
         Entry {
             value,
-            expire_at: NO_EXPIRE,
             access: 0,
             str_encoding: StrEncoding::Auto,
+            has_ttl: false,
         }
     }
 
@@ -66,10 +68,6 @@ impl Entry {
             Value::Str(s) => crate::value::string_encoding_as(s, self.str_encoding),
             v => v.encoding_name(cfg),
         }
-    }
-
-    pub fn expire(&self) -> Option<i64> {
-        (self.expire_at != NO_EXPIRE).then_some(self.expire_at)
     }
 }
 
@@ -85,7 +83,7 @@ pub enum ExpireMode {
 pub struct Db {
     pub map: KeyMap,
     /// Keys that carry a TTL (sampled by the active expire cycle and `volatile-*` eviction).
-    pub expires: KeySet,
+    pub expires: ExpireMap,
     /// Where the active expire cycle resumes (see `expire.rs`).
     pub expire_cursor: usize,
     /// Running `avg_ttl` estimate for `INFO keyspace`.
@@ -105,32 +103,68 @@ impl Db {
         self.expires.len()
     }
 
-    /// Removes a key without any expiry logic. Returns the entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.map.swap_remove(key)?;
-        if e.expire_at != NO_EXPIRE {
-            self.expires.swap_remove(key);
+    /// The expire time of `entry`, stored under `key` (no expiry logic).
+    pub fn expire_of(&self, key: &[u8], entry: &Entry) -> Option<i64> {
+        if entry.has_ttl {
+            self.expires.get(key).copied()
+        } else {
+            None
         }
-        Some(e)
     }
 
-    /// Inserts or replaces an entry as is (expiry included).
-    pub fn put(&mut self, key: &[u8], entry: Entry) {
-        let has_ttl = entry.expire_at != NO_EXPIRE;
+    /// The entry of `key` and its expire time (no expiry logic).
+    pub fn get_with_expire(&self, key: &[u8]) -> Option<(&Entry, Option<i64>)> {
+        let e = self.map.get(key)?;
+        Some((e, self.expire_of(key, e)))
+    }
+
+    /// Every key with its entry and expire time, in map order.
+    pub fn iter_with_expire(&self) -> impl Iterator<Item = (&Key, &Entry, Option<i64>)> + '_ {
+        self.map
+            .iter()
+            .map(|(k, e)| (k, e, self.expire_of(k.as_slice(), e)))
+    }
+
+    /// Removes a key without any expiry logic. Returns the entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.take(key).map(|(e, _)| e)
+    }
+
+    /// Removes a key without any expiry logic. Returns the entry and its expire time.
+    pub fn take(&mut self, key: &[u8]) -> Option<(Entry, Option<i64>)> {
+        let e = self.map.swap_remove(key)?;
+        let at = if e.has_ttl {
+            self.expires.swap_remove(key)
+        } else {
+            None
+        };
+        Some((e, at))
+    }
+
+    /// Inserts or replaces an entry, with the expire time `at` (`None`: no TTL).
+    pub fn put(&mut self, key: &[u8], mut entry: Entry, at: Option<i64>) {
+        entry.has_ttl = at.is_some();
         // One hash and probe for both cases (this is SET's hot path).
-        let had_ttl = self
-            .map
-            .insert(key, entry)
-            .is_some_and(|old| old.expire_at != NO_EXPIRE);
-        match (had_ttl, has_ttl) {
-            (true, false) => {
+        let had_ttl = self.map.insert(key, entry).is_some_and(|old| old.has_ttl);
+        match at {
+            Some(at) => {
+                self.expires.insert(key, at);
+            }
+            None if had_ttl => {
                 self.expires.swap_remove(key);
             }
-            (false, true) => {
-                self.expires.insert(key, ());
-            }
-            _ => {}
+            None => {}
         }
+    }
+
+    /// Inserts a key that must not exist yet (loading a file); `Err` gives the entry back.
+    pub fn put_new(&mut self, key: &[u8], mut entry: Entry, at: Option<i64>) -> Result<(), Entry> {
+        entry.has_ttl = at.is_some();
+        self.map.try_insert_new(key, entry)?;
+        if let Some(at) = at {
+            self.expires.insert(key, at);
+        }
+        Ok(())
     }
 
     /// Sets or clears (`None`) the expiry of an existing key. Returns false if no such key.
@@ -138,16 +172,15 @@ impl Db {
         let Some(e) = self.map.get_mut(key) else {
             return false;
         };
-        let had = e.expire_at != NO_EXPIRE;
-        e.expire_at = at.unwrap_or(NO_EXPIRE);
-        match (had, at.is_some()) {
-            (true, false) => {
+        let had = std::mem::replace(&mut e.has_ttl, at.is_some());
+        match at {
+            Some(at) => {
+                self.expires.insert(key, at);
+            }
+            None if had => {
                 self.expires.swap_remove(key);
             }
-            (false, true) => {
-                self.expires.insert(key, ());
-            }
-            _ => {}
+            None => {}
         }
         true
     }
@@ -246,9 +279,14 @@ impl Keyspace {
         &mut self.dbs[db]
     }
 
-    /// Is `entry` logically expired now?
-    fn is_expired(&self, expire_at: i64) -> bool {
-        expire_at != NO_EXPIRE && expire_at <= self.now_ms && self.mode != ExpireMode::ReplicaApply
+    /// Is a key with expire time `at` logically expired now?
+    fn is_expired(&self, at: Option<i64>) -> bool {
+        at.is_some_and(|at| at <= self.now_ms) && self.mode != ExpireMode::ReplicaApply
+    }
+
+    /// Whether `entry` (stored under `key` in `db`) is logically expired now.
+    fn entry_expired(&self, db: usize, key: &[u8], entry: &Entry) -> bool {
+        entry.has_ttl && self.is_expired(self.dbs[db].expires.get(key).copied())
     }
 
     /// Looks a key up applying the expiry rules of [`ExpireMode`], and touches its access
@@ -256,7 +294,7 @@ impl Keyspace {
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         // Hash once; the second access below is by index.
         let (i, e) = self.dbs[db].map.get_full(key)?;
-        if self.is_expired(e.expire_at) {
+        if self.entry_expired(db, key, e) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);
             }
@@ -284,7 +322,7 @@ impl Keyspace {
         let Some(e) = self.dbs[db].map.get(key) else {
             return false;
         };
-        if self.is_expired(e.expire_at) {
+        if self.entry_expired(db, key, e) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);
             }
@@ -305,16 +343,18 @@ impl Keyspace {
     pub fn set(&mut self, db: usize, key: &[u8], value: Value) {
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        self.dbs[db].put(key, e);
+        self.dbs[db].put(key, e, None);
     }
 
     /// Stores `value` under `key`, keeping the old TTL if the key existed (and was live).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        let ttl = self.lookup(db, key).map(|e| e.expire_at);
+        let ttl = match self.lookup(db, key) {
+            Some(e) if e.has_ttl => self.dbs[db].expires.get(key).copied(),
+            _ => None,
+        };
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        e.expire_at = ttl.unwrap_or(NO_EXPIRE);
-        self.dbs[db].put(key, e);
+        self.dbs[db].put(key, e, ttl);
     }
 
     /// Deletes a key if it exists (after expiry rules). Returns whether it was deleted.
@@ -328,8 +368,13 @@ impl Keyspace {
     /// Remaining TTL in ms: `None` if the key does not exist, `Some(None)` if it has no TTL.
     pub fn ttl_ms(&mut self, db: usize, key: &[u8]) -> Option<Option<i64>> {
         let now = self.now_ms;
-        let e = self.lookup(db, key)?;
-        Some(e.expire().map(|at| (at - now).max(0)))
+        let has_ttl = self.lookup(db, key)?.has_ttl;
+        let at = if has_ttl {
+            self.dbs[db].expires.get(key).copied()
+        } else {
+            None
+        };
+        Some(at.map(|at| (at - now).max(0)))
     }
 
     /// Number of keys, as `DBSIZE` reports it (includes not-yet-collected expired keys).
@@ -364,7 +409,7 @@ impl Keyspace {
             let i = self.dbs[db].random_index(rng)?;
             let (k, e) = self.dbs[db].map.get_index(i)?;
             let key = k.to_bytes();
-            if !self.is_expired(e.expire_at) {
+            if !self.entry_expired(db, &key, e) {
                 return Some(key);
             }
             if self.mode == ExpireMode::Primary {

@@ -55,7 +55,7 @@ use ferrokv_proto::rdb::{
 
 use crate::config::{EvictionPolicy, StoreConfig};
 use crate::evict::{lfu_decayed, lfu_initial, lru_idle_secs};
-use crate::keyspace::{Db, Entry, Keyspace, NO_EXPIRE};
+use crate::keyspace::{Db, Entry, Keyspace};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 use decode::{Decoder, Item, Source};
 
@@ -93,8 +93,8 @@ pub fn save<W: Write>(
             continue;
         }
         w.select_db(index as u64, db.len() as u64, db.expires_len() as u64)?;
-        for (key, entry) in &db.map {
-            let meta = meta_of.meta(entry);
+        for (key, entry, expire) in db.iter_with_expire() {
+            let meta = meta_of.meta(entry, expire);
             write_value(&mut w, key.as_slice(), &meta, &entry.value)?;
             stats.keys += 1;
             stats.expires += u64::from(meta.expire_ms.is_some());
@@ -125,9 +125,9 @@ impl MetaPolicy {
         }
     }
 
-    fn meta(&self, e: &Entry) -> KeyMeta {
+    fn meta(&self, e: &Entry, expire_ms: Option<i64>) -> KeyMeta {
         KeyMeta {
-            expire_ms: e.expire(),
+            expire_ms,
             lru_idle: self
                 .lru
                 .then(|| u64::from(lru_idle_secs(e.access, self.clock))),
@@ -563,20 +563,17 @@ impl<R: BufRead> Loader<R> {
             return Ok(());
         };
         let mut entry = Entry::new(value);
-        entry.expire_at = meta.expire_ms.unwrap_or(NO_EXPIRE);
         entry.access = self.access(&meta);
-        let has_ttl = entry.expire_at != NO_EXPIRE;
-        let db = &mut self.dbs[self.db];
         // One hash lookup per key: this is the hot path of a load.
-        if db.map.try_insert_new(&key, entry).is_err() {
+        if self.dbs[self.db]
+            .put_new(&key, entry, meta.expire_ms)
+            .is_err()
+        {
             return Err(LoadError::DuplicateKey {
                 offset: at,
                 db: self.db,
                 key,
             });
-        }
-        if has_ttl {
-            db.expires.insert(&key, ());
         }
         self.keys_loaded += 1;
         Ok(())

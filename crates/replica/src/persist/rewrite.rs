@@ -84,7 +84,7 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
         }
         let n = index.to_string();
         encode_command(&[&b"SELECT"[..], n.as_bytes()], &mut buf);
-        for (key, entry) in &db.map {
+        for (key, entry, expire) in db.iter_with_expire() {
             let key = key.as_slice();
             match &entry.value {
                 Value::Str(s) => encode_command(&[&b"SET"[..], key, s], &mut buf),
@@ -106,7 +106,7 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
                     h.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
                 ),
             }
-            if let Some(ms) = entry.expire() {
+            if let Some(ms) = expire {
                 let ms = ms.to_string();
                 encode_command(&[&b"PEXPIREAT"[..], key, ms.as_bytes()], &mut buf);
             }

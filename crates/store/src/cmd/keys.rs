@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
-use super::string::{already_expired, del_command, storable_expire};
+use super::string::{already_expired, del_command};
 use super::{
     Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, DENYOOM, FAST, READONLY, TOUCHES_ALL,
     WRITE,
@@ -173,8 +173,8 @@ fn rename_generic(ctx: &mut Ctx, args: &mut Args, nx: bool) -> Result<Executed, 
         ctx.ks.dbs[ctx.db].remove(dst);
     }
     let db = &mut ctx.ks.dbs[ctx.db];
-    if let Some(entry) = db.remove(src) {
-        db.put(dst, entry);
+    if let Some((entry, at)) = db.take(src) {
+        db.put(dst, entry, at);
     }
     Ok(Executed::write(done(1)))
 }
@@ -217,6 +217,7 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Some(entry) = ctx.ks.lookup(ctx.db, src).cloned() else {
         return Ok(Executed::read(Frame::Integer(0)));
     };
+    let at = ctx.ks.dbs[ctx.db].expire_of(src, &entry);
     if ctx.ks.exists(dst_db, dst) && !replace {
         return Ok(Executed::read(Frame::Integer(0)));
     }
@@ -224,7 +225,7 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     entry.access = ctx.ks.new_access();
     let db = &mut ctx.ks.dbs[dst_db];
     db.remove(dst);
-    db.put(dst, entry);
+    db.put(dst, entry, at);
     Ok(Executed::write(Frame::Integer(1)))
 }
 
@@ -237,8 +238,8 @@ fn move_cmd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     if !ctx.exists(key) || ctx.ks.exists(dst_db, key) {
         return Ok(Executed::read(Frame::Integer(0)));
     }
-    if let Some(entry) = ctx.ks.dbs[ctx.db].remove(key) {
-        ctx.ks.dbs[dst_db].put(key, entry);
+    if let Some((entry, at)) = ctx.ks.dbs[ctx.db].take(key) {
+        ctx.ks.dbs[dst_db].put(key, entry, at);
     }
     Ok(Executed::write(Frame::Integer(1)))
 }
@@ -503,7 +504,9 @@ fn expire_generic(
     if !ctx.exists(key) {
         return Ok(Executed::read(Frame::Integer(0)));
     }
-    let current = ctx.ks.dbs[ctx.db].map.get(&key[..]).and_then(Entry::expire);
+    let current = ctx.ks.dbs[ctx.db]
+        .get_with_expire(key)
+        .and_then(|(_, at)| at);
     let refused = (flags.nx && current.is_some())
         || (flags.xx && current.is_none())
         || (flags.gt && current.is_none_or(|c| when <= c))
@@ -518,7 +521,7 @@ fn expire_generic(
             vec![del_command(ctx), key.clone()],
         ));
     }
-    ctx.ks.dbs[ctx.db].set_expire(key, Some(storable_expire(when)));
+    ctx.ks.dbs[ctx.db].set_expire(key, Some(when));
     if cmd == "pexpireat" {
         return Ok(Executed::write(Frame::Integer(1)));
     }
@@ -554,10 +557,10 @@ fn ttl_generic(
 ) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let now = ctx.now_ms();
-    let Some(entry) = peek(ctx, key) else {
+    if peek(ctx, key).is_none() {
         return Ok(Executed::read(Frame::Integer(-2)));
-    };
-    let Some(at) = entry.expire() else {
+    }
+    let Some((_, Some(at))) = ctx.ks.dbs[ctx.db].get_with_expire(key) else {
         return Ok(Executed::read(Frame::Integer(-1)));
     };
     let t = if absolute { at } else { at - now }.max(0);
@@ -586,7 +589,11 @@ fn pexpiretime(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 fn persist(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
-    if peek(ctx, key).and_then(Entry::expire).is_none() {
+    let has_ttl = peek(ctx, key).is_some()
+        && ctx.ks.dbs[ctx.db]
+            .get_with_expire(key)
+            .is_some_and(|(_, at)| at.is_some());
+    if !has_ttl {
         return Ok(Executed::read(Frame::Integer(0)));
     }
     ctx.ks.dbs[ctx.db].set_expire(key, None);
@@ -804,7 +811,7 @@ mod tests {
     fn flushdb_flushall() {
         let mut k = Kit::new();
         k.run("SET a 1");
-        k.ks.dbs[1].put(b"x", Entry::new(Value::Str(Bytes::new())));
+        k.ks.dbs[1].put(b"x", Entry::new(Value::Str(Bytes::new())), None);
         assert_eq!(k.run("FLUSHDB x"), err("ERR syntax error"));
         assert_eq!(k.run("FLUSHDB ASYNC SYNC"), err("ERR syntax error"));
         let e = k.exec("FLUSHDB async").unwrap();
@@ -943,8 +950,8 @@ mod tests {
             assert_eq!(k.run(cmd), err(want), "{cmd}");
         }
         assert_eq!(k.run("PEXPIREAT a 9223372036854775807"), int(1));
-        assert_eq!(k.run("TTL a"), int((i64::MAX - 1 - NOW + 500) / 1000));
-        assert_eq!(k.run("PEXPIRETIME a"), int(i64::MAX - 1));
+        assert_eq!(k.run("TTL a"), int((i64::MAX - NOW + 500) / 1000));
+        assert_eq!(k.run("PEXPIRETIME a"), int(i64::MAX));
     }
 
     #[test]

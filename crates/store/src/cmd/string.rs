@@ -117,12 +117,6 @@ pub(crate) fn already_expired(ctx: &Ctx, when_ms: i64) -> bool {
     when_ms <= ctx.now_ms() && ctx.ks.mode == ExpireMode::Primary
 }
 
-/// An absolute expiry as the keyspace can hold it: `i64::MAX` is the keyspace's "no expiry"
-/// marker, so that one instant is stored 1 ms earlier (see the report/Deviations).
-pub(crate) fn storable_expire(when_ms: i64) -> i64 {
-    when_ms.min(crate::keyspace::NO_EXPIRE - 1)
-}
-
 /// The command a lazy deletion propagates as (`UNLINK` under `lazyfree-lazy-expire`).
 pub(crate) fn del_command(ctx: &Ctx) -> Bytes {
     if ctx.ks.cfg.lazyfree_lazy_expire {
@@ -246,7 +240,7 @@ fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdE
         ctx.set(c.key, value);
     }
     if let Some(ms) = c.expire_ms {
-        ctx.ks.dbs[ctx.db].set_expire(c.key, Some(storable_expire(ms)));
+        ctx.ks.dbs[ctx.db].set_expire(c.key, Some(ms));
     }
     Ok((true, old))
 }
@@ -393,7 +387,7 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
                 vec![del_command(ctx), key.clone()],
             ));
         }
-        ctx.ks.dbs[ctx.db].set_expire(key, Some(storable_expire(ms)));
+        ctx.ks.dbs[ctx.db].set_expire(key, Some(ms));
         return Ok(Executed::rewritten(
             reply,
             vec![b("PEXPIREAT"), key.clone(), int_bytes(ms)],
@@ -401,9 +395,8 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     if o.persist
         && ctx.ks.dbs[ctx.db]
-            .map
-            .get(&key[..])
-            .is_some_and(|e| e.expire().is_some())
+            .get_with_expire(key)
+            .is_some_and(|(_, at)| at.is_some())
     {
         ctx.ks.dbs[ctx.db].set_expire(key, None);
         return Ok(Executed::rewritten(reply, vec![b("PERSIST"), key.clone()]));

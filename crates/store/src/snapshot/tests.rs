@@ -82,12 +82,14 @@ type Canon = Vec<(
 fn canon_dbs(dbs: &[Db], cfg: &StoreConfig) -> Canon {
     let mut out = Vec::new();
     for (i, db) in dbs.iter().enumerate() {
-        for (k, e) in &db.map {
-            out.push((i, k.as_slice().to_vec(), canon(&e.value, cfg), e.expire()));
+        for (k, e, at) in db.iter_with_expire() {
+            out.push((i, k.as_slice().to_vec(), canon(&e.value, cfg), at));
         }
         assert_eq!(
             db.expires_len(),
-            db.map.values().filter(|e| e.expire().is_some()).count()
+            db.iter_with_expire()
+                .filter(|(_, _, at)| at.is_some())
+                .count()
         );
     }
     out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
@@ -215,10 +217,7 @@ fn expired_keys_are_dropped_by_a_primary_and_kept_by_a_replica() {
     assert_eq!((primary.keys_loaded, primary.keys_expired), (2, 1));
     assert!(primary.dbs[0].map.get(&b"gone"[..]).is_none());
     // Redis drops only `expire < now`.
-    assert_eq!(
-        primary.dbs[0].map.get(&b"now"[..]).unwrap().expire(),
-        Some(NOW)
-    );
+    assert_eq!(primary.dbs[0].get_with_expire(b"now").unwrap().1, Some(NOW));
     assert_eq!(primary.dbs[0].expires_len(), 2);
 
     let opts = LoadOptions {
@@ -228,7 +227,7 @@ fn expired_keys_are_dropped_by_a_primary_and_kept_by_a_replica() {
     let replica = load_vec(&file, opts).unwrap();
     assert_eq!((replica.keys_loaded, replica.keys_expired), (3, 0));
     assert_eq!(
-        replica.dbs[0].map.get(&b"gone"[..]).unwrap().expire(),
+        replica.dbs[0].get_with_expire(b"gone").unwrap().1,
         Some(NOW - 1)
     );
 }
