@@ -570,48 +570,16 @@ fn clients_get_loading_while_a_big_aof_loads() {
             .expect("spawn ferrokv-server"),
     );
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (mut loading_replies, mut loaded_seen) = (0, Vec::new());
-    let mut c = loop {
-        assert!(Instant::now() < deadline, "ferrokv did not serve in time");
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!(
-                "ferrokv exited while loading: {status}\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        let Ok(mut c) = Conn::connect(addr) else {
-            thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        match c.try_cmd(&["SET", "x", "y"]) {
-            Ok(Frame::Simple(s)) if &s[..] == b"OK" => break c,
-            Ok(Frame::Error(e)) => {
-                assert_eq!(&e[..], b"LOADING Redis is loading the dataset in memory");
-                loading_replies += 1;
-                if let Ok(Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) =
-                    c.try_cmd(&["INFO", "persistence"])
-                {
-                    let info = String::from_utf8_lossy(&info).into_owned();
-                    if info.contains("loading:1\r\n") {
-                        assert!(
-                            info.contains(&format!("loading_total_bytes:{total}\r\n")),
-                            "{info}"
-                        );
-                        let loaded: u64 = info
-                            .lines()
-                            .find_map(|l| l.strip_prefix("loading_loaded_bytes:"))
-                            .and_then(|v| v.trim().parse().ok())
-                            .unwrap_or_else(|| panic!("no loading_loaded_bytes in {info}"));
-                        loaded_seen.push(loaded);
-                    }
-                }
-            }
-            Ok(other) => panic!("unexpected reply while starting: {other:?}"),
-            Err(_) => {}
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let watch = crate::harness::watch_loading(
+        &mut child,
+        addr,
+        &["SET", "x", "y"],
+        total,
+        Duration::from_secs(120),
+        Some(&log_path),
+    );
+    let (mut c, loading_replies, loaded_seen) =
+        (watch.conn, watch.loading_replies, watch.loaded_bytes);
     assert_eq!(
         c.cmd(&["DBSIZE"]),
         Frame::Integer((BASE_KEYS + TAIL + 1) as i64)

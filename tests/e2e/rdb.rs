@@ -612,43 +612,19 @@ fn clients_get_loading_while_the_rdb_loads() {
             .expect("spawn ferrokv-server"),
     );
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut loading_replies, mut info_seen) = (0, false);
-    let served = loop {
-        assert!(
-            Instant::now() < deadline,
-            "ferrokv did not serve within 60 s"
-        );
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("ferrokv exited while loading: {status}");
-        }
-        let Ok(mut c) = Conn::connect(addr) else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        match c.try_cmd(&["PING"]) {
-            Ok(Frame::Simple(s)) if &s[..] == b"PONG" => break c,
-            Ok(Frame::Error(e)) => {
-                assert_eq!(&e[..], b"LOADING Redis is loading the dataset in memory");
-                loading_replies += 1;
-                if let Ok(Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) =
-                    c.try_cmd(&["INFO", "persistence"])
-                {
-                    let info = String::from_utf8_lossy(&info).into_owned();
-                    if info.contains("loading:1\r\n") {
-                        assert!(
-                            info.contains(&format!("loading_total_bytes:{size}\r\n")),
-                            "{info}"
-                        );
-                        assert!(info.contains("loading_loaded_perc:"), "{info}");
-                        info_seen = true;
-                    }
-                }
-            }
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let watch = crate::harness::watch_loading(
+        &mut child,
+        addr,
+        &["PING"],
+        size,
+        Duration::from_secs(60),
+        None,
+    );
+    let (served, loading_replies, info_seen) = (
+        watch.conn,
+        watch.loading_replies,
+        !watch.loaded_bytes.is_empty(),
+    );
     let mut c = served;
     let dbsize = c.cmd(&["DBSIZE"]);
     drop(child);

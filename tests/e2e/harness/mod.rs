@@ -461,6 +461,82 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// What a client saw while a server loaded its dataset at startup ([`watch_loading`]).
+pub struct LoadWatch {
+    /// A connection to the server once it served `probe`.
+    pub conn: Conn,
+    /// `-LOADING` replies received.
+    pub loading_replies: usize,
+    /// `loading_loaded_bytes` of every INFO taken while `loading:1`, in order.
+    pub loaded_bytes: Vec<u64>,
+}
+
+/// Sends `probe` to the server `child` at `addr` until it answers without an error, checking
+/// on the way that every error is Redis's `-LOADING` and that INFO during the load says
+/// `loading:1` with `loading_total_bytes:total`. Panics after `timeout` or if the server
+/// exits (with `log`'s contents, when given).
+pub fn watch_loading(
+    child: &mut KillOnDrop,
+    addr: SocketAddr,
+    probe: &[&str],
+    total: u64,
+    timeout: Duration,
+    log: Option<&Path>,
+) -> LoadWatch {
+    let deadline = Instant::now() + timeout;
+    let (mut loading_replies, mut loaded_bytes) = (0, Vec::new());
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not serve within {timeout:?}"
+        );
+        if let Ok(Some(status)) = child.0.try_wait() {
+            let log = log.map(|p| std::fs::read_to_string(p).unwrap_or_default());
+            panic!(
+                "the server exited while loading: {status}\n{}",
+                log.unwrap_or_default()
+            );
+        }
+        let Ok(mut c) = Conn::connect(addr) else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        match c.try_cmd(probe) {
+            Ok(Frame::Error(e)) => {
+                assert_eq!(&e[..], b"LOADING Redis is loading the dataset in memory");
+                loading_replies += 1;
+                if let Ok(Frame::Bulk(info) | Frame::Verbatim { text: info, .. }) =
+                    c.try_cmd(&["INFO", "persistence"])
+                {
+                    let info = String::from_utf8_lossy(&info).into_owned();
+                    if info.contains("loading:1\r\n") {
+                        assert!(
+                            info.contains(&format!("loading_total_bytes:{total}\r\n")),
+                            "{info}"
+                        );
+                        assert!(info.contains("loading_loaded_perc:"), "{info}");
+                        let loaded: u64 = info
+                            .lines()
+                            .find_map(|l| l.strip_prefix("loading_loaded_bytes:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or_else(|| panic!("no loading_loaded_bytes in {info}"));
+                        loaded_bytes.push(loaded);
+                    }
+                }
+            }
+            Ok(_) => {
+                return LoadWatch {
+                    conn: c,
+                    loading_replies,
+                    loaded_bytes,
+                }
+            }
+            Err(_) => {}
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Polls `f` until it returns `Ok`, at most `timeout`; panics with the last error.
 pub fn eventually<T, E: std::fmt::Debug>(
     timeout: Duration,
