@@ -296,7 +296,7 @@ enum Reading {
     /// An RDB base (or the RDB preamble of an old single-file AOF).
     Rdb(Box<snapshot::Loader<BufReader<File>>>),
     /// Commands, from `start` of the file or after an RDB preamble.
-    Resp(Units<File>),
+    Resp(Box<Units<File>>),
 }
 
 /// Where replaying a file's commands stopped.
@@ -363,7 +363,7 @@ impl AofLoader {
                     }
                     let units = self.commands_from(&cur.file, start)?;
                     Some(Current {
-                        reading: Reading::Resp(units),
+                        reading: Reading::Resp(Box::new(units)),
                         ..cur
                     })
                 }
@@ -435,7 +435,7 @@ impl AofLoader {
                 .map_err(|e| self.rdb_error(&file, e))?;
             Reading::Rdb(Box::new(loader))
         } else {
-            Reading::Resp(self.commands_from(&file, 0)?)
+            Reading::Resp(Box::new(self.commands_from(&file, 0)?))
         };
         Ok(Current {
             file,
