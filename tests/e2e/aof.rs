@@ -5,7 +5,8 @@
 //! write load counting what acknowledged writes survived; `-LOADING` while a big AOF loads;
 //! `aof-timestamp-enabled` and `aof-disable-auto-gc`; PUBLISH kept out of the AOF; a full
 //! disk (RLIMIT_FSIZE) during appends; replicas with an AOF (`appendfsync always` acks, the
-//! AOF after a full sync).
+//! AOF after a full sync, PSYNC after a restart from the AOF, a torn write forcing a full
+//! sync).
 //!
 //! Crash rounds take `SEED=<n>` (default: time-based, printed) and `AOF_CRASH_ROUNDS`
 //! (default 10).
