@@ -5,7 +5,8 @@
 //! write load counting what acknowledged writes survived; `-LOADING` while a big AOF loads;
 //! `aof-timestamp-enabled` and `aof-disable-auto-gc`; PUBLISH kept out of the AOF; a full
 //! disk (RLIMIT_FSIZE) during appends; replicas with an AOF (`appendfsync always` acks, the
-//! AOF after a full sync).
+//! AOF after a full sync, PSYNC after a restart from the AOF, a torn write forcing a full
+//! sync).
 //!
 //! Crash rounds take `SEED=<n>` (default: time-based, printed) and `AOF_CRASH_ROUNDS`
 //! (default 10).
@@ -880,9 +881,9 @@ fn standalone_copy(from: &Path) -> Server {
 /// `appendfsync always` on a replica: its REPLCONF ACK never runs ahead of its AOF. Writes
 /// go to the primary in batches, each confirmed by `WAIT 1`; the replica is SIGKILLed right
 /// after a WAIT returned, several times; its AOF alone (loaded standalone) must hold every
-/// WAIT-acknowledged write. Each restart boots from the AOF and then full-syncs (a replica
-/// booted from its AOF cannot PSYNC, as in Redis 7.0), so each round also checks the BASE
-/// written after that sync.
+/// WAIT-acknowledged write. Each restart boots from the AOF and continues with PSYNC (the
+/// AOF ends on a replication mark: a ferrokv extension, Redis 7.0 full-syncs here), so only
+/// the first round's BASE comes from a full sync.
 #[test]
 fn replica_with_appendfsync_always_acks_only_what_its_aof_holds() {
     let seed = seed();
@@ -921,9 +922,15 @@ fn replica_with_appendfsync_always_acks_only_what_its_aof_holds() {
         wait_rewrite_done(&mut r);
         eventually(Duration::from_secs(20), || {
             let m = std::fs::read_to_string(replica.dir().join(MANIFEST)).unwrap_or_default();
-            let synced = m.contains(&format!(".{}.base.", round + 2));
+            let synced = m.contains(".2.base.");
             synced.then_some(()).ok_or(m)
         });
+        assert_eq!(stat(&mut p, "sync_full"), 1, "round {round}");
+        assert_eq!(
+            stat(&mut p, "sync_partial_ok"),
+            round as u64,
+            "round {round}"
+        );
         let batches = rng.gen_range(3..10);
         let mut acked = next;
         for _ in 0..batches {
@@ -952,15 +959,70 @@ fn replica_with_appendfsync_always_acks_only_what_its_aof_holds() {
     }
 }
 
+/// Waits until the replica `r` is linked and has applied everything the primary `p` wrote.
+fn caught_up(p: &mut Conn, r: &mut Conn) {
+    eventually(Duration::from_secs(20), || {
+        let po = inspect::info_field(p, "replication", "master_repl_offset");
+        let ro = inspect::info_field(r, "replication", "slave_repl_offset");
+        let up = inspect::info_field(r, "replication", "master_link_status");
+        (up.as_deref() == Some("up") && po.is_some() && po == ro)
+            .then_some(())
+            .ok_or(format!("{po:?} {ro:?} {up:?}"))
+    })
+}
+
+/// A field of the primary's `INFO stats` as a number.
+fn stat(p: &mut Conn, name: &str) -> u64 {
+    inspect::info_field(p, "stats", name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in INFO stats"))
+}
+
+/// The offsets of the `#ferrokv-repl:<replid>:<offset>:<db>` marks in `dir`'s INCR file.
+fn mark_offsets(dir: &Path) -> Vec<u64> {
+    let incr = std::fs::read(dir.join("appendonlydir").join(incr_name(dir))).unwrap();
+    incr.split(|&b| b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"#ferrokv-repl:"))
+        .filter_map(|l| std::str::from_utf8(l).ok()?.split(':').nth(1)?.parse().ok())
+        .collect()
+}
+
+/// Real redis-server loading a copy of `from`'s AOF directory: its dataset's digest, or
+/// `None` when redis-server is not installed.
+fn redis_digest_of_aof(from: &Path) -> Option<Digest> {
+    if !require_redis("replica AOF with replication marks") {
+        return None;
+    }
+    let mut r = Server::start(Flavor::Redis, &["--appendonly", "yes"]);
+    r.stop();
+    let _ = std::fs::remove_dir_all(r.dir().join("appendonlydir"));
+    copy_dir(&from.join("appendonlydir"), &r.dir().join("appendonlydir"));
+    r.restart();
+    Some(digest(&mut r.conn()))
+}
+
 /// A replica with `appendonly yes` after a full sync: its AOF gets a new BASE holding the
-/// synced dataset; restarted, it loads that BASE + INCR, then resyncs. Redis 7.0 (checked:
-/// `sync_full:2 sync_partial_ok:0`) cannot PSYNC after booting from an AOF, whose BASE has
-/// no replication id, and neither does ferrokv: the second sync is a full one.
+/// synced dataset, stamped with the replication id and offset of the fork (RDB `repl-*` aux),
+/// and every write to the INCR ends with a `#ferrokv-repl:` mark. Crashed (SIGKILL) and
+/// restarted, it loads BASE + INCR and continues with `PSYNC` (`+CONTINUE`), a ferrokv
+/// extension: Redis 7.0 (checked: `sync_full:2 sync_partial_ok:0`) must full-sync after
+/// booting from an AOF. The primary PINGs every second, so its offset runs past the
+/// replica's last mark (PINGs leave no AOF record): the PSYNC then asks for those PINGs
+/// again, which change nothing. INCR counters written before and after the restart prove no
+/// command was applied twice or lost. redis-check-aof accepts the files and real
+/// redis-server loads them with the same dataset.
 #[test]
 fn replica_aof_after_full_sync_is_loaded_on_restart() {
     let primary = Server::start(
         Flavor::Ferrokv,
-        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--appendonly",
+            "no",
+            "--repl-ping-replica-period",
+            "1",
+        ],
     );
     let mut p = primary.conn();
     populate(&mut p, "sync");
@@ -969,19 +1031,13 @@ fn replica_aof_after_full_sync_is_loaded_on_restart() {
         Flavor::Ferrokv,
         &["--replicaof", "127.0.0.1", &port, "--appendonly", "yes"],
     );
-    let caught_up = |p: &mut Conn, r: &mut Conn| {
-        eventually(Duration::from_secs(20), || {
-            let po = inspect::info_field(p, "replication", "master_repl_offset");
-            let ro = inspect::info_field(r, "replication", "slave_repl_offset");
-            let up = inspect::info_field(r, "replication", "master_link_status");
-            (up.as_deref() == Some("up") && po.is_some() && po == ro)
-                .then_some(())
-                .ok_or(format!("{po:?} {ro:?} {up:?}"))
-        })
-    };
     let mut r = replica.conn();
     caught_up(&mut p, &mut r);
     wait_rewrite_done(&mut r);
+    for i in 0..100 {
+        ok(&mut p, &format!("INCR counter:{}", i % 7));
+    }
+    ok(&mut p, "SELECT 3");
     ok(&mut p, "SET after-sync 1");
     caught_up(&mut p, &mut r);
     let manifest = std::fs::read_to_string(replica.dir().join(MANIFEST)).unwrap();
@@ -989,22 +1045,145 @@ fn replica_aof_after_full_sync_is_loaded_on_restart() {
         manifest.starts_with("file appendonly.aof.2.base.rdb seq 2 type b\n"),
         "{manifest}"
     );
+    let marks = mark_offsets(replica.dir());
+    assert!(!marks.is_empty(), "no replication marks in the INCR");
+    let incr = std::fs::read(
+        replica
+            .dir()
+            .join("appendonlydir")
+            .join(incr_name(replica.dir())),
+    );
+    assert!(
+        incr.unwrap().ends_with(b":3\r\n"),
+        "the last mark names stream db 3"
+    );
     check_aof(replica.dir());
     let want = digest(&mut p);
     // The AOF alone holds the synced dataset plus the stream applied after it.
     assert_eq!(digest(&mut standalone_copy(replica.dir()).conn()), want);
+    if let Some(got) = redis_digest_of_aof(replica.dir()) {
+        assert_eq!(got, want, "redis-server loading the replica's AOF");
+    }
+    // PINGs move the offset past the last mark without writing to the AOF.
+    eventually(Duration::from_secs(10), || {
+        let last = *mark_offsets(replica.dir()).last().unwrap();
+        let po: u64 = inspect::info_field(&mut p, "replication", "master_repl_offset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        (po > last).then_some(()).ok_or(format!("{po} <= {last}"))
+    });
+    caught_up(&mut p, &mut r);
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    replica.kill();
     replica.restart();
     let log = replica.log();
     assert!(
         log.contains("DB loaded from base file appendonly.aof.2.base.rdb")
-            && log.contains("DB loaded from append only file"),
+            && log.contains("DB loaded from append only file")
+            && log.contains("Using the AOF's replication info to try a partial resynchronization"),
         "{log}"
     );
     let mut r = replica.conn();
     caught_up(&mut p, &mut r);
     assert_eq!(digest(&mut r), want);
     assert_eq!(
-        inspect::info_field(&mut p, "stats", "sync_full").as_deref(),
-        Some("2")
+        stat(&mut p, "sync_full"),
+        1,
+        "the restart needed a full sync"
     );
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
+    // The stream continues in db 3 without a SELECT: the mark's stream db puts it there.
+    ok(&mut p, "SELECT 3");
+    ok(&mut p, "SET db3-after 1");
+    caught_up(&mut p, &mut r);
+    ok(&mut r, "SELECT 3");
+    assert_eq!(r.run("GET db3-after"), Frame::Bulk("1".into()));
+    ok(&mut r, "SELECT 0");
+    // Writes after the resume are applied exactly once.
+    ok(&mut p, "SELECT 0");
+    for i in 0..100 {
+        ok(&mut p, &format!("INCR counter:{}", i % 7));
+    }
+    caught_up(&mut p, &mut r);
+    assert_eq!(r.run("GET counter:0"), Frame::Bulk("30".into()));
+    assert_eq!(digest(&mut r), digest(&mut p));
+}
+
+/// A replica's AOF whose last write was cut by a crash after some of its commands but before
+/// its replication mark: the offset those commands reached is unknown, so the replica says so
+/// and full-syncs instead of resuming (it would apply them twice). Also covers a RESP base
+/// (`aof-use-rdb-preamble no`), whose position is a trailing mark line, with redis-check-aof
+/// and real redis-server.
+#[test]
+fn replica_aof_with_a_torn_write_full_syncs() {
+    let primary = Server::start(
+        Flavor::Ferrokv,
+        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
+    );
+    let mut p = primary.conn();
+    populate(&mut p, "torn");
+    let port = primary.port().to_string();
+    let mut replica = Server::start(
+        Flavor::Ferrokv,
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+            "--appendonly",
+            "yes",
+            "--aof-use-rdb-preamble",
+            "no",
+        ],
+    );
+    let mut r = replica.conn();
+    caught_up(&mut p, &mut r);
+    wait_rewrite_done(&mut r);
+    for i in 0..20 {
+        ok(&mut p, &format!("INCR counter:{}", i % 3));
+    }
+    caught_up(&mut p, &mut r);
+    let base = std::fs::read(
+        replica
+            .dir()
+            .join("appendonlydir/appendonly.aof.2.base.aof"),
+    )
+    .expect("a RESP base");
+    let tail = &base[base.len().saturating_sub(100)..];
+    assert!(
+        String::from_utf8_lossy(tail).contains("#ferrokv-repl:"),
+        "RESP base ends without a mark: {:?}",
+        String::from_utf8_lossy(tail)
+    );
+    check_aof(replica.dir());
+    let want = digest(&mut p);
+    if let Some(got) = redis_digest_of_aof(replica.dir()) {
+        assert_eq!(got, want, "redis-server loading the replica's AOF");
+    }
+    replica.kill();
+    // The crash: a command of the last write made it, its mark did not; the next one is
+    // half written.
+    let incr = replica
+        .dir()
+        .join("appendonlydir")
+        .join(incr_name(replica.dir()));
+    let mut bytes = std::fs::read(&incr).unwrap();
+    assert!(bytes.ends_with(b"\r\n") && !mark_offsets(replica.dir()).is_empty());
+    bytes.extend_from_slice(
+        b"*3\r\n$3\r\nSET\r\n$4\r\ntorn\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$3\r\nco",
+    );
+    std::fs::write(&incr, bytes).unwrap();
+    replica.restart();
+    let log = replica.log();
+    assert!(
+        log.contains("Truncating the AOF")
+            && log.contains("commands after its last replication mark")
+            && !log.contains("Using the AOF's replication info"),
+        "{log}"
+    );
+    let mut r = replica.conn();
+    caught_up(&mut p, &mut r);
+    assert_eq!(stat(&mut p, "sync_full"), 2);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 0);
+    assert_eq!(digest(&mut r), want);
+    assert_eq!(r.run("EXISTS torn"), Frame::Integer(0));
 }

@@ -44,6 +44,29 @@
 //! `PUBLISH` never reaches the AOF, inside `MULTI`/`EXEC` either; a transaction keeps the
 //! MULTI/EXEC wrapping it had in the replication stream (see `propagate.rs`).
 //!
+//! ## A replica's replication position (ferrokv extension)
+//!
+//! So that a replica restarted from its AOF can `PSYNC` (Redis 7.0 can't: it full-syncs),
+//! its AOF records where its dataset stands in the primary's stream, in forms real Redis
+//! skips (`ferrokv_proto::aof::repl_mark`):
+//!
+//! 1. Each rewrite's BASE carries the replication id, offset and stream db at the fork,
+//!    which is also where the new INCR begins ([`rewrite_options`]).
+//! 2. After applying stream commands that left records in the AOF buffer, the replica notes
+//!    its position ([`stream_applied`]); the next write of the buffer appends it as a
+//!    `#ferrokv-repl:<replid>:<offset>:<db>` line, in the same write(2) as the records before
+//!    it ([`flush`]). A crash mid-write thus leaves commands after the last mark, which the
+//!    loader reads as "offset unknown" (full resync), never a mark ahead of its commands.
+//! 3. Stream bytes that leave no record (the primary's PING, `REPLCONF GETACK`, a command
+//!    that failed) advance the offset without a mark. The last mark may then lag the real
+//!    offset, but only by such bytes: resuming from it makes the primary resend them, and
+//!    they change no data, so the dataset ends up the same.
+//! 4. At boot ([`load_at_startup`]) a replica whose files end on a mark (nothing applied
+//!    after it) takes its id, offset and db as its cached primary's, so its first PSYNC asks
+//!    for `<replid> <offset+1>` (see `Node::resume_history`).
+//!
+//! A primary writes no marks (its base neither): its files stay exactly Redis's.
+//!
 //! ## Deviations
 //!
 //! - SIGXFSZ is caught (see `serve`): a write past `RLIMIT_FSIZE` fails with EFBIG and is
@@ -58,11 +81,11 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ferrokv_proto::aof::manifest::temp_incr_name;
-use ferrokv_proto::aof::Manifest;
+use ferrokv_proto::aof::{Manifest, ReplMark};
 use ferrokv_proto::rdb::WriterOptions;
 use ferrokv_proto::resp::{encode_command, Frame};
 use ferrokv_replica::persist::aof::{self as files, AofLayout, Flush, FsyncPolicy, Fsyncer};
-use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, BootOptions};
+use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, BootOptions, ReplPosition};
 use ferrokv_replica::persist::rewrite::{self, RewriteOptions};
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
 use ferrokv_store::fork::{ChildExit, ChildKind};
@@ -116,6 +139,20 @@ struct TapState {
     timestamps: bool,
     /// The second of the last `#TS:` annotation written (Redis's `aof_cur_timestamp`).
     last_timestamp: i64,
+    /// Records were buffered since the last replication position was noted.
+    unmarked: bool,
+    /// The replica's position after the records in `buf`, written after them by the next
+    /// flush (see the module doc).
+    pending_mark: Option<ReplMark>,
+}
+
+impl TapState {
+    /// Drops what was buffered (AOF turned off, or waiting for another rewrite).
+    fn discard(&mut self) {
+        self.buf.clear();
+        self.unmarked = false;
+        self.pending_mark = None;
+    }
 }
 
 /// The [`StreamTap`] that buffers the AOF's share of the stream.
@@ -174,6 +211,7 @@ impl AofTap {
         }
         t.buf.extend_from_slice(body);
         t.file_db = Some(last_db);
+        t.unmarked = true;
     }
 }
 
@@ -306,6 +344,31 @@ fn layout(node: &Node) -> AofLayout {
     }
 }
 
+/// A replica's current position in its primary's stream (`None` on a primary, or on a
+/// replica that never synced: there is nothing a primary could continue).
+fn repl_mark(node: &Node) -> Option<ReplMark> {
+    if !node.is_replica() || !node.repl.has_history {
+        return None;
+    }
+    let st = node.repl.state.borrow();
+    ReplMark::new(
+        &st.replid,
+        st.offset,
+        u32::try_from(node.repl.master_db).unwrap_or(0),
+    )
+}
+
+/// Step 2 of "A replica's replication position" (module doc): called by the replica after
+/// each stream command it applied and counted in its offset.
+pub fn stream_applied(node: &Node) {
+    let mut t = node.aof.tap.borrow_mut();
+    if !t.unmarked {
+        return;
+    }
+    t.unmarked = false;
+    t.pending_mark = repl_mark(node);
+}
+
 fn rewrite_options(node: &Node) -> RewriteOptions {
     RewriteOptions {
         preamble: node.cfg.aof_use_rdb_preamble,
@@ -316,6 +379,7 @@ fn rewrite_options(node: &Node) -> RewriteOptions {
             ..WriterOptions::default()
         },
         timestamp: node.cfg.aof_timestamp_enabled.then(|| unix_ms() / 1000),
+        repl: repl_mark(node),
     }
 }
 
@@ -387,7 +451,14 @@ pub fn flush(node: &mut Node, force: bool) {
         }
         Flush::Write { delayed: false } => {}
     }
-    let mut buf = std::mem::take(&mut aof.tap.borrow_mut().buf);
+    let mut buf = {
+        let mut t = aof.tap.borrow_mut();
+        // The records, then the position they reach, in one write(2) (see the module doc).
+        if let Some(mark) = t.pending_mark.take() {
+            mark.encode(&mut t.buf);
+        }
+        std::mem::take(&mut t.buf)
+    };
     match files::append(&file, &buf, aof.incr_size) {
         Ok(()) => {
             aof.current_size += buf.len() as u64;
@@ -522,6 +593,7 @@ fn open_at_startup(
     boot: AofBoot,
     started: Instant,
 ) -> Result<(), String> {
+    let mut repl = ReplPosition::Unknown;
     let manifest = match boot {
         AofBoot::NotExist(m) => m,
         AofBoot::Empty(m) => {
@@ -534,6 +606,7 @@ fn open_at_startup(
                 started.elapsed().as_secs_f64()
             );
             node.aof.base_size = l.base_size;
+            repl = l.repl;
             Some(l.manifest)
         }
     };
@@ -574,7 +647,27 @@ fn open_at_startup(
     // HISTORY files left by a run with `aof-disable-auto-gc yes` go now, unless it is
     // still set (Redis's `aofDelHistoryFiles` after opening the AOF at startup).
     sync_config(node);
+    resume_replication(node, repl);
     Ok(())
+}
+
+/// Step 4 of "A replica's replication position" (module doc).
+fn resume_replication(node: &mut Node, repl: ReplPosition) {
+    if !node.is_replica() {
+        return;
+    }
+    match repl {
+        ReplPosition::At(m) => {
+            node.resume_history(&m.replid, m.offset, m.stream_db as usize, "AOF");
+        }
+        ReplPosition::CommandsAfter(m) => warn!(
+            "The AOF has commands after its last replication mark (replid={} offset={}), as a write cut short by a crash leaves: the offset they reached is unknown, so a full resynchronization will follow",
+            m.replid, m.offset
+        ),
+        ReplPosition::Unknown => info!(
+            "The AOF carries no replication position: a full resynchronization will follow"
+        ),
+    }
 }
 
 /// Applies AOF commands through the node's command table, as the AOF client of Redis does.
@@ -778,7 +871,7 @@ fn rewrite_failed(node: &mut Node, layout: &AofLayout) {
         // The writes since the fork are in the next rewrite's snapshot anyway.
         aof.file = None;
         aof.tap.borrow_mut().accepting = false;
-        aof.tap.borrow_mut().buf.clear();
+        aof.tap.borrow_mut().discard();
         let temp = layout.path(&temp_incr_name(&layout.filename));
         info!(
             "Removing the temp incr aof file {} in the background",
@@ -862,7 +955,7 @@ fn stop_append_only(node: &mut Node) {
     {
         let mut t = aof.tap.borrow_mut();
         t.accepting = false;
-        t.buf.clear();
+        t.discard();
     }
     if node
         .children
@@ -1106,6 +1199,139 @@ mod tests {
             state.borrow().buf.clone(),
             enc(&[&["SELECT", "1"], &["SET", "b", "1"]])
         );
+    }
+
+    /// A directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let d = std::env::temp_dir().join(format!("ferrokv-aof-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A replica node with the AOF open in `dir`, continuing history `ID` from offset 1000.
+    fn replica_with_aof(dir: &std::path::Path) -> Rc<RefCell<Node>> {
+        let cfg = crate::config::Config {
+            dir: dir.display().to_string(),
+            appendonly: true,
+            ..crate::config::Config::default()
+        };
+        let mut n = Node::new(cfg, None);
+        let tap = AofTap(n.aof.tap.clone());
+        n.stream.attach(Box::new(tap));
+        n.become_replica("127.0.0.1".into(), 1);
+        n.resume_history(ID, 1000, 0, "test");
+        let l = layout(&n);
+        open_at_startup(&mut n, l, AofBoot::NotExist(None), Instant::now()).unwrap();
+        Rc::new(RefCell::new(n))
+    }
+
+    const ID: &str = "8c4bd4e5c9e1b5b7f4d1a0c3e2f6a9b8c7d6e5f4";
+
+    fn apply(node: &Rc<RefCell<Node>>, cmd: &[&str]) -> u64 {
+        use ferrokv_replica::driver::ReplicaHost;
+        let fed = enc(&[cmd]);
+        let argv = cmd
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        crate::replication::NodeHost(node.clone()).apply(argv, fed);
+        let offset = node.borrow().repl.state.borrow().offset;
+        offset
+    }
+
+    fn incr_bytes(node: &Node) -> Vec<u8> {
+        let l = node.aof.layout.clone().unwrap();
+        let name = node.aof.manifest.incrs.last().unwrap().name.clone();
+        std::fs::read(l.path(&name)).unwrap()
+    }
+
+    fn mark_line(offset: u64) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        ReplMark::new(ID, offset, 0).unwrap().encode(&mut b);
+        b.to_vec()
+    }
+
+    #[test]
+    fn a_replica_writes_its_offset_after_the_records_of_each_write() {
+        let d = TempDir::new("marks");
+        let node = replica_with_aof(&d.0);
+        let after_set = apply(&node, &["SET", "a", "1"]);
+        let after_incr = apply(&node, &["INCR", "n"]);
+        // No record, no new mark: the PING's bytes count in the offset only.
+        let after_ping = apply(&node, &["ping"]);
+        assert!(after_ping > after_incr && after_incr > after_set);
+        flush(&mut node.borrow_mut(), true);
+        let want = [
+            enc(&[&["SELECT", "0"], &["SET", "a", "1"], &["INCR", "n"]]).to_vec(),
+            mark_line(after_incr),
+        ]
+        .concat();
+        assert_eq!(incr_bytes(&node.borrow()), want);
+        // Nothing buffered: a flush writes nothing, not even a mark for the PING.
+        let _ = apply(&node, &["REPLCONF", "GETACK", "*"]);
+        flush(&mut node.borrow_mut(), true);
+        assert_eq!(incr_bytes(&node.borrow()), want);
+        let after_del = apply(&node, &["DEL", "a"]);
+        flush(&mut node.borrow_mut(), true);
+        let want = [want, enc(&[&["DEL", "a"]]).to_vec(), mark_line(after_del)].concat();
+        assert_eq!(incr_bytes(&node.borrow()), want);
+
+        // Loading the directory back gives the last position.
+        let l = node.borrow().aof.layout.clone().unwrap();
+        drop(node);
+        let opts = BootOptions {
+            load_truncated: true,
+            rdb: LoadOptions {
+                cfg: ferrokv_store::StoreConfig::default(),
+                now_ms: 0,
+                drop_expired: false,
+            },
+        };
+        struct Nothing;
+        impl AofSink for Nothing {
+            fn install_rdb(&mut self, _: Loaded) {}
+            fn apply(&mut self, _: &[Vec<Bytes>]) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        let AofBoot::Loaded(out) = boot::load_aof(&l, &opts, &mut Nothing).unwrap() else {
+            panic!("nothing loaded")
+        };
+        assert_eq!(
+            out.repl,
+            ReplPosition::At(ReplMark::new(ID, after_del, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_primary_writes_no_marks() {
+        let d = TempDir::new("primary");
+        let node = replica_with_aof(&d.0);
+        node.borrow_mut().become_primary();
+        // A write of its own (not a stream command) after the promotion.
+        {
+            let mut n = node.borrow_mut();
+            n.stream.feed(
+                0,
+                &[vec![Bytes::from_static(b"SET"), "b".into(), "2".into()]],
+                false,
+            );
+            stream_applied(&n);
+            flush(&mut n, true);
+        }
+        let got = incr_bytes(&node.borrow());
+        assert_eq!(got, enc(&[&["SELECT", "0"], &["SET", "b", "2"]]).to_vec());
     }
 
     #[test]

@@ -754,24 +754,34 @@ impl Node {
         let (Some(id), Some(offset)) = (&aux.repl_id, aux.repl_offset) else {
             return;
         };
-        if !self.is_replica() || id.len() != 40 || offset < 0 {
+        let (Ok(id), Ok(offset)) = (std::str::from_utf8(id), u64::try_from(offset)) else {
+            return;
+        };
+        let db = aux.repl_stream_db.unwrap_or(0).max(0) as usize;
+        self.resume_history(id, offset, db, "RDB");
+    }
+
+    /// A replica that booted from its own files (`source`: "RDB" or "AOF") continues the
+    /// history they name: `replid` up to `offset`, the stream selecting `stream_db`. Its first
+    /// PSYNC asks for `<replid> <offset+1>`.
+    pub fn resume_history(&mut self, replid: &str, offset: u64, stream_db: usize, source: &str) {
+        if !self.is_replica() || replid.len() != 40 {
             return;
         }
         {
             let mut st = self.repl.state.borrow_mut();
-            st.replid = String::from_utf8_lossy(id).into_owned();
-            st.offset = offset as u64;
+            st.replid = replid.to_string();
+            st.offset = offset;
             // The continued stream feeds a backlog (and advances the offset) from here.
             st.backlog = Some(crate::primary::backlog::Backlog::new(
                 self.cfg.repl_backlog_size.max(1) as usize,
-                offset as u64,
+                offset,
             ));
         }
         self.repl.has_history = true;
-        self.repl.master_db = aux.repl_stream_db.unwrap_or(0).max(0) as usize;
+        self.repl.master_db = stream_db;
         info!(
-            "Using the RDB's replication info to try a partial resynchronization: replid={} offset={offset}",
-            String::from_utf8_lossy(id)
+            "Using the {source}'s replication info to try a partial resynchronization: replid={replid} offset={offset}"
         );
     }
 
@@ -1054,8 +1064,6 @@ impl ReplicaHost for NodeHost {
             loaded.keys_loaded, loaded.bytes
         );
         n.ks.replace_dbs(loaded.dbs);
-        // As Redis does after a full sync: the AOF restarts from the new dataset (a rewrite).
-        crate::aof::dataset_replaced(&mut *n);
         n.touch_all();
         n.dirty += 1;
         n.repl.master_db = loaded
@@ -1088,6 +1096,10 @@ impl ReplicaHost for NodeHost {
             }
         }
         n.repl.has_history = true;
+        // As Redis does after a full sync: the AOF restarts from the new dataset (a rewrite).
+        // After the new history is in place, so that the new BASE records it; what the old
+        // AOF still had buffered is written with the position captured when it was applied.
+        crate::aof::dataset_replaced(&mut *n);
         Ok(())
     }
 
@@ -1114,6 +1126,7 @@ impl ReplicaHost for NodeHost {
             }
         }
         n.repl.state.borrow_mut().feed_stream(&fed);
+        crate::aof::stream_applied(&n);
     }
 
     fn dataset_keys(&self) -> u64 {

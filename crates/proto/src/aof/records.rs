@@ -11,7 +11,8 @@
 //! The RESP part is parsed by [`RequestDecoder`] with inline requests refused; this module
 //! adds what loading an AOF needs on top, following Redis's `loadSingleAppendOnlyFile`:
 //!
-//! - a line starting with `#` is an annotation and is skipped;
+//! - a line starting with `#` is an annotation and is skipped; the last complete
+//!   [`ReplMark`] line seen is kept for the caller ([`Records::take_mark`]);
 //! - any other byte where a command should start, `*<n>` with `n < 1`, or a bad `$` header is
 //!   a **format error** at the offset where that command started;
 //! - end of input inside a command is a **short read**: everything up to the end of the last
@@ -29,6 +30,7 @@ use std::io::{self, Read};
 
 use bytes::{Bytes, BytesMut};
 
+use super::repl_mark::ReplMark;
 use crate::resp::{Limits, ProtoError, RequestDecoder};
 
 /// How much is read from the source at a time.
@@ -98,6 +100,8 @@ pub struct Records<R> {
     /// Offset of the end of the last complete item (command or annotation).
     offset: u64,
     eof: bool,
+    /// The last replication mark skipped and not yet taken.
+    mark: Option<ReplMark>,
 }
 
 impl<R: Read> Records<R> {
@@ -116,7 +120,14 @@ impl<R: Read> Records<R> {
             dec,
             offset: start,
             eof: false,
+            mark: None,
         }
+    }
+
+    /// The last [`ReplMark`] annotation skipped since the previous call. Every mark read by
+    /// a [`next_command`](Self::next_command) call lies before the command it returns.
+    pub fn take_mark(&mut self) -> Option<ReplMark> {
+        self.mark.take()
     }
 
     /// Offset just past the last complete item read.
@@ -160,8 +171,11 @@ impl<R: Read> Records<R> {
                 match self.buf[0] {
                     b'#' => match memchr::memchr(b'\n', &self.buf) {
                         Some(nl) => {
-                            let _ = self.buf.split_to(nl + 1);
+                            let line = self.buf.split_to(nl + 1);
                             self.offset += nl as u64 + 1;
+                            if let Some(m) = ReplMark::parse(&line) {
+                                self.mark = Some(m);
+                            }
                             continue;
                         }
                         // An annotation cut by EOF is dropped, as Redis's fgets loop does.
@@ -262,6 +276,12 @@ impl<R: Read> Units<R> {
 
     pub fn offset(&self) -> u64 {
         self.records.offset()
+    }
+
+    /// [`Records::take_mark`]: a mark taken after a [`next_unit`](Self::next_unit) call lies
+    /// before the unit it returned (or before the end of input it reported).
+    pub fn take_mark(&mut self) -> Option<ReplMark> {
+        self.records.take_mark()
     }
 
     pub fn next_unit(&mut self) -> Result<NextUnit, RecordError> {
@@ -492,6 +512,38 @@ mod tests {
         let (cmds, outcome) = read_all(&data);
         assert_eq!(cmds.len(), 2);
         assert_eq!(outcome, Ok(NextUnit::End));
+    }
+
+    #[test]
+    fn repl_marks_are_skipped_and_the_last_one_before_each_unit_is_kept() {
+        let id = "8c4bd4e5c9e1b5b7f4d1a0c3e2f6a9b8c7d6e5f4";
+        let mark = |off: u64| {
+            let mut b = BytesMut::new();
+            ReplMark::new(id, off, 0).unwrap().encode(&mut b);
+            b.to_vec()
+        };
+        let data = [
+            mark(10),
+            mark(20),
+            enc(&[&["SET", "a", "1"]]),
+            b"#TS:1700000000\r\n".to_vec(),
+            enc(&[&["SET", "b", "1"]]),
+            mark(30),
+        ]
+        .concat();
+        let mut u = Units::new(Trickle(&data), 0);
+        assert!(matches!(u.next_unit().unwrap(), NextUnit::Unit(_)));
+        assert_eq!(u.take_mark().map(|m| m.offset), Some(20));
+        assert!(matches!(u.next_unit().unwrap(), NextUnit::Unit(_)));
+        assert_eq!(u.take_mark(), None);
+        assert_eq!(u.next_unit().unwrap(), NextUnit::End);
+        assert_eq!(u.take_mark().map(|m| m.offset), Some(30));
+        // A mark cut by EOF (a torn write) is no mark.
+        let torn = [enc(&[&["SET", "a", "1"]]), mark(40)].concat();
+        let mut u = Units::new(&torn[..torn.len() - 1], 0);
+        assert!(matches!(u.next_unit().unwrap(), NextUnit::Unit(_)));
+        assert_eq!(u.next_unit().unwrap(), NextUnit::End);
+        assert_eq!(u.take_mark(), None);
     }
 
     #[test]

@@ -23,6 +23,24 @@
 //! Nothing partial reaches the dataset silently: every refused case is an error; the only
 //! data ever dropped is the torn tail of the last file, and that is logged with its offset.
 //!
+//! ## Replication position (ferrokv extension)
+//!
+//! A replica's AOF says where its dataset stands in the primary's stream (see
+//! `ferrokv_proto::aof::repl_mark` and the `rewrite` module): the BASE's `repl-id`/
+//! `repl-offset`/`repl-stream-db` aux fields (RDB preamble) or a leading mark line (RESP
+//! base), then a mark line after the commands of every write to an INCR. Loading follows
+//! them in file order: a mark sets the position and clears "commands since"; each applied
+//! command or transaction sets it. [`AofLoaded::repl`] is then:
+//!
+//! - [`ReplPosition::At`] when nothing was applied after the last mark: the dataset is
+//!   exactly the stream up to that offset, so the replica may `PSYNC <replid> <offset+1>`;
+//! - [`ReplPosition::CommandsAfter`] when commands follow it — a write cut by a crash
+//!   before its mark (whatever of it survived is applied and the offset it reached is
+//!   unknown), or local writes after the node stopped being a replica: a full resync;
+//! - [`ReplPosition::Unknown`] when no file carries a position (a primary's AOF, Redis's).
+//!
+//! A torn tail cut by `aof-load-truncated` takes its commands away, not the marks before it.
+//!
 //! ## Getting ready to append ([`open_for_append`], `aofOpenIfNeededOnServerStart`)
 //!
 //! Creates the directory, writes an empty-dataset BASE when there is neither BASE nor INCR,
@@ -34,7 +52,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ferrokv_proto::aof::{
-    AofFile, FileKind, Manifest, NextUnit, RecordError, Truncation, Unit, Units,
+    AofFile, FileKind, Manifest, NextUnit, RecordError, ReplMark, Truncation, Unit, Units,
 };
 use ferrokv_store::snapshot::{self, LoadOptions, Loaded, RdbAux, Step};
 use ferrokv_store::Keyspace;
@@ -137,6 +155,29 @@ pub struct AofLoaded {
     pub truncated: Option<(String, u64)>,
     /// Aux fields of an RDB base.
     pub base_aux: Option<RdbAux>,
+    /// Where the dataset stands in the replication history (see the module doc).
+    pub repl: ReplPosition,
+}
+
+/// The replication position the loaded files describe (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplPosition {
+    /// No file carries one.
+    Unknown,
+    /// The dataset is exactly the primary's stream up to this mark.
+    At(ReplMark),
+    /// Commands were applied after the last mark: the offset they reached is unknown.
+    CommandsAfter(ReplMark),
+}
+
+impl ReplPosition {
+    /// The position of an RDB base's replication aux fields, if it has valid ones.
+    fn from_aux(aux: &RdbAux) -> Option<ReplMark> {
+        let id = std::str::from_utf8(aux.repl_id.as_deref()?).ok()?;
+        let offset = u64::try_from(aux.repl_offset?).ok()?;
+        let db = u32::try_from(aux.repl_stream_db.unwrap_or(0)).ok()?;
+        ReplMark::new(id, offset, db)
+    }
 }
 
 #[derive(Debug)]
@@ -200,7 +241,10 @@ pub fn begin(layout: &AofLayout, opts: &BootOptions) -> Result<Begin, BootError>
             units: 0,
             truncated: None,
             base_aux: None,
+            repl: ReplPosition::Unknown,
         },
+        mark: None,
+        after_mark: false,
     })))
 }
 
@@ -235,6 +279,9 @@ pub struct AofLoader {
     done_before: u64,
     current: Option<Current>,
     out: AofLoaded,
+    /// The last replication position read, and whether commands were applied after it.
+    mark: Option<ReplMark>,
+    after_mark: bool,
 }
 
 /// The file being loaded.
@@ -249,7 +296,7 @@ enum Reading {
     /// An RDB base (or the RDB preamble of an old single-file AOF).
     Rdb(Box<snapshot::Loader<BufReader<File>>>),
     /// Commands, from `start` of the file or after an RDB preamble.
-    Resp(Units<File>),
+    Resp(Box<Units<File>>),
 }
 
 /// Where replaying a file's commands stopped.
@@ -307,6 +354,8 @@ impl AofLoader {
                 } else {
                     let loaded = loader.finish().map_err(|e| self.rdb_error(&cur.file, e))?;
                     let start = loaded.bytes;
+                    self.mark = ReplPosition::from_aux(&loaded.aux);
+                    self.after_mark = false;
                     self.out.base_aux = Some(loaded.aux.clone());
                     sink.install_rdb(loaded);
                     if start < cur.size && cur.file.name == self.layout.filename {
@@ -314,7 +363,7 @@ impl AofLoader {
                     }
                     let units = self.commands_from(&cur.file, start)?;
                     Some(Current {
-                        reading: Reading::Resp(units),
+                        reading: Reading::Resp(Box::new(units)),
                         ..cur
                     })
                 }
@@ -337,6 +386,11 @@ impl AofLoader {
 
     /// The result, once [`step`](Self::step) returned [`Step::Done`].
     pub fn finish(mut self) -> AofBoot {
+        self.out.repl = match self.mark.take() {
+            None => ReplPosition::Unknown,
+            Some(m) if self.after_mark => ReplPosition::CommandsAfter(m),
+            Some(m) => ReplPosition::At(m),
+        };
         self.out.total_size = self
             .files
             .iter()
@@ -381,7 +435,7 @@ impl AofLoader {
                 .map_err(|e| self.rdb_error(&file, e))?;
             Reading::Rdb(Box::new(loader))
         } else {
-            Reading::Resp(self.commands_from(&file, 0)?)
+            Reading::Resp(Box::new(self.commands_from(&file, 0)?))
         };
         Ok(Current {
             file,
@@ -416,6 +470,11 @@ impl AofLoader {
                 },
                 RecordError::Io { offset, source } => Self::io_error(&file.name, offset, source),
             })?;
+            // A mark read by this call lies before the unit it returned.
+            if let Some(m) = units.take_mark() {
+                self.mark = Some(m);
+                self.after_mark = false;
+            }
             let (cmds, offset) = match next {
                 NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start),
                 NextUnit::Unit(Unit::Transaction {
@@ -438,6 +497,7 @@ impl AofLoader {
                     offset,
                     command,
                 })?;
+            self.after_mark = true;
             self.out.units += 1;
         }
         Ok(Replayed::More)
@@ -628,6 +688,17 @@ mod tests {
 
     /// A fresh directory as `open_for_append` leaves it, with `incr` as the INCR's bytes.
     fn setup(d: &std::path::Path, keys: usize, incr: &[u8]) -> AofLayout {
+        setup_base(d, keys, incr, true, None)
+    }
+
+    /// [`setup`] with a choice of base form and the base's replication position.
+    fn setup_base(
+        d: &std::path::Path,
+        keys: usize,
+        incr: &[u8],
+        preamble: bool,
+        repl: Option<ReplMark>,
+    ) -> AofLayout {
         let l = layout(d);
         let mut ks = Keyspace::new(StoreConfig::default());
         for i in 0..keys {
@@ -638,9 +709,10 @@ mod tests {
             );
         }
         let ro = RewriteOptions {
-            preamble: true,
+            preamble,
             rdb: WriterOptions::default(),
             timestamp: None,
+            repl,
         };
         let (_, f, _) = open_for_append(&l, None, &ks, &ro).unwrap();
         drop(f);
@@ -670,6 +742,83 @@ mod tests {
         assert!(out.base_aux.unwrap().aof_base);
         assert_eq!(out.truncated, None);
         assert_eq!(out.total_size, out.base_size + incr.len() as u64);
+    }
+
+    const ID: &str = "8c4bd4e5c9e1b5b7f4d1a0c3e2f6a9b8c7d6e5f4";
+
+    fn mark(offset: u64, db: u32) -> ReplMark {
+        ReplMark::new(ID, offset, db).unwrap()
+    }
+
+    fn mark_line(offset: u64, db: u32) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        mark(offset, db).encode(&mut b);
+        b.to_vec()
+    }
+
+    #[test]
+    fn replication_position_is_the_last_mark_unless_commands_follow_it() {
+        let set = || cmds(&[&["SET", "a", "1"]]);
+        let tx = || cmds(&[&["MULTI"], &["SET", "a", "1"], &["EXEC"]]);
+        let base = Some(mark(100, 3));
+        // (base position, incr bytes, expected)
+        let table: Vec<(Option<ReplMark>, Vec<u8>, ReplPosition)> = vec![
+            (None, vec![], ReplPosition::Unknown),
+            (None, set(), ReplPosition::Unknown),
+            (base.clone(), vec![], ReplPosition::At(mark(100, 3))),
+            (
+                base.clone(),
+                set(),
+                ReplPosition::CommandsAfter(mark(100, 3)),
+            ),
+            (
+                base.clone(),
+                [set(), mark_line(131, 0)].concat(),
+                ReplPosition::At(mark(131, 0)),
+            ),
+            (
+                None,
+                [set(), mark_line(131, 0), tx(), mark_line(200, 1)].concat(),
+                ReplPosition::At(mark(200, 1)),
+            ),
+            // A write cut before its mark: the commands that made it are applied, the
+            // offset they reached is unknown.
+            (
+                base.clone(),
+                [set(), mark_line(131, 0), set()].concat(),
+                ReplPosition::CommandsAfter(mark(131, 0)),
+            ),
+            // Cut inside the mark line itself: no mark.
+            (
+                base.clone(),
+                [set(), mark_line(131, 0)[..20].to_vec()].concat(),
+                ReplPosition::CommandsAfter(mark(100, 3)),
+            ),
+            // A torn command is cut away (aof-load-truncated): the mark before it holds.
+            (
+                base.clone(),
+                [set(), mark_line(131, 0), b"*3\r\n$3\r\nSET\r\n$1".to_vec()].concat(),
+                ReplPosition::At(mark(131, 0)),
+            ),
+            // An unfinished MULTI is reverted likewise.
+            (
+                base.clone(),
+                [mark_line(131, 0), cmds(&[&["MULTI"], &["SET", "a", "1"]])].concat(),
+                ReplPosition::At(mark(131, 0)),
+            ),
+        ];
+        for (i, (base_repl, incr, want)) in table.into_iter().enumerate() {
+            for preamble in [true, false] {
+                let d = tempfile::tempdir().unwrap();
+                let l = setup_base(d.path(), 2, &incr, preamble, base_repl.clone());
+                let AofBoot::Loaded(out) =
+                    load_aof(&l, &opts(true), &mut Recorder::default()).unwrap()
+                else {
+                    panic!("case {i}")
+                };
+                assert_eq!(out.repl, want, "case {i}, preamble {preamble}");
+            }
+        }
     }
 
     #[test]

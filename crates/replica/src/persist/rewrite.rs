@@ -21,6 +21,17 @@
 //! with at most [`ITEMS_PER_CMD`] items per command, then `PEXPIREAT` when the key has a
 //! TTL. Scores use Redis's `%.17g` ([`format_double`]). With `aof-timestamp-enabled yes` the
 //! file starts with a `#TS:<unix secs>` annotation line.
+//!
+//! ## Replication position (ferrokv extension)
+//!
+//! On a replica, [`RewriteOptions::repl`] is the replication id, offset and stream db at the
+//! fork, which is also where the new INCR begins (step 1 happens right before the fork, on
+//! the same thread). The BASE records it so that a replica restarted from its AOF can
+//! `PSYNC` instead of needing a full sync: as the standard `repl-stream-db`/`repl-id`/
+//! `repl-offset` aux fields in an RDB preamble (Redis's loader ignores them in an AOF base;
+//! redis-check-rdb accepts them), or as a [`ReplMark`] annotation line at the end of a RESP
+//! base (a mark describes everything before it; Redis's loader and redis-check-aof skip it
+//! like `#TS:`).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -28,8 +39,8 @@ use std::os::fd::RawFd;
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
-use ferrokv_proto::aof::Manifest;
-use ferrokv_proto::rdb::WriterOptions;
+use ferrokv_proto::aof::{Manifest, ReplMark};
+use ferrokv_proto::rdb::{ReplAux, WriterOptions};
 use ferrokv_proto::resp::{encode_command, format_double};
 use ferrokv_store::fork::{ChildKind, ChildSlot, ForkError};
 use ferrokv_store::snapshot;
@@ -46,11 +57,14 @@ pub const ITEMS_PER_CMD: usize = 64;
 pub struct RewriteOptions {
     /// `aof-use-rdb-preamble`.
     pub preamble: bool,
-    /// RDB options for the preamble (`aof_base` is forced on, replication aux off).
+    /// RDB options for the preamble (`aof_base` is forced on, replication aux from `repl`).
     pub rdb: WriterOptions,
     /// `aof-timestamp-enabled yes`: the Unix time (taken by the parent, so the child reads
     /// no clock) of the `#TS:<secs>` annotation a RESP base starts with, as Redis's does.
     pub timestamp: Option<i64>,
+    /// A replica's replication position at the fork (see the module doc); `None` on a
+    /// primary, whose base stays exactly Redis's.
+    pub repl: Option<ReplMark>,
 }
 
 /// Writes the keyspace as an AOF base into `out`: RDB (preamble) or RESP commands.
@@ -59,7 +73,11 @@ pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io:
     if opts.preamble {
         let rdb = WriterOptions {
             aof_base: true,
-            repl: None,
+            repl: opts.repl.as_ref().map(|m| ReplAux {
+                stream_db: m.stream_db,
+                repl_id: Bytes::from(m.replid.clone()),
+                offset: i64::try_from(m.offset).unwrap_or(i64::MAX),
+            }),
             ..opts.rdb.clone()
         };
         let (w, stats) =
@@ -70,7 +88,14 @@ pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io:
         if let Some(ts) = opts.timestamp {
             out.write_all(format!("#TS:{ts}\r\n").as_bytes())?;
         }
-        write_commands(ks, out)
+        let (mut out, keys) = write_commands(ks, out)?;
+        // Last, like the marks in INCR files: it describes everything before it.
+        if let Some(m) = &opts.repl {
+            let mut line = BytesMut::new();
+            m.encode(&mut line);
+            out.write_all(&line)?;
+        }
+        Ok((out, keys))
     }
 }
 
@@ -297,6 +322,7 @@ mod tests {
             preamble: false,
             rdb: WriterOptions::default(),
             timestamp: Some(1_700_000_000),
+            repl: None,
         };
         let (with, _) = write_base(&ks, Vec::new(), &opts).unwrap();
         assert!(with.starts_with(b"#TS:1700000000\r\n*2\r\n$6\r\nSELECT\r\n"));
@@ -310,6 +336,44 @@ mod tests {
         opts.timestamp = Some(1);
         let (rdb, _) = write_base(&ks, Vec::new(), &opts).unwrap();
         assert!(rdb.starts_with(b"REDIS"));
+    }
+
+    #[test]
+    fn a_replicas_base_records_its_replication_position_in_both_forms() {
+        let ks = sample();
+        let mark = ReplMark::new("8c4bd4e5c9e1b5b7f4d1a0c3e2f6a9b8c7d6e5f4", 1143, 2).unwrap();
+        let mut opts = RewriteOptions {
+            preamble: true,
+            rdb: WriterOptions::default(),
+            timestamp: None,
+            repl: Some(mark.clone()),
+        };
+        let (rdb, _) = write_base(&ks, Vec::new(), &opts).unwrap();
+        let loaded = snapshot::load(
+            &rdb[..],
+            snapshot::LoadOptions::primary(StoreConfig::default(), 0),
+            |_| {},
+        )
+        .unwrap();
+        assert!(loaded.aux.aof_base);
+        assert_eq!(loaded.aux.repl_id.as_deref(), Some(mark.replid.as_bytes()));
+        assert_eq!(loaded.aux.repl_offset, Some(1143));
+        assert_eq!(loaded.aux.repl_stream_db, Some(2));
+
+        opts.preamble = false;
+        opts.timestamp = Some(1_700_000_000);
+        let (resp, _) = write_base(&ks, Vec::new(), &opts).unwrap();
+        let line = format!("#ferrokv-repl:{}:1143:2\r\n", mark.replid);
+        assert!(resp.starts_with(b"#TS:1700000000\r\n*2\r\n$6\r\nSELECT"));
+        assert!(resp.ends_with(line.as_bytes()));
+        let mut u = Units::new(&resp[..], 0);
+        let mut n = 0;
+        while let NextUnit::Unit(_) = u.next_unit().unwrap() {
+            assert_eq!(u.take_mark(), None);
+            n += 1;
+        }
+        assert_eq!(u.take_mark(), Some(mark));
+        assert_eq!(n, units(&resp[..resp.len() - line.len()]).len());
     }
 
     #[test]
@@ -334,6 +398,7 @@ mod tests {
             preamble: true,
             rdb: WriterOptions::default(),
             timestamp: None,
+            repl: None,
         };
         let pid = start_rewrite(&mut slot, &ks, &layout, &opts, &[]).unwrap();
         let mut exit = None;
