@@ -241,13 +241,10 @@ fn assert_same(
     }
 }
 
-/// Starts a `flavor` server with the test defaults and DEBUG allowed (real Redis refuses
-/// it unless `enable-debug-command` says otherwise; ferrokv always allows it).
+/// Starts a `flavor` server with the test defaults and DEBUG allowed (both refuse it unless
+/// `enable-debug-command` says otherwise).
 fn start(flavor: Flavor) -> Server {
-    match flavor {
-        Flavor::Redis => Server::start(flavor, &["--enable-debug-command", "yes"]),
-        Flavor::Ferrokv => Server::start(flavor, &[] as &[&str]),
-    }
+    Server::start(flavor, &["--enable-debug-command", "yes"])
 }
 
 /// Starts a `flavor` server, stops it, puts `rdb` in its directory as `dump.rdb`, and starts
@@ -638,10 +635,14 @@ fn clients_get_loading_while_the_rdb_loads() {
 /// Starts `flavor` with `maxmemory-policy policy` and no LFU decay (so counters stay put
 /// while the test runs).
 fn start_with_policy(flavor: Flavor, policy: &str) -> Server {
-    let mut args = vec!["--maxmemory-policy", policy, "--lfu-decay-time", "0"];
-    if flavor == Flavor::Redis {
-        args.extend(["--enable-debug-command", "yes"]);
-    }
+    let args = [
+        "--maxmemory-policy",
+        policy,
+        "--lfu-decay-time",
+        "0",
+        "--enable-debug-command",
+        "yes",
+    ];
     Server::start(flavor, &args)
 }
 

@@ -332,8 +332,7 @@ fn replica_without_stale_data_answers_masterdown_while_its_link_is_down() {
 
 #[test]
 fn debug_object_reads_the_selected_database() {
-    // ferrokv only: Redis 7.0 refuses DEBUG unless `enable-debug-command` allows it.
-    let server = Server::start(Flavor::Ferrokv, &[] as &[&str]);
+    let server = Server::start(Flavor::Ferrokv, &["--enable-debug-command", "yes"]);
     let mut c = server.conn();
     c.run("SELECT 3");
     c.run("SET k 12345");

@@ -247,6 +247,7 @@ pub struct Directive {
 
 const I: i64 = i64::MAX;
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const PROTECTED_CONFIGS: &[&str] = &["no", "yes", "local"];
 const FSYNC: &[&str] = &["everysec", "always", "no"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
@@ -300,6 +301,7 @@ directives! {
     loglevel: String = "notice".into(), "loglevel", Kind::Enum(LOGLEVELS), true;
     logfile: String = String::new(), "logfile", Kind::Str, false;
     databases: i64 = 16, "databases", Kind::Int { min: 1, max: i32::MAX as i64 }, false;
+    enable_debug_command: String = "no".into(), "enable-debug-command", Kind::Enum(PROTECTED_CONFIGS), false;
     save: SaveRules = SaveRules(vec![(3600, 1), (300, 100), (60, 10000)]), "save", Kind::Special, true;
     stop_writes_on_bgsave_error: bool = true, "stop-writes-on-bgsave-error", Kind::Bool, true;
     rdbcompression: bool = true, "rdbcompression", Kind::Bool, true;
@@ -515,13 +517,32 @@ pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected m
 /// Protected mode: with `protected-mode yes`, the default `bind` and no password, only
 /// loopback clients are accepted.
 pub fn protected_mode_denies(cfg: &Config, peer: std::net::IpAddr) -> bool {
-    let loopback = match peer {
+    cfg.protected_mode
+        && cfg.bind == DEFAULT_BIND
+        && cfg.requirepass.is_empty()
+        && !is_loopback(peer)
+}
+
+/// Whether `enable-debug-command` refuses DEBUG to a client at `peer`: `no` refuses it to
+/// everyone, `local` to all but loopback clients (Redis's `allowProtectedAction`).
+pub fn debug_command_denied(cfg: &Config, peer: std::net::IpAddr) -> bool {
+    match cfg.enable_debug_command.as_str() {
+        "yes" => false,
+        "local" => !is_loopback(peer),
+        _ => true,
+    }
+}
+
+/// Redis's text for a DEBUG refused by `enable-debug-command`.
+pub const DEBUG_COMMAND_DENIED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+fn is_loopback(peer: std::net::IpAddr) -> bool {
+    match peer {
         std::net::IpAddr::V4(v4) => v4.is_loopback(),
         std::net::IpAddr::V6(v6) => {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-    };
-    cfg.protected_mode && cfg.bind == DEFAULT_BIND && cfg.requirepass.is_empty() && !loopback
+    }
 }
 
 /// Splits a config line into words with redis.conf quoting ("..." with escapes, '...').

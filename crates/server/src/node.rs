@@ -376,6 +376,13 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Error(CmdError::NoAuth));
         }
+        if cmd.name() == "debug" && crate::config::debug_command_denied(&self.cfg, client.addr.ip())
+        {
+            self.flag_multi_error(id);
+            return Err(Stop::Error(CmdError::msg(
+                crate::config::DEBUG_COMMAND_DENIED,
+            )));
+        }
         if client.in_pubsub_context() && !commands::allowed_in_pubsub(cmd.name()) {
             return Err(Stop::Error(CmdError::msg_owned(format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
