@@ -709,3 +709,80 @@ fn slow_and_flaky_links_converge_with_partial_resyncs() {
     );
     assert_datasets(&mut [("r1", &mut c1), ("r2", &mut c2)], &expected);
 }
+
+// ---- 6. repl-timeout on both ends -----------------------------------------------------------
+
+/// A link that goes silent (blackholed both ways, no FIN) is detected by `repl-timeout` on
+/// both ends. Two replicas behind two proxies: `r1` (timeout 2 s) must drop its link itself
+/// ("MASTER timeout: no data nor PING received..."); `r2` (timeout 60 s) never does within the
+/// test, so the primary (timeout 4 s) must find it silent and disconnect it ("Disconnecting
+/// timedout replica"). After the heal both continue with a partial resync.
+#[test]
+fn repl_timeout_detects_a_silent_link_on_both_sides() {
+    let mut toxi = Toxi::new("repltimeout");
+    let p = ferrokv(&["--repl-timeout", "4", "--repl-ping-replica-period", "1"]);
+    let mut pc = p.conn();
+    let (port1, port2) = (toxi.proxy("r1", p.port()), toxi.proxy("r2", p.port()));
+    let r1 = replica_via(port1, &["--repl-timeout", "2"]);
+    let r2 = replica_via(port2, &["--repl-timeout", "60"]);
+    let (mut c1, mut c2) = (r1.conn(), r2.conn());
+    ok(&mut pc, "SET before 1");
+    caught_up(&mut pc, &mut c1);
+    caught_up(&mut pc, &mut c2);
+    assert_eq!(
+        info_field(&mut pc, "connected_slaves").as_deref(),
+        Some("2")
+    );
+
+    toxi.cut("r1");
+    toxi.cut("r2");
+    let cut = Instant::now();
+    ok(&mut pc, "SET during 2");
+    eventually(Duration::from_secs(15), || {
+        match info_field(&mut c1, "master_link_status").as_deref() {
+            Some("down") => Ok(()),
+            other => Err(format!("r1 link {other:?}")),
+        }
+    });
+    let replica_saw = cut.elapsed();
+    eventually(Duration::from_secs(15), || {
+        match info_field(&mut pc, "connected_slaves").as_deref() {
+            Some("0") => Ok(()),
+            other => Err(format!("primary connected_slaves {other:?}")),
+        }
+    });
+    let primary_saw = cut.elapsed();
+    eprintln!(
+        "silent links detected: by r1 (repl-timeout 2) after {replica_saw:?}, \
+         by the primary (repl-timeout 4) after {primary_saw:?}"
+    );
+    // Not before each side's timeout, and not much after it (the checks run once a second).
+    assert!(
+        replica_saw >= Duration::from_secs(2) && replica_saw < Duration::from_secs(4),
+        "{replica_saw:?}"
+    );
+    assert!(
+        primary_saw >= Duration::from_secs(4) && primary_saw < Duration::from_secs(8),
+        "{primary_saw:?}"
+    );
+    assert!(
+        r1.log()
+            .contains("MASTER timeout: no data nor PING received..."),
+        "{}",
+        r1.log()
+    );
+    assert!(
+        p.log().contains("Disconnecting timedout replica"),
+        "{}",
+        p.log()
+    );
+
+    toxi.heal("r1");
+    toxi.heal("r2");
+    caught_up(&mut pc, &mut c1);
+    caught_up(&mut pc, &mut c2);
+    assert_eq!(text(&c1.run("GET during")), "2");
+    assert_eq!(text(&c2.run("GET during")), "2");
+    assert_eq!(info_field(&mut pc, "sync_full").as_deref(), Some("2"));
+    assert_eq!(info_field(&mut pc, "sync_partial_ok").as_deref(), Some("2"));
+}

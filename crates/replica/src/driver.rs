@@ -173,7 +173,7 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
                     stream.write_all(&a).await?;
                 }
                 if last_io.elapsed() > timeout {
-                    return Err(ReplError::Timeout);
+                    return Err(ReplError::Silent);
                 }
             }
         }

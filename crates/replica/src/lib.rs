@@ -18,6 +18,9 @@ pub enum ReplError {
     Io(#[from] std::io::Error),
     #[error("Timeout connecting to the MASTER...")]
     Timeout,
+    /// Nothing arrived from the primary for `repl-timeout` seconds (its pings included).
+    #[error("MASTER timeout: no data nor PING received...")]
+    Silent,
     #[error("MASTER closed the connection")]
     Closed,
     #[error("Protocol error: {0}")]
