@@ -909,6 +909,12 @@ fn delete_history(aof: &mut AofState, layout: &AofLayout) {
 /// Also applies `aof-timestamp-enabled` and `aof-disable-auto-gc` (turning GC back on
 /// removes the HISTORY files at once, as Redis's `updateAofAutoGCEnabled` does).
 fn sync_config(node: &mut Node) {
+    // While the dataset loads at startup the AOF is not open yet (status Off with
+    // `appendonly yes`): acting on that mismatch would fork a rewrite of the half-loaded
+    // dataset and make it the new base. Replies (-LOADING) reach `before_reply` meanwhile.
+    if node.loading.is_some() {
+        return;
+    }
     match (node.cfg.appendonly, node.aof.status) {
         (true, Status::Off) => start_append_only(node),
         (false, Status::On | Status::WaitRewrite) => stop_append_only(node),
