@@ -19,7 +19,9 @@
 //! - `tree`: a [`ScoreTree`], a treap over (score, member) whose nodes count their subtree, so
 //!   rank, select and range bounds are O(log n) expected and iterating k elements from a rank
 //!   is O(log n + k). Nodes live in one vector (indices instead of pointers) and freed slots
-//!   are reused; the vector is compacted when more than half of it is free.
+//!   are reused; the vector is compacted when more than half of it is free. Updates are
+//!   iterative and top-down; a score change keeps the member's node, changing only the
+//!   score when the rank stays (as `zslUpdateScore` does), else unlinking and relinking it.
 //!
 //! Like Redis 7.0, a zset never converts back to `listpack` when it shrinks; a fresh build
 //! ([`ZSetValue::from_pairs`], used by RDB load and the `*STORE` commands) picks the encoding
