@@ -3,6 +3,7 @@
 //! through which the node sends asynchronous output (pub/sub messages, the reply to a
 //! blocked command, a kill).
 
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -10,6 +11,34 @@ use ferrokv_proto::resp::{Frame, Protocol};
 use tokio::sync::mpsc;
 
 pub type ClientId = u64;
+
+/// Connected clients by id, in id order (ids only grow, and removal must use `shift_remove`
+/// so that insertion order stays id order, which CLIENT LIST shows). Every command looks its
+/// client up several times, so this is a hash map with [`IdHasher`].
+pub type ClientTable = indexmap::IndexMap<ClientId, Client, BuildHasherDefault<IdHasher>>;
+
+/// Hashes a [`ClientId`] with one multiplication. Ids are assigned by the node, one after
+/// the other, so no client can choose colliding ones, and the odd multiplier spreads
+/// consecutive ids over the table's low bits and its 7-bit tags alike.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for u64 keys; a plain fold keeps the hasher total.
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// Messages the node sends to a connection task outside of request/reply.
 #[derive(Debug)]
@@ -165,5 +194,25 @@ impl Client {
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             resp,
         )
+    }
+}
+
+#[cfg(test)]
+mod id_hasher_tests {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::IdHasher;
+
+    #[test]
+    fn consecutive_ids_spread_over_low_bits_and_tags() {
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let hashes: Vec<u64> = (1..=1024u64).map(|id| build.hash_one(id)).collect();
+        // Bucket index of a 1024-slot table: every id its own bucket.
+        let buckets: HashSet<u64> = hashes.iter().map(|h| h & 1023).collect();
+        assert_eq!(buckets.len(), 1024);
+        // hashbrown's 7-bit tag comes from the top bits: all 128 values show up.
+        let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert_eq!(tags.len(), 128);
     }
 }

@@ -78,8 +78,9 @@ pub fn all() -> impl Iterator<Item = Command> {
 pub fn lookup(name: &[u8]) -> Option<Command> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
-    static INDEX: OnceLock<HashMap<&'static str, Command, ahash::RandomState>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| all().map(|c| (c.name(), c)).collect());
+    // Keyed by bytes: the lowered name is looked up without a UTF-8 check.
+    static INDEX: OnceLock<HashMap<&'static [u8], Command, ahash::RandomState>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| all().map(|c| (c.name().as_bytes(), c)).collect());
     if name.len() > 32 {
         return None;
     }
@@ -87,7 +88,7 @@ pub fn lookup(name: &[u8]) -> Option<Command> {
     let lower = &mut lower[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    index.get(std::str::from_utf8(lower).ok()?).copied()
+    index.get(&*lower).copied()
 }
 
 /// The error of a container command (CONFIG, CLIENT, ...) whose subcommand did not match:

@@ -16,7 +16,7 @@
 //! Node commands (connection, server, transactions, pub/sub) live in `cmd_*.rs` files and
 //! have the [`NodeHandler`] signature.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -30,7 +30,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{Blocked, Client, ClientFlags, ClientId, Outbound, ReplyMode};
+use crate::client::{Blocked, Client, ClientFlags, ClientId, ClientTable, Outbound, ReplyMode};
 use crate::commands::{self, NodeHandler};
 use crate::config::Config;
 use crate::propagate::ReplStream;
@@ -80,7 +80,8 @@ pub struct Node {
     pub ks: Keyspace,
     pub cfg: Config,
     pub config_file: Option<PathBuf>,
-    pub clients: BTreeMap<ClientId, Client>,
+    /// Connected clients in id order (see [`ClientTable`]).
+    pub clients: ClientTable,
     next_client_id: ClientId,
     pub pubsub: PubSub,
     /// Clients blocked on (db, key), in arrival order.
@@ -160,7 +161,7 @@ impl Node {
             slowlog: Slowlog::default(),
             cfg,
             config_file,
-            clients: BTreeMap::new(),
+            clients: ClientTable::default(),
             next_client_id: 3,
             pubsub: PubSub::default(),
             blocked_on: HashMap::new(),
@@ -242,7 +243,8 @@ impl Node {
         self.unblock_client(id);
         self.pubsub.remove_client(id);
         self.replication_client_gone(id);
-        self.clients.remove(&id);
+        // shift_remove keeps the id order of the others.
+        self.clients.shift_remove(&id);
     }
 
     pub fn protocol_of(&self, id: ClientId) -> Protocol {
@@ -302,17 +304,16 @@ impl Node {
             self.record_latency("command", elapsed);
         }
         self.stats.total_commands_processed += 1;
-        if self.stream.commands != propagated_before {
-            // WAIT waits for this client's own last write (Redis's `c->woff`).
-            let offset = self.repl.state.borrow().offset;
-            if let Some(c) = self.clients.get_mut(&id) {
-                c.woff = offset;
-            }
-        }
+        // WAIT waits for this client's own last write (Redis's `c->woff`).
+        let woff =
+            (self.stream.commands != propagated_before).then(|| self.repl.state.borrow().offset);
         let now = self.ks.now_ms;
-        // One client lookup for the bookkeeping and the reply mode.
+        // One client lookup for the bookkeeping, the write offset and the reply mode.
         let (close_after, outcome) = match self.clients.get_mut(&id) {
             Some(c) => {
+                if let Some(offset) = woff {
+                    c.woff = offset;
+                }
                 if let Some(cmd) = cmd {
                     c.last_cmd = cmd.name();
                     c.last_interaction_ms = now;
@@ -921,6 +922,10 @@ impl Node {
 
     /// If `CLIENT PAUSE` holds this command back, how long to wait before trying again.
     pub fn pause_for(&self, argv: &[Bytes]) -> Option<std::time::Duration> {
+        // The usual case, decided without reading the clock (this runs for every command).
+        if self.pause.is_none() && !self.repl.failover.pauses_writes() {
+            return None;
+        }
         let now = unix_ms();
         let (until, write_only) = match self.pause {
             Some(p) if p.0 > now => p,

@@ -6,6 +6,37 @@
 /// `strtod` over the whole of `s` (no leading space): the value and whether it over- or
 /// underflowed (`ERANGE`). `None` if `s` is not entirely a number or is NaN.
 pub(crate) fn strtod_whole(s: &[u8]) -> Option<(f64, bool)> {
+    match small_integer(s) {
+        Some(v) => Some((v, false)),
+        None => strtod_general(s),
+    }
+}
+
+/// The common case of [`strtod_whole`] without its general parser: an optional sign and 1 to
+/// 15 decimal digits, a value that `f64` holds exactly (below 2^53), so converting the
+/// integer gives the very double `strtod` returns (`-0` included).
+fn small_integer(s: &[u8]) -> Option<f64> {
+    let (neg, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    let v = n as f64;
+    Some(if neg { -v } else { v })
+}
+
+/// [`strtod_whole`] for every form.
+fn strtod_general(s: &[u8]) -> Option<(f64, bool)> {
     let text = std::str::from_utf8(s).ok()?;
     let (neg, body) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -111,4 +142,46 @@ pub(crate) fn parse_range_number(b: &[u8]) -> Option<f64> {
         .iter()
         .position(|c| !(c.is_ascii_whitespace() || *c == 0x0b))?;
     strtod_whole(&b[start..]).map(|(v, _)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_integer_fast_path_edges() {
+        let neg_zero = strtod_whole(b"-0").unwrap();
+        assert!(neg_zero.0 == 0.0 && neg_zero.0.is_sign_negative() && !neg_zero.1);
+        assert_eq!(strtod_whole(b"+7"), Some((7.0, false)));
+        assert_eq!(strtod_whole(b"007"), Some((7.0, false)));
+        assert_eq!(
+            strtod_whole(b"999999999999999"),
+            Some((999_999_999_999_999.0, false))
+        );
+        // 16 digits and other forms go through the general parser.
+        assert_eq!(small_integer(b"1234567890123456"), None);
+        assert_eq!(
+            strtod_whole(b"1234567890123456"),
+            Some((1_234_567_890_123_456.0, false))
+        );
+        for bad in [&b""[..], b"-", b"+", b"1a", b"--1", b" 1", b"1 "] {
+            assert_eq!(small_integer(bad), None, "{bad:?}");
+            assert_eq!(strtod_whole(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// The integer fast path gives exactly what the general parser gives.
+        #[test]
+        fn small_integer_matches_general_parser(sign in "[-+]?", digits in "[0-9]{1,15}") {
+            let text = format!("{sign}{digits}");
+            let fast = small_integer(text.as_bytes()).map(f64::to_bits);
+            let general = strtod_general(text.as_bytes()).map(|(v, e)| {
+                assert!(!e);
+                v.to_bits()
+            });
+            prop_assert_eq!(fast, general);
+        }
+    }
 }

@@ -93,7 +93,7 @@ fn hset_generic(ctx: &mut Ctx, args: &mut Args, name: &str) -> Result<Executed, 
     h.convert_for_lengths(pairs.iter().map(|a| a.len()), &cfg);
     let mut created = 0;
     for pair in pairs.chunks_exact(2) {
-        if h.set(copy(&pair[0]), copy(&pair[1]), &cfg) {
+        if h.set_copied(&pair[0], &pair[1], &cfg) {
             created += 1;
         }
     }
@@ -115,7 +115,7 @@ fn hsetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         }
     }
     let cfg = ctx.ks.cfg.clone();
-    hash_for_write(ctx, key)?.set(copy(field), copy(value), &cfg);
+    hash_for_write(ctx, key)?.set_copied(field, value, &cfg);
     Ok(Executed::write(Frame::Integer(1)))
 }
 

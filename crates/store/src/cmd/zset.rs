@@ -422,29 +422,26 @@ fn zset_add(
     f: AddFlags,
     cfg: &crate::StoreConfig,
 ) -> Result<AddOutcome, CmdError> {
-    match z.score(member) {
-        Some(_) if f.nx => Ok(AddOutcome::Nop),
+    // One member lookup decides and, when something changes, stores.
+    z.upsert(member, cfg, |cur| match cur {
+        Some(_) if f.nx => (None, Ok(AddOutcome::Nop)),
         Some(cur) => {
             let new = if f.incr { cur + score } else { score };
             if new.is_nan() {
-                return Err(CmdError::msg(NAN_SCORE));
+                return (None, Err(CmdError::msg(NAN_SCORE)));
             }
             if (f.lt && new >= cur) || (f.gt && new <= cur) {
-                return Ok(AddOutcome::Nop);
+                return (None, Ok(AddOutcome::Nop));
             }
             if new != cur {
-                z.insert(member, new, cfg);
-                Ok(AddOutcome::Updated(new))
+                (Some(new), Ok(AddOutcome::Updated(new)))
             } else {
-                Ok(AddOutcome::Unchanged(new))
+                (None, Ok(AddOutcome::Unchanged(new)))
             }
         }
-        None if f.xx => Ok(AddOutcome::Nop),
-        None => {
-            z.insert(member, score, cfg);
-            Ok(AddOutcome::Added(score))
-        }
-    }
+        None if f.xx => (None, Ok(AddOutcome::Nop)),
+        None => (Some(score), Ok(AddOutcome::Added(score))),
+    })
 }
 
 fn zadd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -485,6 +482,11 @@ fn zadd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Err(CmdError::msg(
             "INCR option supports a single increment-element pair",
         ));
+    }
+    if let [score, member] = rest {
+        // The common single pair, without collecting into a vector.
+        let score = parse_score(score).ok_or(CmdError::NotFloat)?;
+        return zadd_pairs(ctx, key, &[(score, member)], f);
     }
     let pairs: Vec<(f64, &Bytes)> = rest
         .chunks(2)
@@ -545,7 +547,10 @@ fn zadd_pairs(
             }
         }
     }
-    ctx.delete_if_empty(key);
+    if !exists {
+        // Only a zset created above can be left empty (an error or nothing added).
+        ctx.delete_if_empty(key);
+    }
     result?;
     let reply = if f.incr {
         if processed > 0 {

@@ -114,11 +114,66 @@ fn zadd_option_errors_in_redis_order() {
 
 #[test]
 fn zadd_conditions_and_replies() {
+    zadd_conditions_script(&mut Kit::new());
+}
+
+#[test]
+fn zadd_conditions_and_replies_on_a_skiplist() {
     let mut k = Kit::new();
+    k.ks.cfg.zset_max_listpack_entries = 0;
+    zadd_conditions_script(&mut k);
+    assert_eq!(encoding(&mut k, "z"), "skiplist");
+    assert_eq!(
+        k.run("ZRANGE z 0 -1 WITHSCORES"),
+        flat(&[
+            ("half", 0.5),
+            ("plus", 1.0),
+            ("new", 2.0),
+            ("c", 3.0),
+            ("b", 5.0),
+            ("hexp", 8.0),
+            ("d", 9.0),
+            ("hex", 16.0),
+            ("a", f64::INFINITY),
+        ])
+    );
+}
+
+/// Score updates that keep the rank (done in place) and ones that move the member, with
+/// ties broken by member bytes, checked through ZRANGE and ZRANK on a skiplist (replies as
+/// Redis 7.0 gives them for the same commands).
+#[test]
+fn skiplist_score_updates_keep_the_order() {
+    let mut k = Kit::new();
+    k.ks.cfg.zset_max_listpack_entries = 0;
+    k.run("ZADD z 1 a 2 b 3 c 4 d 5 e");
+    // In place: c stays between b and d.
+    assert_eq!(k.run("ZADD z CH 3.5 c"), int(1));
+    // Ties: c at b's score sorts after b ("b" < "c"), at d's score before d.
+    assert_eq!(k.run("ZADD z CH 2 c"), int(1));
+    assert_eq!(k.run("ZRANK z c"), int(2));
+    assert_eq!(k.run("ZADD z 4 c"), int(0));
+    assert_eq!(k.run("ZRANK z c"), int(2));
+    // Moves: c below a, then above e; then INCR/GT/LT through the same paths.
+    assert_eq!(k.run("ZADD z 0 c"), int(0));
+    assert_eq!(k.run("ZRANK z c"), int(0));
+    assert_eq!(k.run("ZADD z INCR 10 c"), d(10.0));
+    assert_eq!(k.run("ZADD z GT CH 9 c"), int(0));
+    assert_eq!(k.run("ZADD z LT CH 1 c"), int(1));
+    assert_eq!(k.run("ZADD z GT CH 1.5 c"), int(1));
+    assert_eq!(
+        k.run("ZRANGE z 0 -1 WITHSCORES"),
+        flat(&[("a", 1.0), ("c", 1.5), ("b", 2.0), ("d", 4.0), ("e", 5.0)])
+    );
+    assert_eq!(k.run("ZRANGEBYSCORE z 1.5 4"), bulks(&["c", "b", "d"]));
+    assert_eq!(k.run("ZCARD z"), int(5));
+}
+
+fn zadd_conditions_script(k: &mut Kit) {
     assert_eq!(k.run("ZADD z XX 1 a"), int(0));
     assert_eq!(k.run("EXISTS z"), int(0));
     assert_eq!(k.run("ZADD z XX INCR 1 a"), Frame::Null);
-    abc(&mut k);
+    abc(k);
     assert_eq!(k.run("ZADD z INCR 1 a"), d(2.0));
     assert_eq!(k.run("ZADD z NX INCR 1 a"), Frame::Null);
     assert_eq!(k.run("ZADD z XX INCR 1 zz"), Frame::Null);

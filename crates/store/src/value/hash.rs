@@ -9,6 +9,7 @@
 //! `HSCAN` cursor that survives deletions (see [`HashValue::scan`]).
 
 use bytes::Bytes;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
 use crate::config::StoreConfig;
@@ -162,6 +163,43 @@ impl HashValue {
         }
     }
 
+    /// [`set`](Self::set) for borrowed arguments, copying only what gets stored: an existing
+    /// field keeps its key and gets a copy of `value`, and one hash of `field` serves both
+    /// the lookup and the insertion of a new field. Returns true if the field is new.
+    pub fn set_copied(&mut self, field: &[u8], value: &[u8], cfg: &StoreConfig) -> bool {
+        self.convert_for_lengths([field.len(), value.len()], cfg);
+        match self {
+            HashValue::Listpack(v) => {
+                if let Some(slot) = v.iter_mut().find(|(f, _)| f[..] == *field) {
+                    slot.1 = Bytes::copy_from_slice(value);
+                    return false;
+                }
+                v.push((Bytes::copy_from_slice(field), Bytes::copy_from_slice(value)));
+                if v.len() > cfg.hash_max_listpack_entries {
+                    self.convert_to_table();
+                }
+                true
+            }
+            HashValue::Table(m) => {
+                let hash = m.hasher().hash_one(field);
+                match m.raw_entry_mut_v1().from_key_hashed_nocheck(hash, field) {
+                    RawEntryMut::Occupied(mut e) => {
+                        *e.get_mut() = Bytes::copy_from_slice(value);
+                        false
+                    }
+                    RawEntryMut::Vacant(e) => {
+                        e.insert_hashed_nocheck(
+                            hash,
+                            Bytes::copy_from_slice(field),
+                            Bytes::copy_from_slice(value),
+                        );
+                        true
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes `field`. Returns whether it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
@@ -228,6 +266,44 @@ mod tests {
             hash_max_listpack_value: value,
             ..StoreConfig::default()
         }
+    }
+
+    #[test]
+    fn set_copied_matches_set_on_both_encodings() {
+        // Small limits so that the sequence crosses the entries and length thresholds.
+        let c = cfg(3, 4);
+        let ops: &[(&str, &str)] = &[
+            ("a", "1"),
+            ("b", "2"),
+            ("a", "3"),
+            ("c", "4"),
+            ("d", "5"),
+            ("b", "6"),
+            ("long-field", "7"),
+            ("a", "long-value"),
+            ("e", "8"),
+        ];
+        let (mut owned, mut copied) = (HashValue::new(), HashValue::new());
+        for (f, v) in ops {
+            assert_eq!(
+                owned.set(b(f), b(v), &c),
+                copied.set_copied(f.as_bytes(), v.as_bytes(), &c),
+                "{f}={v}"
+            );
+            assert_eq!(owned.encoding_name(), copied.encoding_name());
+            let a: Vec<_> = owned.iter().collect();
+            let b: Vec<_> = copied.iter().collect();
+            assert_eq!(a, b);
+        }
+        assert_eq!(copied.encoding_name(), "hashtable");
+        assert_eq!(copied.get(b"a"), Some(&b("long-value")));
+        assert_eq!(copied.len(), 6);
+
+        let mut small = HashValue::new();
+        assert!(small.set_copied(b"x", b"1", &c));
+        assert!(!small.set_copied(b"x", b"2", &c));
+        assert_eq!(small.encoding_name(), "listpack");
+        assert_eq!(small.get(b"x"), Some(&b("2")));
     }
 
     #[test]

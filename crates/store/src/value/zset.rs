@@ -19,7 +19,9 @@
 //! - `tree`: a [`ScoreTree`], a treap over (score, member) whose nodes count their subtree, so
 //!   rank, select and range bounds are O(log n) expected and iterating k elements from a rank
 //!   is O(log n + k). Nodes live in one vector (indices instead of pointers) and freed slots
-//!   are reused; the vector is compacted when more than half of it is free.
+//!   are reused; the vector is compacted when more than half of it is free. Updates are
+//!   iterative and top-down; a score change keeps the member's node, changing only the
+//!   score when the rank stays (as `zslUpdateScore` does), else unlinking and relinking it.
 //!
 //! Like Redis 7.0, a zset never converts back to `listpack` when it shrinks; a fresh build
 //! ([`ZSetValue::from_pairs`], used by RDB load and the `*STORE` commands) picks the encoding
@@ -29,6 +31,7 @@ use std::cmp::Ordering;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 use indexmap::IndexMap;
 
 use crate::config::StoreConfig;
@@ -41,6 +44,20 @@ pub fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     s1.partial_cmp(&s2)
         .unwrap_or(Ordering::Equal)
         .then_with(|| m1.cmp(m2))
+}
+
+/// Whether (score, member) comes before `node`'s element ([`cmp_entry`] reading the node's
+/// member only on a score tie).
+fn key_below(score: f64, member: &[u8], node: &Node) -> bool {
+    // Plain `<`/`>` instead of `partial_cmp`: same answers (a NaN score is never stored), fewer
+    // instructions on the hottest comparison.
+    if score < node.score {
+        true
+    } else if score > node.score {
+        false
+    } else {
+        member < &node.member[..]
+    }
 }
 
 /// How a listpack stores a score: `-0.0` becomes `0` (see the module doc).
@@ -64,6 +81,40 @@ pub enum ZSetValue {
 pub struct SkipIndex {
     pub map: ScoreMap,
     pub tree: ScoreTree,
+}
+
+impl SkipIndex {
+    /// [`ZSetValue::upsert`] on the `skiplist` encoding: one hash of `member` serves both the
+    /// lookup and the insertion of a new member, and a changed score moves the member's tree
+    /// node instead of replacing it.
+    fn upsert<R>(
+        &mut self,
+        member: &[u8],
+        decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
+    ) -> R {
+        let SkipIndex { map, tree } = self;
+        let hash = map.hasher().hash_one(member);
+        match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, member) {
+            RawEntryMut::Occupied(mut e) => {
+                let cur = *e.get();
+                let (new, out) = decide(Some(cur));
+                if let Some(score) = new {
+                    *e.get_mut() = score;
+                    tree.update(e.key(), cur, score);
+                }
+                out
+            }
+            RawEntryMut::Vacant(e) => {
+                let (new, out) = decide(None);
+                if let Some(score) = new {
+                    let m = Bytes::copy_from_slice(member);
+                    tree.insert(m.clone(), score);
+                    e.insert_hashed_nocheck(hash, m, score);
+                }
+                out
+            }
+        }
+    }
 }
 
 impl Default for ZSetValue {
@@ -158,47 +209,54 @@ impl ZSetValue {
     /// Sets `member`'s score, adding it if missing (converting to `skiplist` first when the
     /// listpack limits would be exceeded). Returns whether the member was new.
     pub fn insert(&mut self, member: &[u8], score: f64, cfg: &StoreConfig) -> bool {
+        self.upsert(member, cfg, |cur| (Some(score), cur.is_none()))
+    }
+
+    /// Looks `member` up once and lets `decide` choose from its current score (`None` when
+    /// missing) what to store: `Some(score)` sets it, adding the member if missing (converting
+    /// to `skiplist` first when the listpack limits would be exceeded); `None` leaves the set
+    /// as it is. Returns what `decide` returned beside the score.
+    pub fn upsert<R>(
+        &mut self,
+        member: &[u8],
+        cfg: &StoreConfig,
+        decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
+    ) -> R {
         if let ZSetValue::Listpack(v) = self {
-            let pos = v.iter().position(|(m, _)| m[..] == *member);
-            match pos {
+            match v.iter().position(|(m, _)| m[..] == *member) {
                 Some(i) => {
-                    let (m, _) = v.remove(i);
-                    list_insert(v, m, score);
-                    return false;
+                    let (new, out) = decide(Some(v[i].1));
+                    if let Some(score) = new {
+                        let (m, _) = v.remove(i);
+                        list_insert(v, m, score);
+                    }
+                    return out;
                 }
                 None => {
+                    let (new, out) = decide(None);
+                    let Some(score) = new else {
+                        return out;
+                    };
                     if v.len() < cfg.zset_max_listpack_entries
                         && member.len() <= cfg.zset_max_listpack_value
                     {
                         list_insert(v, Bytes::copy_from_slice(member), score);
-                        return true;
+                        return out;
                     }
                     self.convert_to_skiplist();
+                    if let ZSetValue::Skiplist(s) = self {
+                        let m = Bytes::copy_from_slice(member);
+                        s.tree.insert(m.clone(), score);
+                        s.map.insert(m, score);
+                    }
+                    return out;
                 }
             }
         }
         match self {
-            ZSetValue::Skiplist(s) => match s.map.get_mut(member) {
-                Some(old) => {
-                    let prev = *old;
-                    *old = score;
-                    let key = s
-                        .map
-                        .get_key_value(member)
-                        .map(|(k, _)| k.clone())
-                        .unwrap_or_default();
-                    s.tree.remove(member, prev);
-                    s.tree.insert(key, score);
-                    false
-                }
-                None => {
-                    let m = Bytes::copy_from_slice(member);
-                    s.map.insert(m.clone(), score);
-                    s.tree.insert(m, score);
-                    true
-                }
-            },
-            ZSetValue::Listpack(_) => false,
+            ZSetValue::Skiplist(s) => s.upsert(member, decide),
+            // Handled above.
+            ZSetValue::Listpack(_) => decide(None).1,
         }
     }
 
@@ -335,12 +393,17 @@ struct Node {
 
 /// A treap over (score, member) with subtree sizes. Callers keep members unique (the member
 /// map of [`SkipIndex`] says whether one is present and with which score).
+///
+/// Every update is iterative and top-down: a search records its path in `path` (a scratch
+/// vector kept to avoid an allocation per call) and subtree sizes are adjusted along it, so
+/// no node off the path is read except the few that rotations and merges move.
 #[derive(Debug, Clone)]
 pub struct ScoreTree {
     nodes: Vec<Node>,
     free: Vec<u32>,
     root: u32,
     rng: u64,
+    path: Vec<u32>,
 }
 
 impl Default for ScoreTree {
@@ -355,6 +418,7 @@ impl Default for ScoreTree {
             free: Vec::new(),
             root: NIL,
             rng: seed | 1,
+            path: Vec::new(),
         }
     }
 }
@@ -376,11 +440,6 @@ impl ScoreTree {
         }
     }
 
-    fn pull(&mut self, t: u32) {
-        let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
-        self.nodes[t as usize].size = 1 + self.size(l) + self.size(r);
-    }
-
     fn next_prio(&mut self) -> u32 {
         // xorshift64*
         let mut x = self.rng;
@@ -391,9 +450,18 @@ impl ScoreTree {
         (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
     }
 
-    fn cmp_key(&self, t: u32, score: f64, member: &[u8]) -> Ordering {
-        let n = &self.nodes[t as usize];
-        cmp_entry(n.score, &n.member, score, member)
+    /// Points `parent`'s link that held `old` (the root when `parent` is `NIL`) at `new`.
+    fn replace_child(&mut self, parent: u32, old: u32, new: u32) {
+        if parent == NIL {
+            self.root = new;
+        } else {
+            let p = &mut self.nodes[parent as usize];
+            if p.left == old {
+                p.left = new;
+            } else {
+                p.right = new;
+            }
+        }
     }
 
     /// Inserts (member, score); the caller guarantees the member is not in the tree.
@@ -416,120 +484,255 @@ impl ScoreTree {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.root = self.insert_at(self.root, n);
+        self.link(n);
     }
 
-    fn insert_at(&mut self, t: u32, n: u32) -> u32 {
-        if t == NIL {
-            return n;
-        }
-        if self.nodes[n as usize].prio > self.nodes[t as usize].prio {
-            let (score, member) = (
-                self.nodes[n as usize].score,
-                self.nodes[n as usize].member.clone(),
-            );
-            let (l, r) = self.split(t, score, &member);
-            self.nodes[n as usize].left = l;
-            self.nodes[n as usize].right = r;
-            self.pull(n);
-            return n;
-        }
-        let goes_left = {
-            let nn = &self.nodes[n as usize];
-            self.cmp_key(t, nn.score, &nn.member) == Ordering::Greater
+    /// Links the detached node `n` (no children, size 1) into the tree, top-down:
+    ///
+    /// 1. descend from the root towards `n`'s key while the nodes passed outrank `n`'s
+    ///    priority, counting `n` in each of their sizes (the key is new, so each of them gains
+    ///    exactly `n`);
+    /// 2. `n` takes the place of the first node it outranks, and that node's subtree splits
+    ///    around `n`'s key into `n`'s children.
+    fn link(&mut self, n: u32) {
+        let (score, prio) = {
+            let node = &self.nodes[n as usize];
+            (node.score, node.prio)
         };
-        if goes_left {
-            let c = self.insert_at(self.nodes[t as usize].left, n);
-            self.nodes[t as usize].left = c;
-        } else {
-            let c = self.insert_at(self.nodes[t as usize].right, n);
-            self.nodes[t as usize].right = c;
+        // Moved out for the descent (the node is detached, nothing reads it meanwhile).
+        let member = std::mem::take(&mut self.nodes[n as usize].member);
+        let mut parent = NIL;
+        let mut on_left = false;
+        let mut t = self.root;
+        while t != NIL {
+            let cur = &mut self.nodes[t as usize];
+            if cur.prio < prio {
+                break;
+            }
+            cur.size += 1;
+            on_left = key_below(score, &member, cur);
+            parent = t;
+            t = if on_left { cur.left } else { cur.right };
         }
-        self.pull(t);
-        t
+        let below = self.size(t);
+        let (l, r) = self.split(t, score, &member);
+        let node = &mut self.nodes[n as usize];
+        node.left = l;
+        node.right = r;
+        node.size = below + 1;
+        node.member = member;
+        if parent == NIL {
+            self.root = n;
+        } else if on_left {
+            self.nodes[parent as usize].left = n;
+        } else {
+            self.nodes[parent as usize].right = n;
+        }
     }
 
-    /// Splits `t` into (elements < key, elements >= key).
-    fn split(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
-        if t == NIL {
-            return (NIL, NIL);
+    /// Splits the subtree `t` into (elements below (score, member), the others), top-down:
+    /// each node on the search path goes to the side it belongs to, hung on the open inner
+    /// link of that side; then the path's sizes are recomputed bottom-up.
+    fn split(&mut self, mut t: u32, score: f64, member: &[u8]) -> (u32, u32) {
+        self.path.clear();
+        let (mut l_root, mut r_root) = (NIL, NIL);
+        // The last node put on each side; its inner link (right for L, left for R) is open.
+        let (mut l_hook, mut r_hook) = (NIL, NIL);
+        while t != NIL {
+            self.path.push(t);
+            let node = &self.nodes[t as usize];
+            let goes_left = !key_below(score, member, node);
+            let next = if goes_left { node.right } else { node.left };
+            if goes_left {
+                if l_hook == NIL {
+                    l_root = t;
+                } else {
+                    self.nodes[l_hook as usize].right = t;
+                }
+                l_hook = t;
+            } else {
+                if r_hook == NIL {
+                    r_root = t;
+                } else {
+                    self.nodes[r_hook as usize].left = t;
+                }
+                r_hook = t;
+            }
+            t = next;
         }
-        if self.cmp_key(t, score, member) == Ordering::Less {
-            let (l, r) = self.split(self.nodes[t as usize].right, score, member);
-            self.nodes[t as usize].right = l;
-            self.pull(t);
-            (t, r)
-        } else {
-            let (l, r) = self.split(self.nodes[t as usize].left, score, member);
-            self.nodes[t as usize].left = r;
-            self.pull(t);
-            (l, t)
+        if l_hook != NIL {
+            self.nodes[l_hook as usize].right = NIL;
         }
+        if r_hook != NIL {
+            self.nodes[r_hook as usize].left = NIL;
+        }
+        // A path node's children are off the path (sizes unchanged) or deeper on it.
+        for i in (0..self.path.len()).rev() {
+            let p = self.path[i] as usize;
+            let (l, r) = (self.nodes[p].left, self.nodes[p].right);
+            self.nodes[p].size = 1 + self.size(l) + self.size(r);
+        }
+        (l_root, r_root)
     }
 
-    /// Joins two treaps where every element of `a` is below every element of `b`.
-    fn merge(&mut self, a: u32, b: u32) -> u32 {
-        if a == NIL {
-            return b;
+    /// Finds the node holding (member, score), leaving the path from the root to its parent
+    /// in `self.path`.
+    fn find(&mut self, member: &[u8], score: f64) -> Option<u32> {
+        self.path.clear();
+        let mut t = self.root;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            let next = if score < n.score {
+                n.left
+            } else if score > n.score {
+                n.right
+            } else {
+                match member.cmp(&n.member) {
+                    Ordering::Equal => return Some(t),
+                    Ordering::Less => n.left,
+                    Ordering::Greater => n.right,
+                }
+            };
+            self.path.push(t);
+            t = next;
         }
-        if b == NIL {
-            return a;
+        None
+    }
+
+    /// Detaches the node `t` found by [`find`](Self::find) (its path still in `self.path`):
+    /// every ancestor loses one element and `t`'s place goes to the merge of its children.
+    fn unlink(&mut self, t: u32) {
+        for &p in &self.path {
+            self.nodes[p as usize].size -= 1;
         }
-        if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
-            let c = self.merge(self.nodes[a as usize].right, b);
-            self.nodes[a as usize].right = c;
-            self.pull(a);
-            a
-        } else {
-            let c = self.merge(a, self.nodes[b as usize].left);
-            self.nodes[b as usize].left = c;
-            self.pull(b);
-            b
+        let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
+        let merged = self.merge(l, r);
+        let parent = self.path.last().copied().unwrap_or(NIL);
+        self.replace_child(parent, t, merged);
+        let node = &mut self.nodes[t as usize];
+        node.left = NIL;
+        node.right = NIL;
+        node.size = 1;
+    }
+
+    /// Joins two treaps where every element of `a` is below every element of `b`, top-down:
+    /// the root with the higher priority wins and absorbs the other tree's size, and the
+    /// merge goes on in its inner subtree (right of `a`, left of `b`).
+    fn merge(&mut self, mut a: u32, mut b: u32) -> u32 {
+        let mut root = NIL;
+        // Where the next merged subtree hangs: (parent, on its left side).
+        let mut hook: Option<(u32, bool)> = None;
+        loop {
+            let (sub, done) = if a == NIL {
+                (b, true)
+            } else if b == NIL {
+                (a, true)
+            } else if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
+                self.nodes[a as usize].size += self.nodes[b as usize].size;
+                (a, false)
+            } else {
+                self.nodes[b as usize].size += self.nodes[a as usize].size;
+                (b, false)
+            };
+            match hook {
+                None => root = sub,
+                Some((p, true)) => self.nodes[p as usize].left = sub,
+                Some((p, false)) => self.nodes[p as usize].right = sub,
+            }
+            if done {
+                return root;
+            }
+            if sub == a {
+                hook = Some((a, false));
+                a = self.nodes[a as usize].right;
+            } else {
+                hook = Some((b, true));
+                b = self.nodes[b as usize].left;
+            }
         }
     }
 
     /// Removes (member, score). Returns whether it was there.
     pub fn remove(&mut self, member: &[u8], score: f64) -> bool {
-        let (root, found) = self.remove_at(self.root, score, member);
-        self.root = root;
-        if found && self.free.len() > 64 && self.free.len() * 2 > self.nodes.len() {
+        let Some(t) = self.find(member, score) else {
+            return false;
+        };
+        self.unlink(t);
+        self.nodes[t as usize].member = Bytes::new();
+        self.free.push(t);
+        if self.free.len() > 64 && self.free.len() * 2 > self.nodes.len() {
             self.compact();
         }
-        found
+        true
     }
 
-    fn remove_at(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, bool) {
-        if t == NIL {
-            return (NIL, false);
+    /// Moves `member` from score `old` to score `new`, reusing its node. When the element
+    /// keeps its rank (its neighbours in the order still surround the new score) only the
+    /// score changes, as Redis's `zslUpdateScore` does; otherwise the node is unlinked and
+    /// linked again. Returns whether (member, old) was there.
+    pub fn update(&mut self, member: &[u8], old: f64, new: f64) -> bool {
+        let Some(t) = self.find(member, old) else {
+            return false;
+        };
+        if self.keeps_rank(t, member, new) {
+            self.nodes[t as usize].score = new;
+            return true;
         }
-        match self.cmp_key(t, score, member) {
-            Ordering::Equal => {
-                let (l, r) = (self.nodes[t as usize].left, self.nodes[t as usize].right);
-                let merged = self.merge(l, r);
-                let node = &mut self.nodes[t as usize];
-                node.member = Bytes::new();
-                node.left = NIL;
-                node.right = NIL;
-                self.free.push(t);
-                (merged, true)
+        self.unlink(t);
+        self.nodes[t as usize].score = new;
+        self.link(t);
+        true
+    }
+
+    /// Whether `t` (just found, its path in `self.path`) would stay between its predecessor
+    /// and successor with score `new`.
+    fn keeps_rank(&self, t: u32, member: &[u8], new: f64) -> bool {
+        let (pred, succ) = self.neighbours(t);
+        // How a neighbour compares with the moved element; a missing one never objects.
+        let vs_new = |x: Option<u32>, missing: Ordering| match x {
+            Some(x) => {
+                let n = &self.nodes[x as usize];
+                cmp_entry(n.score, &n.member, new, member)
             }
-            Ordering::Greater => {
-                let (c, found) = self.remove_at(self.nodes[t as usize].left, score, member);
-                self.nodes[t as usize].left = c;
-                if found {
-                    self.pull(t);
-                }
-                (t, found)
+            None => missing,
+        };
+        vs_new(pred, Ordering::Less) == Ordering::Less
+            && vs_new(succ, Ordering::Greater) == Ordering::Greater
+    }
+
+    /// The in-order predecessor and successor of `t`, whose root path is in `self.path`.
+    fn neighbours(&self, t: u32) -> (Option<u32>, Option<u32>) {
+        let node = &self.nodes[t as usize];
+        let mut pred = None;
+        let mut succ = None;
+        if node.left != NIL {
+            let mut c = node.left;
+            while self.nodes[c as usize].right != NIL {
+                c = self.nodes[c as usize].right;
             }
-            Ordering::Less => {
-                let (c, found) = self.remove_at(self.nodes[t as usize].right, score, member);
-                self.nodes[t as usize].right = c;
-                if found {
-                    self.pull(t);
-                }
-                (t, found)
-            }
+            pred = Some(c);
         }
+        if node.right != NIL {
+            let mut c = node.right;
+            while self.nodes[c as usize].left != NIL {
+                c = self.nodes[c as usize].left;
+            }
+            succ = Some(c);
+        }
+        // The nearest ancestor reached by a right (left) step precedes (follows) `t`.
+        let mut child = t;
+        for &p in self.path.iter().rev() {
+            if pred.is_some() && succ.is_some() {
+                break;
+            }
+            if self.nodes[p as usize].right == child {
+                pred = pred.or(Some(p));
+            } else {
+                succ = succ.or(Some(p));
+            }
+            child = p;
+        }
+        (pred, succ)
     }
 
     /// Rebuilds the node vector without free slots.
@@ -828,9 +1031,51 @@ mod tests {
         assert!(t.check_invariants() < 100);
     }
 
+    #[test]
+    fn tree_update_in_place_or_moved_keeps_order() {
+        let mut t = ScoreTree::default();
+        for (m, s) in [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0), ("e", 5.0)] {
+            t.insert(Bytes::from(m), s);
+        }
+        let order = |t: &ScoreTree| -> Vec<(String, f64)> {
+            t.iter_from(0)
+                .map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s))
+                .collect()
+        };
+        let slots = t.nodes.len();
+        // Between its neighbours, and tied with them (the member decides): in place.
+        for new in [3.5, 2.0, 4.0, 3.0] {
+            assert!(t.update(b"c", t_score(&t, b"c"), new));
+            assert_eq!(t.rank(b"c", new), Some(2), "score {new}");
+        }
+        // Past a neighbour: moved.
+        assert!(t.update(b"c", 3.0, 1.0));
+        assert_eq!(t.rank(b"c", 1.0), Some(1));
+        assert!(t.update(b"c", 1.0, 0.5));
+        assert_eq!(t.rank(b"c", 0.5), Some(0));
+        assert!(t.update(b"a", 1.0, 9.0));
+        assert!(!t.update(b"zz", 1.0, 2.0));
+        assert_eq!(t.nodes.len(), slots, "nodes are reused");
+        t.check_invariants();
+        assert_eq!(
+            order(&t),
+            [("c", 0.5), ("b", 2.0), ("d", 4.0), ("e", 5.0), ("a", 9.0)]
+                .map(|(m, s)| (m.to_string(), s))
+        );
+    }
+
+    fn t_score(t: &ScoreTree, member: &[u8]) -> f64 {
+        t.iter_from(0)
+            .find(|(m, _)| m[..] == *member)
+            .map(|(_, s)| s)
+            .unwrap()
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Insert(u8, i8),
+        /// Moves a member's score by a quarter, which mostly keeps its rank (in place).
+        Nudge(u8, bool),
         Remove(u8),
         Rank(u8),
         Select(u16),
@@ -841,6 +1086,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => (any::<u8>(), any::<i8>()).prop_map(|(m, s)| Op::Insert(m, s)),
+            2 => (any::<u8>(), any::<bool>()).prop_map(|(m, up)| Op::Nudge(m, up)),
             2 => any::<u8>().prop_map(Op::Remove),
             1 => any::<u8>().prop_map(Op::Rank),
             1 => any::<u16>().prop_map(Op::Select),
@@ -869,6 +1115,16 @@ mod tests {
                         let pos = model.partition_point(|(x, y)| cmp_entry(*y, x, s, &m) == Ordering::Less);
                         model.insert(pos, (m.clone(), s));
                         prop_assert_eq!(z.insert(&m, s, &c), was_new);
+                    }
+                    Op::Nudge(m, up) => {
+                        let m = key(m);
+                        if let Some(i) = model.iter().position(|(x, _)| *x == m) {
+                            let (m, s) = model.remove(i);
+                            let s = if up { s + 0.25 } else { s - 0.25 };
+                            let pos = model.partition_point(|(x, y)| cmp_entry(*y, x, s, &m) == Ordering::Less);
+                            model.insert(pos, (m.clone(), s));
+                            prop_assert!(!z.insert(&m, s, &c));
+                        }
                     }
                     Op::Remove(m) => {
                         let m = key(m);
