@@ -32,7 +32,7 @@ use crate::value::{StrEncoding, Value};
 
 pub type KeyMap = DenseMap<Entry>;
 
-/// The keys of a database that carry a TTL.
+/// The keys of a database that carry a TTL, with their absolute expire time (Unix ms).
 ///
 /// The expire times live here and not in [`Entry`] (as Redis keeps them in a second dict):
 /// most keys have none, and 8 bytes per entry is 5% of a small string key.

@@ -13,6 +13,10 @@
 //! way: at startup, a full sync's payload, an AOF base); [`Source::inline`] decodes on the
 //! caller's thread (small inputs, tests, readers that are not `Send`). Both give the same
 //! items in the same order, and a decoding error arrives in order after every item before it.
+//!
+//! The decoding thread never touches the keyspace (DESIGN.md, "Threading and fork"): it owns
+//! the file reader and hands over plain [`RdbValue`]s; the keyspace thread builds and stores
+//! the values. It lives only while a file loads, and nothing forks during a load.
 
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, Receiver};
