@@ -41,6 +41,38 @@ fn requirepass_gates_commands_until_auth() {
 }
 
 #[test]
+fn commandstats_count_calls_per_command() {
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut c = server.conn();
+    c.run("SET a 1");
+    c.run("GET a");
+    c.run("get a");
+    c.run("INCR nope:not-a-number-yet");
+    let Frame::Bulk(info) = c.run("INFO commandstats") else {
+        panic!("INFO commandstats is not a bulk string")
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    let calls = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse::<u64>().ok())
+    };
+    assert_eq!(calls("get"), Some(2), "{info}");
+    assert_eq!(calls("set"), Some(1), "{info}");
+    assert_eq!(calls("incr"), Some(1), "{info}");
+    assert_eq!(calls("hset"), None, "{info}");
+    // One line per command (Redis's order is its dict's; ours is by name).
+    let mut names: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(':').next()?.strip_prefix("cmdstat_"))
+        .collect();
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n, "{info}");
+}
+
+#[test]
 fn noeviction_answers_oom_and_lru_evicts() {
     let server = Server::start(
         Flavor::subject(),

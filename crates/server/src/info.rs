@@ -353,8 +353,14 @@ fn cpu(out: &mut String) {
 
 fn commandstats(node: &Node, out: &mut String) {
     out.push_str("# Commandstats\r\n");
-    let mut names: Vec<_> = node.stats.commands.iter().collect();
-    names.sort_by_key(|(n, _)| *n);
+    let mut names: std::collections::BTreeMap<&str, crate::stats::CallStats> = Default::default();
+    for (name, s) in &node.stats.commands {
+        let total = names.entry(name.0).or_default();
+        total.calls += s.calls;
+        total.usec += s.usec;
+        total.rejected += s.rejected;
+        total.failed += s.failed;
+    }
     for (name, s) in names {
         let per = if s.calls > 0 {
             s.usec as f64 / s.calls as f64
