@@ -75,7 +75,36 @@ pub fn all() -> impl Iterator<Item = Command> {
         .chain(store_cmd::all().map(Command::Store))
 }
 
+/// Looks a command up by name, in any letter case.
+///
+/// Pipelines and benchmarks send the same command many times in a row, so the last name
+/// found (as sent, up to [`CACHED_NAME`] bytes) is remembered and compared first: a few
+/// instructions instead of lowering and hashing the name.
 pub fn lookup(name: &[u8]) -> Option<Command> {
+    use std::cell::Cell;
+    thread_local! {
+        static LAST: Cell<Option<([u8; CACHED_NAME], usize, Command)>> = const { Cell::new(None) };
+    }
+    if let Some((buf, len, cmd)) = LAST.get() {
+        if name == &buf[..len] {
+            return Some(cmd);
+        }
+    }
+    let found = lookup_uncached(name);
+    if let Some(cmd) = found {
+        if name.len() <= CACHED_NAME {
+            let mut buf = [0u8; CACHED_NAME];
+            buf[..name.len()].copy_from_slice(name);
+            LAST.set(Some((buf, name.len(), cmd)));
+        }
+    }
+    found
+}
+
+/// Longest command name [`lookup`] remembers.
+const CACHED_NAME: usize = 16;
+
+fn lookup_uncached(name: &[u8]) -> Option<Command> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     // Keyed by bytes: the lowered name is looked up without a UTF-8 check.
@@ -125,4 +154,26 @@ pub fn allowed_in_pubsub(name: &str) -> bool {
             | "quit"
             | "reset"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup;
+
+    #[test]
+    fn lookup_is_case_insensitive_and_the_cache_never_answers_for_another_name() {
+        let name = |n: &[u8]| lookup(n).map(|c| c.name());
+        for _ in 0..3 {
+            assert_eq!(name(b"GET"), Some("get"));
+            assert_eq!(name(b"GET"), Some("get"));
+            assert_eq!(name(b"get"), Some("get"));
+            assert_eq!(name(b"GETX"), None);
+            assert_eq!(name(b"GE"), None);
+            assert_eq!(name(b"Set"), Some("set"));
+            assert_eq!(name(b"zrangebyscore"), Some("zrangebyscore"));
+            assert_eq!(name(b"ZREVRANGEBYSCORE"), Some("zrevrangebyscore"));
+            assert_eq!(name(b""), None);
+            assert_eq!(name(&[b'g'; 40]), None);
+        }
+    }
 }
