@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 use crate::harness::inspect::{self, digest, items, ok, text, Digest};
-use crate::harness::{
-    eventually, require_redis, require_tool, Conn, Flavor, Frame, KillOnDrop, Server,
-};
+use crate::harness::{eventually, require_redis, require_tool, Conn, Flavor, Frame, Server};
 
 const MANIFEST: &str = "appendonlydir/appendonly.aof.manifest";
 
@@ -555,22 +553,11 @@ fn clients_get_loading_while_a_big_aof_loads() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
 
-    // A fixed port: the address is needed before the ready line, which follows the load.
-    let port = crate::harness::free_port();
     let log_path = dir.path().join("ferrokv.log");
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "yes", "--dir"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn ferrokv-server"),
+    let (mut child, addr) = crate::harness::spawn_ferrokv_on_free_port(
+        dir.path(),
+        &["--save", "", "--appendonly", "yes"],
     );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let watch = crate::harness::watch_loading(
         &mut child,
         addr,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::harness::{require_redis, require_tool, Conn, Flavor, Frame, KillOnDrop, Server};
+use crate::harness::{require_redis, require_tool, Conn, Flavor, Frame, Server};
 
 /// Databases the workload writes to.
 const DBS: &[usize] = &[0, 1, 5, 15];
@@ -588,27 +588,7 @@ fn clients_get_loading_while_the_rdb_loads() {
     let size = std::fs::metadata(dir.path().join("dump.rdb"))
         .unwrap()
         .len();
-    // A fixed port: the address is needed before the ready line, which follows the load.
-    let port = crate::harness::free_port();
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ferrokv-server"),
-    );
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let (mut child, addr) = crate::harness::spawn_ferrokv_on_free_port(dir.path(), &["--save", ""]);
     let watch = crate::harness::watch_loading(
         &mut child,
         addr,

@@ -461,6 +461,24 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts ferrokv on a fixed free port (the address is needed before the ready line, which
+/// follows the load) with `--dir dir`, its output going to `dir/ferrokv.log`. For tests that
+/// watch a startup load with [`watch_loading`]. Returns the process and its address.
+pub fn spawn_ferrokv_on_free_port(dir: &Path, args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("ferrokv.log")).expect("create ferrokv.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrokv-server"))
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone the log file"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn ferrokv-server");
+    (KillOnDrop(child), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 /// What a client saw while a server loaded its dataset at startup ([`watch_loading`]).
 pub struct LoadWatch {
     /// A connection to the server once it served `probe`.
