@@ -870,6 +870,21 @@ fn standalone_copy(from: &Path) -> Server {
     s
 }
 
+/// A ferrokv primary without persistence that starts full syncs at once.
+fn stream_primary(extra: &[&str]) -> Server {
+    let mut args = vec!["--repl-diskless-sync-delay", "0", "--appendonly", "no"];
+    args.extend_from_slice(extra);
+    Server::start(Flavor::Ferrokv, &args)
+}
+
+/// A ferrokv replica of `primary` with `appendonly yes` and `extra`.
+fn aof_replica_of(primary: &Server, extra: &[&str]) -> Server {
+    let port = primary.port().to_string();
+    let mut args = vec!["--replicaof", "127.0.0.1", &port, "--appendonly", "yes"];
+    args.extend_from_slice(extra);
+    Server::start(Flavor::Ferrokv, &args)
+}
+
 /// `appendfsync always` on a replica: its REPLCONF ACK never runs ahead of its AOF. Writes
 /// go to the primary in batches, each confirmed by `WAIT 1`; the replica is SIGKILLed right
 /// after a WAIT returned, several times; its AOF alone (loaded standalone) must hold every
@@ -881,24 +896,9 @@ fn replica_with_appendfsync_always_acks_only_what_its_aof_holds() {
     let seed = seed();
     println!("SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let primary = Server::start(
-        Flavor::Ferrokv,
-        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
-    );
+    let primary = stream_primary(&[]);
     let mut p = primary.conn();
-    let port = primary.port().to_string();
-    let mut replica = Server::start(
-        Flavor::Ferrokv,
-        &[
-            "--replicaof",
-            "127.0.0.1",
-            &port,
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ],
-    );
+    let mut replica = aof_replica_of(&primary, &["--appendfsync", "always"]);
     let mut next = 0u64;
     for round in 0..3 {
         let mut r = replica.conn();
@@ -1005,24 +1005,10 @@ fn redis_digest_of_aof(from: &Path) -> Option<Digest> {
 /// redis-server loads them with the same dataset.
 #[test]
 fn replica_aof_after_full_sync_is_loaded_on_restart() {
-    let primary = Server::start(
-        Flavor::Ferrokv,
-        &[
-            "--repl-diskless-sync-delay",
-            "0",
-            "--appendonly",
-            "no",
-            "--repl-ping-replica-period",
-            "1",
-        ],
-    );
+    let primary = stream_primary(&["--repl-ping-replica-period", "1"]);
     let mut p = primary.conn();
     populate(&mut p, "sync");
-    let port = primary.port().to_string();
-    let mut replica = Server::start(
-        Flavor::Ferrokv,
-        &["--replicaof", "127.0.0.1", &port, "--appendonly", "yes"],
-    );
+    let mut replica = aof_replica_of(&primary, &[]);
     let mut r = replica.conn();
     caught_up(&mut p, &mut r);
     wait_rewrite_done(&mut r);
@@ -1108,25 +1094,10 @@ fn replica_aof_after_full_sync_is_loaded_on_restart() {
 /// and real redis-server.
 #[test]
 fn replica_aof_with_a_torn_write_full_syncs() {
-    let primary = Server::start(
-        Flavor::Ferrokv,
-        &["--repl-diskless-sync-delay", "0", "--appendonly", "no"],
-    );
+    let primary = stream_primary(&[]);
     let mut p = primary.conn();
     populate(&mut p, "torn");
-    let port = primary.port().to_string();
-    let mut replica = Server::start(
-        Flavor::Ferrokv,
-        &[
-            "--replicaof",
-            "127.0.0.1",
-            &port,
-            "--appendonly",
-            "yes",
-            "--aof-use-rdb-preamble",
-            "no",
-        ],
-    );
+    let mut replica = aof_replica_of(&primary, &["--aof-use-rdb-preamble", "no"]);
     let mut r = replica.conn();
     caught_up(&mut p, &mut r);
     wait_rewrite_done(&mut r);
