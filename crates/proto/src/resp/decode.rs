@@ -16,6 +16,10 @@
 //! of its progress (the element being read, how far a line was scanned) in itself, so a huge
 //! bulk arriving in small reads is never rescanned.
 //!
+//! Between requests, a request whose bytes are all buffered (the pipelined case) is read in
+//! one pass by `RequestDecoder::buffered_request`; anything unusual is left to the general
+//! state machine, which owns every limit and error text.
+//!
 //! # Wire length
 //!
 //! Every item carries the number of bytes it consumed, `wire_len`. Bytes that produce no item
