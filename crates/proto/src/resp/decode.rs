@@ -16,6 +16,10 @@
 //! of its progress (the element being read, how far a line was scanned) in itself, so a huge
 //! bulk arriving in small reads is never rescanned.
 //!
+//! Between requests, a request whose bytes are all buffered (the pipelined case) is read in
+//! one pass by `RequestDecoder::buffered_request`; anything unusual is left to the general
+//! state machine, which owns every limit and error text.
+//!
 //! # Wire length
 //!
 //! Every item carries the number of bytes it consumed, `wire_len`. Bytes that produce no item
@@ -223,6 +227,13 @@ impl RequestDecoder {
                             Inline::Request(argv) => return Ok(Some(self.finish(argv))),
                         }
                     }
+                    if let Some(req) = self.buffered_request(buf) {
+                        return Ok(Some(req));
+                    }
+                    if self.in_request() {
+                        // The fast path took the elements that were whole; the rest is ours.
+                        continue;
+                    }
                     let limit = self.limits.inline_max_size;
                     let err = ProtoError::TooBigMultibulkCount;
                     let Some(cr) = self.scan.find(buf, b'\r', true, limit, err)? else {
@@ -282,6 +293,61 @@ impl RequestDecoder {
         }
     }
 
+    /// The fast path, tried between requests when `buf` starts with `*`: reads the elements
+    /// that are entirely buffered in one pass over the bytes, then consumes them at once.
+    ///
+    /// It only takes what the general state machine would accept the same way: counts and
+    /// lengths of at most 18 plain digits ([`small_len`]), within every limit, bulks below
+    /// `big_arg`. Anything else (a partial line, a sign, an error, a big bulk) ends the pass,
+    /// and what was read so far is left as the machine's own progress: the `*<n>` line and
+    /// the whole elements are consumed and the state becomes `Header`, exactly as if the
+    /// machine had read them. So nothing is scanned twice beyond one short header line, and
+    /// every error comes from the general path with Redis's text.
+    ///
+    /// Returns the request when all its elements were buffered.
+    fn buffered_request(&mut self, buf: &mut BytesMut) -> Option<Request> {
+        let limits = &self.limits;
+        let line_limit = limits.inline_max_size;
+        let (mut max_count, mut max_len) = (limits.max_multibulk_len, limits.proto_max_bulk_len);
+        if self.auth_required {
+            max_count = max_count.min(UNAUTH_MAX_MULTIBULK_LEN as usize);
+            max_len = max_len.min(UNAUTH_MAX_BULK_LEN as usize);
+        }
+        let bytes = &buf[..];
+        let (count, mut pos) = small_len(bytes, 1, line_limit)?;
+        if count == 0 || count > max_count {
+            return None;
+        }
+        let mut argv = Vec::with_capacity(count.min(ARGV_PREALLOC_CAP));
+        while argv.len() < count {
+            if bytes.get(pos) != Some(&b'$') {
+                break;
+            }
+            let Some((len, body)) = small_len(bytes, pos + 1, line_limit) else {
+                break;
+            };
+            if len > max_len || len >= self.big_arg {
+                break;
+            }
+            // No overflow: body <= bytes.len() and len < big_arg.
+            let end = body + len;
+            // The two bytes after the payload are skipped unchecked, as `BulkBody` does.
+            if end + 2 > bytes.len() {
+                break;
+            }
+            argv.push(Bytes::copy_from_slice(&bytes[body..end]));
+            pos = end + 2;
+        }
+        let remaining = count - argv.len();
+        self.consume(buf, pos);
+        if remaining == 0 {
+            return Some(self.finish(argv));
+        }
+        self.argv = argv;
+        self.state = ReqState::Header { remaining };
+        None
+    }
+
     fn inline(&mut self, buf: &mut BytesMut) -> Result<Inline, ProtoError> {
         let limit = self.limits.inline_max_size;
         let Some(lf) = self
@@ -332,6 +398,39 @@ impl RequestDecoder {
             + self.argv.iter().map(Bytes::len).sum::<usize>()
             + body
     }
+}
+
+/// Reads the number of a `*<n>` or `$<n>` line whose type byte is at `start - 1`, when the
+/// line is whole and simple: 1 to 18 digits with no leading zero (so `string2ll` accepts it and
+/// it cannot overflow), then `\r` and one more byte buffered (the request parser skips that
+/// byte unchecked), with the `\r` within `line_limit` bytes of the type byte. Returns the
+/// number and the index after the line; `None` for anything else, which the general path
+/// then reads (it may wait, accept, or refuse).
+///
+/// For `$12\r\nhello world!\r\n` and `start` 1: `(12, 5)`.
+fn small_len(bytes: &[u8], start: usize, line_limit: usize) -> Option<(usize, usize)> {
+    const MAX_DIGITS: usize = 18;
+    let line = bytes.get(start..)?;
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    let cr = loop {
+        let &b = line.get(digits)?;
+        if !b.is_ascii_digit() {
+            break b;
+        }
+        if digits == MAX_DIGITS {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+        digits += 1;
+    };
+    let leading_zero = line[0] == b'0' && digits > 1;
+    // The `\r` is at index `digits + 1` from the type byte.
+    if cr != b'\r' || digits == 0 || leading_zero || digits + 1 > line_limit {
+        return None;
+    }
+    line.get(digits + 1)?;
+    Some((usize::try_from(n).ok()?, start + digits + 2))
 }
 
 enum Inline {

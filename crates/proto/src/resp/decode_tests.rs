@@ -358,6 +358,123 @@ fn errors_are_sticky() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// RequestDecoder: the buffered fast path against the state machine
+
+#[test]
+fn small_len_reads_only_plain_whole_lines() {
+    /// (input, type byte index + 1, line limit, expected)
+    type Row = (&'static [u8], usize, usize, Option<(usize, usize)>);
+    let table: &[Row] = &[
+        (b"$12\r\nhello world!\r\n", 1, 64, Some((12, 5))),
+        (b"*0\r\n", 1, 64, Some((0, 4))),
+        (b"xx$7\rx", 3, 64, Some((7, 6))),
+        (
+            b"$999999999999999999\r\n",
+            1,
+            64,
+            Some((999_999_999_999_999_999, 21)),
+        ),
+        // 19 digits, a sign, a leading zero, no digits, no CR, a space: the general path's.
+        (b"$1000000000000000000\r\n", 1, 64, None),
+        (b"$-1\r\n", 1, 64, None),
+        (b"$+1\r\n", 1, 64, None),
+        (b"$01\r\n", 1, 64, None),
+        (b"$00\r\n", 1, 64, None),
+        (b"$\r\n", 1, 64, None),
+        (b"$1\n", 1, 64, None),
+        (b"$1 \r\n", 1, 64, None),
+        // Not whole yet: the byte after the CR is needed.
+        (b"$12", 1, 64, None),
+        (b"$12\r", 1, 64, None),
+        (b"$", 1, 64, None),
+        (b"", 1, 64, None),
+        // The CR must be within the line limit of the type byte.
+        (b"$123\r\n", 1, 4, Some((123, 6))),
+        (b"$123\r\n", 1, 3, None),
+    ];
+    for &(input, start, limit, want) in table {
+        assert_eq!(small_len(input, start, limit), want, "{:?}", show(input));
+    }
+}
+
+/// Inputs at the edges of what the fast path takes: each must decode the same whole (fast
+/// path) as split anywhere or byte by byte (mostly the state machine).
+const FAST_PATH_EDGES: &[&[u8]] = &[
+    b"*2\r\n$4\r\nINCR\r\n$16\r\nkey:__rand_int__\r\n",
+    b"*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$1\r\n1\r\n$10\r\nelement:42\r\n",
+    // Trailers and the byte after a CR are skipped unchecked.
+    b"*2\r\n$1\r\naXY$1\rxbZZ*1\r\n$0\r\n!!",
+    // A request whose last bulk is at or past the big-argument size.
+    b"*3\r\n$1\r\na\r\n$7\r\n1234567\r\n$9\r\n123456789\r\n*1\r\n$4\r\nPING\r\n",
+    // Leading zeros, signs and long numbers go to the state machine (and are refused).
+    b"*1\r\n$4\r\nPING\r\n*1\r\n$04\r\nPING\r\n",
+    b"*1\r\n$4\r\nPING\r\n*01\r\n$4\r\nPING\r\n",
+    b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$-1\r\n",
+    b"*1\r\n$4\r\nPING\r\n*1\r\n$1000000000000000000\r\n",
+    b"*1\r\n$4\r\nPING\r\n*1000000000000000000\r\n",
+    b"*2\r\n$4\r\nECHO\r\n:1\r\n",
+    b"*2\r\n$4\r\nECHO\r\n$2 \r\nab\r\n",
+    // Over the configured limits: 3 elements, 5-byte bulks, 11 elements for AUTH.
+    b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+    b"*2\r\n$4\r\nECHO\r\n$5\r\nabcde\r\n",
+    b"*11\r\n$1\r\na\r\n",
+    b"*1\r\n$16385\r\n",
+    // Skipped requests before a fast one count into its wire length.
+    b"*0\r\n*-1\r\n\r\n*1\r\n$4\r\nPING\r\n",
+];
+
+fn fast_path_configs() -> Vec<fn() -> RequestDecoder> {
+    vec![
+        RequestDecoder::default,
+        small_big_arg,
+        RequestDecoder::primary_link,
+        || RequestDecoder {
+            auth_required: true,
+            ..RequestDecoder::default()
+        },
+        || {
+            RequestDecoder::new(Limits {
+                proto_max_bulk_len: 4,
+                max_multibulk_len: 2,
+                inline_max_size: 3,
+                ..Limits::default()
+            })
+        },
+    ]
+}
+
+#[test]
+fn the_fast_path_agrees_with_the_state_machine_at_its_edges() {
+    for input in FAST_PATH_EDGES {
+        for make in fast_path_configs() {
+            assert_split_invariant(make, input);
+        }
+    }
+    let got = run_whole(RequestDecoder::default(), FAST_PATH_EDGES[0]);
+    assert_eq!(argvs(&got), vec![vec![&b"INCR"[..], b"key:__rand_int__"]]);
+    assert_eq!(got.items[0].wire_len, FAST_PATH_EDGES[0].len());
+}
+
+#[test]
+fn a_partly_buffered_request_is_not_rescanned_from_its_start() {
+    // The fast path hands the two whole elements to the state machine, which keeps them and
+    // reads the third one's header.
+    let mut dec = RequestDecoder::default();
+    let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nva"[..]);
+    assert_eq!(dec.decode_request(&mut buf), Ok(None));
+    assert!(dec.in_request());
+    assert_eq!(&buf[..], b"va");
+    buf.extend_from_slice(b"lue\r\n");
+    let req = dec
+        .decode_request(&mut buf)
+        .unwrap()
+        .expect("whole request");
+    assert_eq!(req.argv, vec![bs(b"SET"), bs(b"k"), bs(b"value")]);
+    assert_eq!(req.wire_len, 31);
+    assert!(buf.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // RequestDecoder: wire lengths, splits, big arguments
 
 #[test]
@@ -758,6 +875,35 @@ const FUZZ_LINES: &[&[u8]] = &[
     b"txt:abcd\r\n",
 ];
 
+/// Pieces of requests, mostly valid, for comparing the fast path with the state machine.
+const REQUEST_TOKENS: &[&[u8]] = &[
+    b"*1\r\n",
+    b"*2\r\n",
+    b"*3\r\n",
+    b"*0\r\n",
+    b"*-1\r\n",
+    b"*01\r\n",
+    b"$0\r\n\r\n",
+    b"$3\r\nabc\r\n",
+    b"$4\r\nPING\r\n",
+    b"$5\r\nabcde\r\n",
+    b"$9\r\n123456789\r\n",
+    b"$4\r\n",
+    b"$-1\r\n",
+    b"$04\r\n",
+    b"$999999999999999999\r\n",
+    b"$1000000000000000000\r\n",
+    b"PING\r\n",
+    b"\r\n",
+    b"$",
+    b"*",
+    b"1",
+    b"0",
+    b"\r",
+    b"\n",
+    b"x",
+];
+
 /// ...and single bytes that break them anywhere.
 const FUZZ_BYTES: &[&[u8]] = &[
     b"*", b"$", b"%", b"=", b"+", b":", b"-", b"1", b"9", b"\r", b"\n", b" ", b"\"", b"'", b"\\",
@@ -844,6 +990,20 @@ proptest! {
         prop_assert_eq!(got.items.len(), 1);
         prop_assert_eq!(&got.items[0].argv, &argv);
         prop_assert_eq!(got.items[0].wire_len, line.len());
+    }
+
+    #[test]
+    fn near_valid_requests_decode_the_same_however_split(
+        tokens in prop::collection::vec(prop::sample::select(REQUEST_TOKENS), 0..40),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+        config in 0usize..5,
+    ) {
+        let input: Vec<u8> = tokens.concat();
+        let make = fast_path_configs()[config];
+        let whole = run(&mut make(), &[&input]);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        prop_assert_eq!(&run(&mut make(), &bytes), &whole, "byte by byte: {:?}", show(&input));
+        prop_assert_eq!(&run(&mut make(), &chunked(&input, &cuts)), &whole, "cut: {:?}", show(&input));
     }
 
     #[test]
