@@ -146,11 +146,16 @@ impl Db {
         entry.has_ttl = at.is_some();
         // One hash and probe for both cases (this is SET's hot path).
         let had_ttl = self.map.insert(key, entry).is_some_and(|old| old.has_ttl);
+        self.store_expire(key, at, had_ttl);
+    }
+
+    /// Makes `expires` say `at` for `key`, which had a time there if `had` is set.
+    fn store_expire(&mut self, key: &[u8], at: Option<i64>, had: bool) {
         match at {
             Some(at) => {
                 self.expires.insert(key, at);
             }
-            None if had_ttl => {
+            None if had => {
                 self.expires.swap_remove(key);
             }
             None => {}
@@ -173,15 +178,7 @@ impl Db {
             return false;
         };
         let had = std::mem::replace(&mut e.has_ttl, at.is_some());
-        match at {
-            Some(at) => {
-                self.expires.insert(key, at);
-            }
-            None if had => {
-                self.expires.swap_remove(key);
-            }
-            None => {}
-        }
+        self.store_expire(key, at, had);
         true
     }
 
