@@ -67,16 +67,12 @@ impl RedisServer {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: port taken or bad config; retry or report below
                 }
-                if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
-                    let mut c = Client::new(stream);
-                    // LOADING replies an error until the dataset is in memory.
-                    if matches!(c.cmd(&["PING"]), Reply::Simple(_)) {
-                        return RedisServer {
-                            child,
-                            port,
-                            dir: dir.to_path_buf(),
-                        };
-                    }
+                if serves_as(port, child.id()) {
+                    return RedisServer {
+                        child,
+                        port,
+                        dir: dir.to_path_buf(),
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -94,6 +90,39 @@ impl RedisServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
     }
+}
+
+/// Whether the server on `port` is process `pid` and serves (not `-LOADING`). Any I/O error
+/// counts as "not yet": another test's server may hold the port for a moment, or close it.
+fn serves_as(port: u16, pid: u32) -> bool {
+    use std::io::{BufRead, Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut r = std::io::BufReader::new(stream);
+    let mut header = String::new();
+    if r.read_line(&mut header).is_err() {
+        return false;
+    }
+    let Some(len) = header
+        .strip_prefix('$')
+        .and_then(|n| n.trim_end().parse::<usize>().ok())
+        .filter(|&n| n < 1 << 20)
+    else {
+        return false; // -LOADING, or not a bulk reply
+    };
+    let mut body = vec![0u8; len + 2];
+    if r.read_exact(&mut body).is_err() {
+        return false;
+    }
+    String::from_utf8_lossy(&body).contains(&format!("process_id:{pid}\r\n"))
 }
 
 impl Drop for RedisServer {
