@@ -545,70 +545,16 @@ fn is_loopback(peer: std::net::IpAddr) -> bool {
     }
 }
 
-/// Splits a config line into words with redis.conf quoting ("..." with escapes, '...').
+/// Splits a config line into words as Redis does (`sdssplitargs`: `"..."` with escapes,
+/// `'...'`); `None` on unbalanced quotes.
 pub fn split_config_line(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= b.len() {
-            break;
-        }
-        let mut word = Vec::new();
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'"' => {
-                            i += 1;
-                            break;
-                        }
-                        b'\\' if i + 1 < b.len() => {
-                            i += 1;
-                            word.push(match b[i] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                c => c,
-                            });
-                            i += 1;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\'' => {
-                            i += 1;
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    word.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        out.push(String::from_utf8_lossy(&word).into_owned());
-    }
-    Some(out)
+    let words = ferrokv_proto::resp::split_args(line.as_bytes())?;
+    Some(
+        words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect(),
+    )
 }
 
 /// A startup configuration error, printed like Redis's "FATAL CONFIG FILE ERROR" block.

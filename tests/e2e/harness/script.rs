@@ -65,84 +65,12 @@ pub fn parse_script(text: &str) -> Result<Vec<Line>, String> {
     Ok(lines)
 }
 
-/// Splits a command line like `redis-cli` does.
+/// Splits a command line like `redis-cli` does (Redis's `sdssplitargs`, shared with the
+/// server's inline requests).
 pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
-    let bytes = line.as_bytes();
-    let mut args = Vec::new();
-    let mut i = 0;
-    let is_space = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t' | 0x0b | 0x0c | 0);
-    loop {
-        while i < bytes.len() && is_space(bytes[i]) {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return Ok(args);
-        }
-        let mut arg = Vec::new();
-        let mut quote: Option<u8> = None;
-        loop {
-            match quote {
-                Some(b'"') => match bytes.get(i) {
-                    None => return Err("unbalanced double quotes".into()),
-                    Some(b'\\')
-                        if bytes.get(i + 1) == Some(&b'x') && hex_pair(bytes, i + 2).is_some() =>
-                    {
-                        arg.extend(hex_pair(bytes, i + 2));
-                        i += 3;
-                    }
-                    Some(b'\\') if i + 1 < bytes.len() => {
-                        i += 1;
-                        arg.push(match bytes[i] {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 0x08,
-                            b'a' => 0x07,
-                            other => other,
-                        });
-                    }
-                    Some(b'"') => {
-                        if bytes.get(i + 1).is_some_and(|b| !is_space(*b)) {
-                            return Err("closing quote must be followed by a space".into());
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(&b) => arg.push(b),
-                },
-                Some(_) => match bytes.get(i) {
-                    None => return Err("unbalanced single quotes".into()),
-                    Some(b'\\') if bytes.get(i + 1) == Some(&b'\'') => {
-                        arg.push(b'\'');
-                        i += 1;
-                    }
-                    Some(b'\'') => {
-                        if bytes.get(i + 1).is_some_and(|b| !is_space(*b)) {
-                            return Err("closing quote must be followed by a space".into());
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(&b) => arg.push(b),
-                },
-                None => match bytes.get(i) {
-                    None => break,
-                    Some(&b) if is_space(b) => break,
-                    Some(&q @ (b'"' | b'\'')) => quote = Some(q),
-                    Some(&b) => arg.push(b),
-                },
-            }
-            i += 1;
-        }
-        args.push(arg);
-    }
-}
-
-fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
-    let digit = |b: u8| char::from(b).to_digit(16);
-    let hi = digit(*bytes.get(at)?)?;
-    let lo = digit(*bytes.get(at + 1)?)?;
-    u8::try_from(hi * 16 + lo).ok()
+    ferrokv_proto::resp::split_args(line.as_bytes())
+        .map(|args| args.into_iter().map(|a| a.to_vec()).collect())
+        .ok_or_else(|| "unbalanced quotes".to_string())
 }
 
 #[cfg(test)]

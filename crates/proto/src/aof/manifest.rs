@@ -388,89 +388,10 @@ fn atoll(s: &[u8]) -> u64 {
     }
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// `sdssplitargs`: blanks separate tokens; `"..."` with C escapes and `\xHH`; `'...'` with
-/// `\'`; a closing quote must be followed by a blank or the end. `None` on unbalanced quotes.
+/// `sdssplitargs` over a manifest line, which Redis reads as a C string (a NUL ends it).
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let at = |i: usize| line.get(i).copied().unwrap_or(0);
-    loop {
-        while i < line.len() && is_space(line[i]) {
-            i += 1;
-        }
-        if i >= line.len() {
-            return Some(out);
-        }
-        let (mut inq, mut insq) = (false, false);
-        let mut cur = Vec::new();
-        loop {
-            let c = at(i);
-            if inq {
-                if c == b'\\'
-                    && at(i + 1) == b'x'
-                    && hex(at(i + 2)).is_some()
-                    && hex(at(i + 3)).is_some()
-                {
-                    cur.push(hex(at(i + 2))? * 16 + hex(at(i + 3))?);
-                    i += 3;
-                } else if c == b'\\' && i + 1 < line.len() {
-                    i += 1;
-                    cur.push(match line[i] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if c == b'"' {
-                    if i + 1 < line.len() && !is_space(line[i + 1]) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else if i >= line.len() {
-                    return None;
-                } else {
-                    cur.push(c);
-                }
-            } else if insq {
-                if c == b'\\' && at(i + 1) == b'\'' {
-                    i += 1;
-                    cur.push(b'\'');
-                } else if c == b'\'' {
-                    if i + 1 < line.len() && !is_space(line[i + 1]) {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else if i >= line.len() {
-                    return None;
-                } else {
-                    cur.push(c);
-                }
-            } else if i >= line.len() || matches!(c, b' ' | b'\n' | b'\r' | b'\t' | 0) {
-                break;
-            } else if c == b'"' {
-                inq = true;
-            } else if c == b'\'' {
-                insq = true;
-            } else {
-                cur.push(c);
-            }
-            i += 1;
-        }
-        out.push(cur);
-    }
+    let line = line.split(|&b| b == 0).next().unwrap_or_default();
+    crate::resp::split_args(line).map(|args| args.into_iter().map(|a| a.to_vec()).collect())
 }
 
 /// `sdsneedsrepr`.

@@ -10,6 +10,9 @@
 //!   must be followed by whitespace or the end of the line; otherwise, or when a quote never
 //!   closes, the request is refused with "unbalanced quotes".
 //!
+//! The one implementation of `sdssplitargs` in the workspace: inline requests, the AOF
+//! manifest, redis.conf lines and the test scripts all split with it.
+//!
 //! Deviation: a NUL byte is an ordinary byte here. Redis scans inline requests as C strings,
 //! so a NUL makes it wait for a newline it never finds, until the 64 KiB limit.
 
