@@ -153,6 +153,37 @@ impl ChildSlot {
         self.running.is_some()
     }
 
+    /// Forks a child that writes the keyspace out (BGSAVE, AOF rewrite): it reports 0 of the
+    /// keys, runs `write(pid)` (which returns the keys written) and reports the end, exiting
+    /// 0; on an error it writes `<what>: <error>` to stderr (a plain write(2); the parent logs
+    /// the failure from the exit code) and exits 1.
+    pub fn fork_dump<E: std::fmt::Display>(
+        &mut self,
+        kind: ChildKind,
+        close_fds: &[RawFd],
+        ks: &crate::keyspace::Keyspace,
+        what: &str,
+        write: impl FnOnce(u32) -> Result<u64, E>,
+    ) -> Result<Pid, ForkError> {
+        self.fork(kind, close_fds, |reporter| {
+            // FORK-CHILD: walks our copy-on-write view of the keyspace; `write` writes,
+            // fsyncs and renames with plain syscalls; no logging, no runtime.
+            let total = ks.dbs.iter().map(|d| d.len() as u64).sum();
+            reporter.child_report(0, total, true);
+            match write(std::process::id()) {
+                Ok(keys) => {
+                    reporter.child_report(keys, total.max(1), true);
+                    0
+                }
+                Err(e) => {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "{what}: {e}");
+                    1
+                }
+            }
+        })
+    }
+
     /// Forks a child that runs `child_main` and exits with its return code.
     ///
     /// 1. Refuses if a child is already running.

@@ -11,7 +11,7 @@
 //! `rdbSave` does); [`finish_bgsave`] is the parent's side once the child is reaped.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
@@ -111,25 +111,13 @@ pub fn start_bgsave(
     target: &RdbTarget,
     close_fds: &[RawFd],
 ) -> Result<Pid, ForkError> {
-    slot.fork(ChildKind::Rdb, close_fds, |reporter| {
-        // FORK-CHILD: walks the keyspace (our copy-on-write view), writes with plain
-        // syscalls, fsyncs and renames; no logging, no runtime.
-        let pid = std::process::id();
-        let total = ks.dbs.iter().map(|d| d.len() as u64).sum();
-        reporter.child_report(0, total, true);
-        match save_to_disk(ks, target, pid) {
-            Ok(stats) => {
-                reporter.child_report(stats.keys, total.max(1), true);
-                0
-            }
-            Err(e) => {
-                // FORK-CHILD: the parent logs; the child only reports through its exit code
-                // and a short line on stderr (a plain write(2)).
-                let _ = writeln!(io::stderr(), "{e}");
-                1
-            }
-        }
-    })
+    slot.fork_dump(
+        ChildKind::Rdb,
+        close_fds,
+        ks,
+        "Background saving child",
+        |pid| save_to_disk(ks, target, pid).map(|stats| stats.keys),
+    )
 }
 
 /// The parent's side after the BGSAVE child ended: on failure remove its temp file.

@@ -190,30 +190,23 @@ pub fn start_rewrite(
     opts: &RewriteOptions,
     close_fds: &[RawFd],
 ) -> Result<Pid, ForkError> {
-    slot.fork(ChildKind::AofRewrite, close_fds, |reporter| {
-        // FORK-CHILD: walks our copy-on-write view of the keyspace, writes/fsyncs/renames
-        // with plain syscalls; no logging, no runtime.
-        let pid = std::process::id();
-        let total = ks.dbs.iter().map(|d| d.len() as u64).sum();
-        reporter.child_report(0, total, true);
-        let temp = layout.rewrite_temp_path(pid);
-        let result = write_base_file(ks, &temp, opts).and_then(|keys| {
-            fs::rename(&temp, layout.rewrite_done_path(pid))?;
-            Ok(keys)
-        });
-        match result {
-            Ok(keys) => {
-                reporter.child_report(keys, total.max(1), true);
-                0
-            }
-            Err(e) => {
-                // FORK-CHILD: a plain write(2) to stderr; the parent logs the failure.
-                let _ = writeln!(io::stderr(), "AOF rewrite child: {e}");
+    slot.fork_dump(
+        ChildKind::AofRewrite,
+        close_fds,
+        ks,
+        "AOF rewrite child",
+        |pid| {
+            let temp = layout.rewrite_temp_path(pid);
+            let result = write_base_file(ks, &temp, opts).and_then(|keys| {
+                fs::rename(&temp, layout.rewrite_done_path(pid))?;
+                Ok(keys)
+            });
+            if result.is_err() {
                 let _ = fs::remove_file(&temp);
-                1
             }
-        }
-    })
+            result
+        },
+    )
 }
 
 /// Removes what a failed or killed rewrite child left behind.
