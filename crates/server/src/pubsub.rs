@@ -90,6 +90,26 @@ fn push(proto: Protocol, items: Vec<Frame>) -> Frame {
     }
 }
 
+/// `[kind, channel, subscriptions left]`: what (P)SUBSCRIBE and (P)UNSUBSCRIBE answer per
+/// channel.
+fn subscription_reply(
+    node: &Node,
+    id: ClientId,
+    proto: Protocol,
+    kind: &'static [u8],
+    channel: Frame,
+) -> Frame {
+    let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
+    push(
+        proto,
+        vec![
+            Frame::bulk(Bytes::from_static(kind)),
+            channel,
+            Frame::Integer(count),
+        ],
+    )
+}
+
 /// Returns the first reply and queues the others as extra replies of this command.
 fn replies(node: &mut Node, id: ClientId, mut frames: Vec<Frame>) -> Frame {
     let first = frames.remove(0);
@@ -127,14 +147,12 @@ fn subscribe_common(
             };
             map.entry(name.clone()).or_default().insert(id);
         }
-        let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(
+        out.push(subscription_reply(
+            node,
+            id,
             proto,
-            vec![
-                Frame::bulk(Bytes::from_static(kind)),
-                Frame::Bulk(name.clone()),
-                Frame::Integer(count),
-            ],
+            kind,
+            Frame::Bulk(name.clone()),
         ));
     }
     Ok(replies(node, id, out))
@@ -184,26 +202,16 @@ fn unsubscribe_common(
                 }
             }
         }
-        let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(
+        out.push(subscription_reply(
+            node,
+            id,
             proto,
-            vec![
-                Frame::bulk(Bytes::from_static(kind)),
-                Frame::Bulk(name.clone()),
-                Frame::Integer(count),
-            ],
+            kind,
+            Frame::Bulk(name.clone()),
         ));
     }
     if out.is_empty() {
-        let count = node.clients.get(&id).map_or(0, |c| c.subscriptions()) as i64;
-        out.push(push(
-            proto,
-            vec![
-                Frame::bulk(Bytes::from_static(kind)),
-                Frame::Null,
-                Frame::Integer(count),
-            ],
-        ));
+        out.push(subscription_reply(node, id, proto, kind, Frame::Null));
     }
     Ok(replies(node, id, out))
 }
