@@ -82,7 +82,6 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use ferrokv_proto::aof::manifest::temp_incr_name;
 use ferrokv_proto::aof::{Manifest, ReplMark};
-use ferrokv_proto::rdb::WriterOptions;
 use ferrokv_proto::resp::{encode_command, Frame};
 use ferrokv_replica::persist::aof::{self as files, AofLayout, Flush, FsyncPolicy, Fsyncer};
 use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, BootOptions, ReplPosition};
@@ -372,12 +371,7 @@ pub fn stream_applied(node: &Node) {
 fn rewrite_options(node: &Node) -> RewriteOptions {
     RewriteOptions {
         preamble: node.cfg.aof_use_rdb_preamble,
-        rdb: WriterOptions {
-            compression: node.cfg.rdbcompression,
-            checksum: node.cfg.rdbchecksum,
-            used_mem: node.used_memory,
-            ..WriterOptions::default()
-        },
+        rdb: crate::bgsave::writer_options(node, None),
         timestamp: node.cfg.aof_timestamp_enabled.then(|| unix_ms() / 1000),
         repl: repl_mark(node),
     }
@@ -408,15 +402,16 @@ pub fn write_denied(node: &Node) -> Option<CmdError> {
     })
 }
 
-/// Writes (and, per policy, fsyncs) the buffer before replies go out. Also notices a
-/// `CONFIG SET appendonly` change.
+/// Writes (and, per policy, fsyncs) the buffer before replies go out.
 pub fn before_reply(node: &mut Node) {
-    sync_config(node);
     flush(node, false);
 }
 
 /// Redis's `flushAppendOnlyFile(force)` (see the module doc).
 pub fn flush(node: &mut Node, force: bool) {
+    if node.aof.file.is_none() {
+        return; // AOF off: nothing to write (this runs before every reply)
+    }
     let pol = policy(node);
     let skip_fsync = node.cfg.no_appendfsync_on_rewrite && node.children.is_busy();
     let aof = &mut node.aof;
@@ -646,7 +641,7 @@ fn open_at_startup(
     }
     // HISTORY files left by a run with `aof-disable-auto-gc yes` go now, unless it is
     // still set (Redis's `aofDelHistoryFiles` after opening the AOF at startup).
-    sync_config(node);
+    apply_config(node);
     resume_replication(node, repl);
     Ok(())
 }
@@ -706,19 +701,13 @@ impl AofSink for NodeSink<'_> {
 
 fn bgrewriteaof(node: &mut Node, id: ClientId, _argv: &[Bytes]) -> Result<Frame, CmdError> {
     let in_exec = node.clients.get(&id).is_some_and(|c| c.multi.is_some());
-    if let Some(child) = node.children.running() {
-        if child.kind == ChildKind::AofRewrite {
-            return Err(CmdError::msg(
-                "Background append only file rewriting already in progress",
-            ));
-        }
-        node.aof.rewrite_scheduled = true;
-        node.aof.consecutive_failures = 0;
-        return Ok(Frame::simple(
-            "Background append only file rewriting scheduled",
+    let running = node.children.running().map(|c| c.kind);
+    if running == Some(ChildKind::AofRewrite) {
+        return Err(CmdError::msg(
+            "Background append only file rewriting already in progress",
         ));
     }
-    if in_exec {
+    if running.is_some() || in_exec {
         node.aof.rewrite_scheduled = true;
         node.aof.consecutive_failures = 0;
         return Ok(Frame::simple(
@@ -904,14 +893,15 @@ fn delete_history(aof: &mut AofState, layout: &AofLayout) {
     }
 }
 
-/// `CONFIG SET appendonly`: start (via a rewrite) or stop the AOF when the config and the
-/// state disagree.
-/// Also applies `aof-timestamp-enabled` and `aof-disable-auto-gc` (turning GC back on
-/// removes the HISTORY files at once, as Redis's `updateAofAutoGCEnabled` does).
-fn sync_config(node: &mut Node) {
+/// Applies the AOF directives after `CONFIG SET` (and once the AOF is open at startup):
+/// `appendonly` starts (via a rewrite) or stops the AOF when the config and the state
+/// disagree; `aof-timestamp-enabled`; `aof-disable-auto-gc` (turning GC back on removes the
+/// HISTORY files at once, as Redis's `updateAofAutoGCEnabled` does).
+pub fn apply_config(node: &mut Node) {
     // While the dataset loads at startup the AOF is not open yet (status Off with
     // `appendonly yes`): acting on that mismatch would fork a rewrite of the half-loaded
-    // dataset and make it the new base. Replies (-LOADING) reach `before_reply` meanwhile.
+    // dataset and make it the new base. CONFIG SET is allowed while loading; the AOF applies
+    // the config when it opens (`open_at_startup`).
     if node.loading.is_some() {
         return;
     }
@@ -921,7 +911,10 @@ fn sync_config(node: &mut Node) {
         _ => {}
     }
     node.aof.tap.borrow_mut().timestamps = node.cfg.aof_timestamp_enabled;
-    if !node.cfg.aof_disable_auto_gc && node.aof.status == Status::On {
+    if !node.cfg.aof_disable_auto_gc
+        && node.aof.status == Status::On
+        && !node.aof.manifest.history.is_empty()
+    {
         if let Some(layout) = node.aof.layout.clone() {
             delete_history(&mut node.aof, &layout);
         }
@@ -988,10 +981,9 @@ fn kill_rewrite(node: &mut Node) {
     }
 }
 
-/// The AOF's share of the cron: config changes, scheduled and automatic rewrites, the
-/// everysec fsync and the retry of a failed write.
+/// The AOF's share of the cron: scheduled and automatic rewrites, the everysec fsync and
+/// the retry of a failed write.
 pub fn cron(node: &mut Node) {
-    sync_config(node);
     if !node.children.is_busy() && node.aof.rewrite_scheduled && node.aof.status != Status::Off {
         let _ = start_rewrite(node);
     }

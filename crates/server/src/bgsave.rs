@@ -16,7 +16,7 @@ use ferrokv_replica::persist::rdb_file::{self, RdbTarget};
 use ferrokv_replica::persist::save_rules;
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_MULTI};
 use ferrokv_store::fork::{ChildExit, ChildKind};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::client::ClientId;
 use crate::commands::NodeHandler;
@@ -71,13 +71,19 @@ pub fn rdb_target(node: &Node) -> RdbTarget {
     RdbTarget {
         dir: PathBuf::from(&node.cfg.dir),
         dbfilename: node.cfg.dbfilename.clone(),
-        opts: WriterOptions {
-            compression: node.cfg.rdbcompression,
-            checksum: node.cfg.rdbchecksum,
-            used_mem: node.used_memory,
-            repl: repl_aux(node),
-            ..WriterOptions::default()
-        },
+        opts: writer_options(node, repl_aux(node)),
+    }
+}
+
+/// How every RDB this node writes is encoded (files, full-sync payloads, AOF preambles):
+/// `rdbcompression`, `rdbchecksum`, `used-mem`, and the replication aux fields `repl`.
+pub fn writer_options(node: &Node, repl: Option<ReplAux>) -> WriterOptions {
+    WriterOptions {
+        compression: node.cfg.rdbcompression,
+        checksum: node.cfg.rdbchecksum,
+        used_mem: node.used_memory,
+        repl,
+        ..WriterOptions::default()
     }
 }
 
@@ -199,7 +205,9 @@ fn finished(node: &mut Node, exit: ChildExit) {
             node.bgsave.saves += 1;
         }
         Err(why) => {
-            warn!("Background saving error: child {why}");
+            // Redis's line; the child's own stderr line said what failed.
+            warn!("Background saving error");
+            debug!("Background saving child: {why}");
             node.bgsave.last_ok = false;
         }
     }

@@ -133,7 +133,9 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             }
             Ok(Frame::Map(pairs))
         }
-        (b"set", n) if n >= 4 && n % 2 == 0 => {
+        // Redis checks the pairs after the arity: an odd count is a syntax error.
+        (b"set", n) if n >= 5 && n % 2 == 1 => Err(CmdError::Syntax),
+        (b"set", n) if n >= 4 => {
             let mut next = node.cfg.clone();
             let mut names = std::collections::HashSet::new();
             for pair in argv[2..].chunks(2) {
@@ -161,6 +163,7 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             }
             node.cfg = next;
             node.refresh_store_config();
+            crate::aof::apply_config(node);
             Ok(Frame::OK)
         }
         (b"resetstat", 2) => {

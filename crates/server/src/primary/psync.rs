@@ -130,16 +130,14 @@ impl Node {
             let st = st_rc.borrow();
             (st.replid.clone(), st.offset)
         };
-        let opts = WriterOptions {
-            compression: self.cfg.rdbcompression,
-            used_mem: self.used_memory,
-            repl: Some(ReplAux {
+        let opts = crate::bgsave::writer_options(
+            self,
+            Some(ReplAux {
                 stream_db: 0,
                 repl_id: Bytes::from(replid.clone()),
                 offset: offset as i64,
             }),
-            ..WriterOptions::default()
-        };
+        );
         // 3. Fork.
         let ids: Vec<ClientId> = waiting.iter().map(|w| w.0).collect();
         let close_fds = self.listener_fds();
@@ -227,14 +225,14 @@ impl Node {
     pub(crate) fn send_empty_payload(&mut self, id: ClientId) {
         let st_rc = self.repl.state.clone();
         let mut st = st_rc.borrow_mut();
-        let opts = WriterOptions {
-            repl: Some(ReplAux {
+        let opts = crate::bgsave::writer_options(
+            self,
+            Some(ReplAux {
                 stream_db: 0,
                 repl_id: Bytes::from(st.replid.clone()),
                 offset: st.offset as i64,
             }),
-            ..WriterOptions::default()
-        };
+        );
         let rdb = RdbWriter::new(Vec::new(), &opts)
             .and_then(|w| w.finish())
             .unwrap_or_default();
