@@ -129,27 +129,9 @@ impl<V> DenseMap<V> {
 
     /// Inserts or replaces. Returns the position and the replaced value, if any.
     pub fn insert_full(&mut self, key: &[u8], value: V) -> (usize, Option<V>) {
-        let h = self.hash(key);
-        let Self {
-            index,
-            chunks,
-            hasher,
-            ..
-        } = self;
-        match index.entry(
-            h,
-            |&i| key_at(chunks, i) == key,
-            |&i| hasher.hash_one(key_at(chunks, i)),
-        ) {
-            TableEntry::Occupied(o) => {
-                let i = *o.get() as usize;
-                let old = std::mem::replace(&mut self.slot_mut(i).1, value);
-                (i, Some(old))
-            }
-            TableEntry::Vacant(v) => {
-                let i = self.len;
-                let pos = u32::try_from(i).expect("fewer than 2^32 keys in a database");
-                v.insert(pos);
+        match self.find_or_claim(key) {
+            Ok(i) => (i, Some(std::mem::replace(&mut self.slot_mut(i).1, value))),
+            Err(i) => {
                 self.push_slot(Key::new(key), value);
                 (i, None)
             }
@@ -164,25 +146,38 @@ impl<V> DenseMap<V> {
     /// Inserts a key known to be absent, or returns `Err(value)` if it is present (loading
     /// a file, where a duplicate key is an error).
     pub fn try_insert_new(&mut self, key: &[u8], value: V) -> Result<usize, V> {
-        let h = self.hash(key);
-        if self
-            .index
-            .find(h, |&i| self.slot(i as usize).0.as_slice() == key)
-            .is_some()
-        {
-            return Err(value);
+        match self.find_or_claim(key) {
+            Ok(_) => Err(value),
+            Err(i) => {
+                self.push_slot(Key::new(key), value);
+                Ok(i)
+            }
         }
-        let i = self.len;
-        let pos = u32::try_from(i).expect("fewer than 2^32 keys in a database");
+    }
+
+    /// One hash and probe: `Ok(position)` of `key`, or `Err(position)` for a new key whose
+    /// index bucket now points at the next slot, which the caller must push at once.
+    fn find_or_claim(&mut self, key: &[u8]) -> Result<usize, usize> {
+        let h = self.hash(key);
         let Self {
             index,
             chunks,
             hasher,
+            len,
             ..
         } = self;
-        index.insert_unique(h, pos, |&j| hasher.hash_one(key_at(chunks, j)));
-        self.push_slot(Key::new(key), value);
-        Ok(i)
+        match index.entry(
+            h,
+            |&i| key_at(chunks, i) == key,
+            |&i| hasher.hash_one(key_at(chunks, i)),
+        ) {
+            TableEntry::Occupied(o) => Ok(*o.get() as usize),
+            TableEntry::Vacant(v) => {
+                let pos = u32::try_from(*len).expect("fewer than 2^32 keys in a database");
+                v.insert(pos);
+                Err(*len)
+            }
+        }
     }
 
     fn push_slot(&mut self, key: Key, value: V) {
@@ -291,14 +286,6 @@ impl<V> DenseMap<V> {
 
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
-    }
-
-    /// Bytes held by the map's own structures (index and chunks, not what the values own).
-    pub fn overhead_bytes(&self) -> usize {
-        let slots: usize = self.chunks.iter().map(Vec::capacity).sum::<usize>()
-            + self.spare.as_ref().map_or(0, Vec::capacity);
-        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + slots * std::mem::size_of::<(Key, V)>()
     }
 }
 

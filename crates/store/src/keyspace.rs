@@ -105,7 +105,12 @@ impl Db {
 
     /// The expire time of `entry`, stored under `key` (no expiry logic).
     pub fn expire_of(&self, key: &[u8], entry: &Entry) -> Option<i64> {
-        if entry.has_ttl {
+        self.expire_if(key, entry.has_ttl)
+    }
+
+    /// The expire time of `key` when its entry says it has one (`has_ttl`).
+    fn expire_if(&self, key: &[u8], has_ttl: bool) -> Option<i64> {
+        if has_ttl {
             self.expires.get(key).copied()
         } else {
             None
@@ -283,7 +288,7 @@ impl Keyspace {
 
     /// Whether `entry` (stored under `key` in `db`) is logically expired now.
     fn entry_expired(&self, db: usize, key: &[u8], entry: &Entry) -> bool {
-        entry.has_ttl && self.is_expired(self.dbs[db].expires.get(key).copied())
+        self.is_expired(self.dbs[db].expire_of(key, entry))
     }
 
     /// Looks a key up applying the expiry rules of [`ExpireMode`], and touches its access
@@ -345,10 +350,8 @@ impl Keyspace {
 
     /// Stores `value` under `key`, keeping the old TTL if the key existed (and was live).
     pub fn set_keep_ttl(&mut self, db: usize, key: &[u8], value: Value) {
-        let ttl = match self.lookup(db, key) {
-            Some(e) if e.has_ttl => self.dbs[db].expires.get(key).copied(),
-            _ => None,
-        };
+        let has_ttl = self.lookup(db, key).is_some_and(|e| e.has_ttl);
+        let ttl = self.dbs[db].expire_if(key, has_ttl);
         let mut e = Entry::new(value);
         e.access = self.new_access();
         self.dbs[db].put(key, e, ttl);
@@ -366,11 +369,7 @@ impl Keyspace {
     pub fn ttl_ms(&mut self, db: usize, key: &[u8]) -> Option<Option<i64>> {
         let now = self.now_ms;
         let has_ttl = self.lookup(db, key)?.has_ttl;
-        let at = if has_ttl {
-            self.dbs[db].expires.get(key).copied()
-        } else {
-            None
-        };
+        let at = self.dbs[db].expire_if(key, has_ttl);
         Some(at.map(|at| (at - now).max(0)))
     }
 
