@@ -244,7 +244,7 @@ fn hincrby(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     };
     let new = current.checked_add(incr).ok_or(CmdError::Overflow)?;
     let cfg = ctx.ks.cfg.clone();
-    let text = Bytes::from(new.to_string());
+    let text = crate::value::int_bytes(new);
     hash_for_write(ctx, key)?.set(copy(field), text, &cfg);
     Ok(Executed::write(Frame::Integer(new)))
 }

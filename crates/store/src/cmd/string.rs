@@ -17,7 +17,7 @@ use super::{
     WRITE,
 };
 use crate::keyspace::ExpireMode;
-use crate::value::{StrEncoding, Value};
+use crate::value::{int_bytes, StrEncoding, Value};
 
 /// Largest string a client may build with APPEND/SETRANGE (Redis's default
 /// `proto-max-bulk-len`, 512 MB).
@@ -90,11 +90,6 @@ const fn spec(name: &'static str, arity: i32, flags: u32, run: Handler) -> Spec<
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
-}
-
-fn int_bytes(v: i64) -> Bytes {
-    let mut buf = itoa::Buffer::new();
-    Bytes::copy_from_slice(buf.format(v).as_bytes())
 }
 
 /// Stores `v` at `key` keeping its TTL (Redis's `dbOverwrite`), or creates it.

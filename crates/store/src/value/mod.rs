@@ -27,6 +27,12 @@ pub use zset::ZSetValue;
 
 use crate::config::StoreConfig;
 
+/// The decimal text of `n`, as a string value or reply holds it.
+pub fn int_bytes(n: i64) -> Bytes {
+    let mut buf = itoa::Buffer::new();
+    Bytes::copy_from_slice(buf.format(n).as_bytes())
+}
+
 /// Largest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use indexmap::IndexSet;
 use rand::Rng;
 
-use super::parse_canonical_i64;
+use super::{int_bytes, parse_canonical_i64};
 use crate::config::StoreConfig;
 
 /// The `hashtable` encoding of a set.
@@ -205,10 +205,6 @@ impl SetValue {
 }
 
 /// The decimal text of an intset member.
-pub fn int_bytes(n: i64) -> Bytes {
-    Bytes::from(n.to_string())
-}
-
 /// Iterator over a set's members (see [`SetValue::iter_bytes`]).
 pub enum SetIter<'a> {
     Ints(std::slice::Iter<'a, i64>),
