@@ -190,10 +190,7 @@ fn failover(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> NodeResult {
 }
 
 fn parse_long(b: &Bytes) -> Result<i64, CmdError> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or(CmdError::NotInteger)
+    ferrokv_store::cmd::parse_i64(b).ok_or(CmdError::NotInteger)
 }
 
 /// The attached replica announcing `host:port`: `(online, acked offset)`.

@@ -279,14 +279,10 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
             "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
         ));
     }
-    let parse = |b: &Bytes| {
-        std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-    };
-    let num = parse(&argv[1]).ok_or(CmdError::NotInteger)?;
-    let timeout =
-        parse(&argv[2]).ok_or(CmdError::msg("timeout is not an integer or out of range"))?;
+    // Redis's string2ll (no sign but '-', no spaces), as every integer argument.
+    let num = ferrokv_store::cmd::parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
+    let timeout = ferrokv_store::cmd::parse_i64(&argv[2])
+        .ok_or(CmdError::msg("timeout is not an integer or out of range"))?;
     if timeout < 0 {
         return Err(CmdError::msg("timeout is negative"));
     }

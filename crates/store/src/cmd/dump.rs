@@ -22,7 +22,6 @@ use ferrokv_proto::resp::Frame;
 
 use super::{Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, DENYOOM, READONLY, WRITE};
 use crate::evict::lfu_initial;
-use crate::keyspace::ExpireMode;
 use crate::snapshot::{dump_value, restore_value, RestoreError};
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -110,7 +109,7 @@ fn restore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         ttl = ttl.saturating_add(ctx.now_ms());
     }
     // Redis's checkAlreadyExpired: only a primary drops a key born expired.
-    if ttl != 0 && ttl <= ctx.now_ms() && ctx.ks.mode == ExpireMode::Primary {
+    if ttl != 0 && super::string::already_expired(ctx, ttl) {
         if deleted {
             return Ok(Executed::rewritten(
                 Frame::OK,
