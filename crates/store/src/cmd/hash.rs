@@ -9,6 +9,7 @@
 //! `HINCRBYFLOAT` computes in emulated x87 `long double` (see [`super::long_double`]), because
 //! Redis does and `f64` stores different strings for common inputs.
 
+use super::copy;
 use bytes::Bytes;
 use ferrokv_proto::resp::{Frame, Protocol};
 use rand::Rng;
@@ -66,10 +67,6 @@ fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut HashValue,
         ctx.set(key, Value::Hash(Box::default()));
     }
     ctx.get_hash(key)?.ok_or(CmdError::WrongType)
-}
-
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
 }
 
 fn hset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {

@@ -18,6 +18,7 @@
 //! value times 1000 is truncated to integer milliseconds, and a value that does not fit
 //! an i64 (e.g. `inf`, `1e30`) behaves as x86's conversion does, becoming negative.
 
+use super::copy;
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
@@ -104,10 +105,6 @@ fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
 
 fn blmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 2)
-}
-
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
 }
 
 fn end_name(end: End) -> &'static [u8] {

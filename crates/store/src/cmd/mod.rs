@@ -404,6 +404,28 @@ pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Executed, CmdError> {
     (spec.run)(ctx, &mut Args::new(argv))
 }
 
+/// An owned copy of an argument (values kept in the keyspace must not pin the request buffer).
+pub(crate) fn copy(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+/// A reply that propagates the command only when it changed the dataset.
+pub(crate) fn write_if(changed: bool, reply: Frame) -> Executed {
+    if changed {
+        Executed::write(reply)
+    } else {
+        Executed::read(reply)
+    }
+}
+
+/// Parses a count that must be >= 0 (Redis's `getPositiveLongFromObjectOrReply`).
+pub(crate) fn positive_count(b: &[u8], msg: &'static str) -> Result<u64, CmdError> {
+    match parse_i64(b) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(CmdError::msg(msg)),
+    }
+}
+
 /// Test support: a keyspace, an rng and a `run` that executes one command.
 #[cfg(test)]
 #[allow(dead_code)]

@@ -12,6 +12,7 @@
 //! added to, and for SDIFF's second algorithm removed from), so `OBJECT ENCODING` matches even
 //! in the corner where that leaves a small integer set as a `hashtable`.
 
+use super::{copy, positive_count, write_if};
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
@@ -69,10 +70,6 @@ fn sintercard_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)
 }
 
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
 fn set_ref<'a>(ctx: &'a Ctx, key: &[u8]) -> Option<&'a SetValue> {
     match ctx.ks.dbs[ctx.db].map.get(key).map(|e| &e.value) {
         Some(Value::Set(s)) => Some(s),
@@ -102,14 +99,6 @@ fn sadd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         }
     };
     Ok(write_if(added > 0, Frame::Integer(added as i64)))
-}
-
-fn write_if(changed: bool, reply: Frame) -> Executed {
-    if changed {
-        Executed::write(reply)
-    } else {
-        Executed::read(reply)
-    }
 }
 
 fn srem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -162,14 +151,6 @@ fn scard(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let n = ctx.get_set(key)?.map_or(0, |s| s.len());
     Ok(Executed::read(Frame::Integer(n as i64)))
-}
-
-/// Parses a count that must be >= 0 (Redis's `getPositiveLongFromObjectOrReply`).
-fn positive_count(b: &[u8], msg: &'static str) -> Result<u64, CmdError> {
-    match parse_i64(b) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        _ => Err(CmdError::msg(msg)),
-    }
 }
 
 fn spop(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {

@@ -21,6 +21,7 @@
 //! - ZSCAN on a `skiplist` returns a different cursor sequence than Redis (which walks dict
 //!   buckets); the guarantees (every element present for the whole scan is returned) hold.
 
+use super::{copy, positive_count, write_if};
 use bytes::Bytes;
 use ferrokv_proto::resp::{format_double, Frame, Protocol};
 use indexmap::IndexMap;
@@ -101,7 +102,7 @@ pub static COMMANDS: &[Spec<Handler>] = &[
         BLOCK_KEYS,
         bzpopmax,
     ),
-    spec("zmpop", -4, WRITE, KeySpec::Movable(zmpop_keys), zmpop),
+    spec("zmpop", -4, WRITE, KeySpec::Movable(numkeys_keys), zmpop),
     spec(
         "bzmpop",
         -5,
@@ -166,10 +167,6 @@ fn numkeys_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 1)
 }
 
-fn zmpop_keys(argv: &[Bytes]) -> Vec<usize> {
-    numkeys_at(argv, 1)
-}
-
 fn bzmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     numkeys_at(argv, 2)
 }
@@ -181,18 +178,6 @@ fn store_keys(argv: &[Bytes]) -> Vec<usize> {
         keys.insert(0, 1);
     }
     keys
-}
-
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
-fn write_if(changed: bool, reply: Frame) -> Executed {
-    if changed {
-        Executed::write(reply)
-    } else {
-        Executed::read(reply)
-    }
 }
 
 /// Reply-size preallocation cap for counts that come from the client.
@@ -217,14 +202,6 @@ fn parse_timeout_ms(b: &[u8]) -> Result<i64, CmdError> {
         return Err(CmdError::msg("timeout is negative"));
     }
     Ok(ms.trunc() as i64)
-}
-
-/// Parses a count that must be >= 0 (Redis's `getPositiveLongFromObjectOrReply`).
-fn positive_count(b: &[u8], msg: &'static str) -> Result<u64, CmdError> {
-    match parse_i64(b) {
-        Some(n) if n >= 0 => Ok(n as u64),
-        _ => Err(CmdError::msg(msg)),
-    }
 }
 
 // ---- ranges -------------------------------------------------------------------------------------
