@@ -630,7 +630,16 @@ fn timestamp_annotations_are_written_and_accepted_by_redis() {
     ok(&mut c, "SET b 2");
     thread::sleep(Duration::from_millis(1100));
     ok(&mut c, "SET c 3");
-    let incr = std::fs::read(s.dir().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    // Under `appendfsync everysec` a write may wait (up to 2 s, as in Redis) for a running
+    // background fsync, after the reply went out.
+    let incr_path = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
+    let incr = eventually(Duration::from_secs(5), || {
+        let incr = std::fs::read(&incr_path).unwrap();
+        match incr.ends_with(b"$1\r\nc\r\n$1\r\n3\r\n") {
+            true => Ok(incr),
+            false => Err(String::from_utf8_lossy(&incr).into_owned()),
+        }
+    });
     let lines: Vec<&[u8]> = incr.split(|&b| b == b'\n').collect();
     let ts: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].starts_with(b"#TS:"))

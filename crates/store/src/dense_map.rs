@@ -27,6 +27,9 @@ use crate::key::Key;
 pub const CHUNK_BITS: u32 = 12;
 pub const CHUNK: usize = 1 << CHUNK_BITS;
 
+/// The entries of a [`DenseMap`] in position order.
+pub type Entries<'a, V> = std::iter::Flatten<std::slice::Iter<'a, Vec<(Key, V)>>>;
+
 #[derive(Clone)]
 pub struct DenseMap<V> {
     index: HashTable<u32>,
@@ -277,7 +280,12 @@ impl<V> DenseMap<V> {
 
     /// Entries in position order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &V)> + '_ {
-        self.chunks.iter().flatten().map(|(k, v)| (k, v))
+        self.entries().map(|(k, v)| (k, v))
+    }
+
+    /// [`iter`](Self::iter) as a nameable type, for iterators that wrap it.
+    pub fn entries(&self) -> Entries<'_, V> {
+        self.chunks.iter().flatten()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &Key> + '_ {

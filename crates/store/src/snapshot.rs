@@ -167,7 +167,7 @@ fn write_value<W: Write>(
             }
         }
         Value::Hash(h) => {
-            let pairs: Vec<(&Bytes, &Bytes)> = h.iter().collect();
+            let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
             if hash_is_listpack(h) {
                 w.write_hash_listpack(key, meta, pairs)
             } else {
@@ -231,7 +231,11 @@ pub fn to_rdb(value: &Value) -> (RdbValue, ValueEncoding) {
                 ValueEncoding::HashHashtable
             };
             (
-                RdbValue::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect()),
+                RdbValue::Hash(
+                    h.iter()
+                        .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+                        .collect(),
+                ),
                 enc,
             )
         }
@@ -290,10 +294,8 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
             entries.into_iter().map(|(m, s)| (own(m), s)),
             cfg,
         ))),
-        RdbValue::Hash(pairs) => Value::Hash(Box::new(HashValue::from_pairs(
-            pairs.into_iter().map(|(f, v)| (own(f), own(v))).collect(),
-            cfg,
-        ))),
+        // Fields and values are copied into the hash's own storage.
+        RdbValue::Hash(pairs) => Value::Hash(Box::new(HashValue::from_pairs(pairs, cfg))),
     })
 }
 

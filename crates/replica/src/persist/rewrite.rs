@@ -113,23 +113,15 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
             let key = key.as_slice();
             match &entry.value {
                 Value::Str(s) => encode_command(&[&b"SET"[..], key, s], &mut buf),
-                Value::List(l) => {
-                    chunked(&mut buf, b"RPUSH", key, l.iter().map(|v| vec![v.clone()]))
-                }
-                Value::Set(s) => chunked(&mut buf, b"SADD", key, s.iter_bytes().map(|v| vec![v])),
+                Value::List(l) => chunked(&mut buf, b"RPUSH", key, l.iter().map(|v| [v])),
+                Value::Set(s) => chunked(&mut buf, b"SADD", key, s.iter_bytes().map(|v| [v])),
                 Value::ZSet(z) => chunked(
                     &mut buf,
                     b"ZADD",
                     key,
-                    z.iter()
-                        .map(|(m, score)| vec![format_double(score), m.clone()]),
+                    z.iter().map(|(m, score)| [format_double(score), m.clone()]),
                 ),
-                Value::Hash(h) => chunked(
-                    &mut buf,
-                    b"HSET",
-                    key,
-                    h.iter().map(|(f, v)| vec![f.clone(), v.clone()]),
-                ),
+                Value::Hash(h) => chunked(&mut buf, b"HSET", key, h.iter().map(|(f, v)| [f, v])),
             }
             if let Some(ms) = expire {
                 let ms = ms.to_string();
@@ -146,28 +138,32 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
     Ok((out, keys))
 }
 
-/// `<cmd> key item...` with at most [`ITEMS_PER_CMD`] items per command.
-fn chunked(buf: &mut BytesMut, cmd: &[u8], key: &[u8], items: impl Iterator<Item = Vec<Bytes>>) {
-    let mut argv: Vec<Bytes> = Vec::new();
-    let mut count = 0;
-    let head = |argv: &mut Vec<Bytes>| {
-        argv.clear();
-        argv.push(Bytes::copy_from_slice(cmd));
-        argv.push(Bytes::copy_from_slice(key));
+/// `<cmd> key item...` with at most [`ITEMS_PER_CMD`] items (of `N` arguments each) per
+/// command.
+fn chunked<A: AsRef<[u8]>, const N: usize>(
+    buf: &mut BytesMut,
+    cmd: &[u8],
+    key: &[u8],
+    items: impl Iterator<Item = [A; N]>,
+) {
+    let mut chunk: Vec<[A; N]> = Vec::with_capacity(ITEMS_PER_CMD);
+    let flush = |chunk: &mut Vec<[A; N]>, buf: &mut BytesMut| {
+        if chunk.is_empty() {
+            return;
+        }
+        let mut argv: Vec<&[u8]> = Vec::with_capacity(2 + N * chunk.len());
+        argv.extend([cmd, key]);
+        argv.extend(chunk.iter().flatten().map(|a| a.as_ref()));
+        encode_command(&argv, buf);
+        chunk.clear();
     };
-    head(&mut argv);
     for item in items {
-        argv.extend(item);
-        count += 1;
-        if count == ITEMS_PER_CMD {
-            encode_command(&argv, buf);
-            head(&mut argv);
-            count = 0;
+        chunk.push(item);
+        if chunk.len() == ITEMS_PER_CMD {
+            flush(&mut chunk, buf);
         }
     }
-    if count > 0 {
-        encode_command(&argv, buf);
-    }
+    flush(&mut chunk, buf);
 }
 
 /// Writes a base file at `path` (buffered, fsynced). Used by the child and, synchronously,

@@ -90,7 +90,7 @@ fn hset_generic(ctx: &mut Ctx, args: &mut Args, name: &str) -> Result<Executed, 
     h.convert_for_lengths(pairs.iter().map(|a| a.len()), &cfg);
     let mut created = 0;
     for pair in pairs.chunks_exact(2) {
-        if h.set_copied(&pair[0], &pair[1], &cfg) {
+        if h.set(&pair[0], &pair[1], &cfg) {
             created += 1;
         }
     }
@@ -112,7 +112,7 @@ fn hsetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         }
     }
     let cfg = ctx.ks.cfg.clone();
-    hash_for_write(ctx, key)?.set_copied(field, value, &cfg);
+    hash_for_write(ctx, key)?.set(field, value, &cfg);
     Ok(Executed::write(Frame::Integer(1)))
 }
 
@@ -120,7 +120,7 @@ fn hget(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let field = args.next_bytes()?;
     let reply = match ctx.get_hash(key)?.and_then(|h| h.get(field)) {
-        Some(v) => Frame::Bulk(v.clone()),
+        Some(v) => Frame::Bulk(copy(v)),
         None => Frame::Null,
     };
     Ok(Executed::read(reply))
@@ -133,7 +133,7 @@ fn hmget(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let reply = fields
         .iter()
         .map(|f| match h.as_ref().and_then(|h| h.get(f)) {
-            Some(v) => Frame::Bulk(v.clone()),
+            Some(v) => Frame::Bulk(copy(v)),
             None => Frame::Null,
         })
         .collect();
@@ -199,14 +199,14 @@ fn hgetall(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let reply = if resp3 {
         Frame::Map(
             h.iter()
-                .map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone())))
+                .map(|(f, v)| (Frame::Bulk(copy(f)), Frame::Bulk(copy(v))))
                 .collect(),
         )
     } else {
         let mut out = Vec::with_capacity(h.len() * 2);
         for (f, v) in h.iter() {
-            out.push(Frame::Bulk(f.clone()));
-            out.push(Frame::Bulk(v.clone()));
+            out.push(Frame::Bulk(copy(f)));
+            out.push(Frame::Bulk(copy(v)));
         }
         Frame::Array(out)
     };
@@ -217,7 +217,7 @@ fn hkeys(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let out = ctx
         .get_hash(key)?
-        .map(|h| h.iter().map(|(f, _)| Frame::Bulk(f.clone())).collect())
+        .map(|h| h.iter().map(|(f, _)| Frame::Bulk(copy(f))).collect())
         .unwrap_or_default();
     Ok(Executed::read(Frame::Array(out)))
 }
@@ -226,7 +226,7 @@ fn hvals(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let out = ctx
         .get_hash(key)?
-        .map(|h| h.iter().map(|(_, v)| Frame::Bulk(v.clone())).collect())
+        .map(|h| h.iter().map(|(_, v)| Frame::Bulk(copy(v))).collect())
         .unwrap_or_default();
     Ok(Executed::read(Frame::Array(out)))
 }
@@ -242,7 +242,7 @@ fn hincrby(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let new = current.checked_add(incr).ok_or(CmdError::Overflow)?;
     let cfg = ctx.ks.cfg.clone();
     let text = crate::value::int_bytes(new);
-    hash_for_write(ctx, key)?.set(copy(field), text, &cfg);
+    hash_for_write(ctx, key)?.set(field, &text, &cfg);
     Ok(Executed::write(Frame::Integer(new)))
 }
 
@@ -263,7 +263,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     let text = sum.format_human();
     let cfg = ctx.ks.cfg.clone();
-    hash_for_write(ctx, key)?.set(copy(field), text.clone(), &cfg);
+    hash_for_write(ctx, key)?.set(field, &text, &cfg);
     Ok(Executed::rewritten(
         Frame::Bulk(text.clone()),
         vec![Bytes::from_static(b"HSET"), copy(key), copy(field), text],
@@ -283,8 +283,8 @@ fn hscan(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         if pattern.as_ref().is_some_and(|p| !glob_match(p, f)) {
             continue;
         }
-        items.push(Frame::Bulk(f.clone()));
-        items.push(Frame::Bulk(v.clone()));
+        items.push(Frame::Bulk(copy(f)));
+        items.push(Frame::Bulk(copy(v)));
     }
     Ok(Executed::read(scan_reply(next, items)))
 }
@@ -296,7 +296,7 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             Some(h) if !h.is_empty() => {
                 let i = ctx.rng.gen_range(0..h.len());
                 h.get_index(i)
-                    .map_or(Frame::Null, |(f, _)| Frame::Bulk(f.clone()))
+                    .map_or(Frame::Null, |(f, _)| Frame::Bulk(copy(f)))
             }
             _ => Frame::Null,
         };
@@ -349,14 +349,14 @@ fn hrandfield(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             continue;
         };
         match (withvalues, resp3) {
-            (false, _) => out.push(Frame::Bulk(f.clone())),
+            (false, _) => out.push(Frame::Bulk(copy(f))),
             (true, false) => {
-                out.push(Frame::Bulk(f.clone()));
-                out.push(Frame::Bulk(v.clone()));
+                out.push(Frame::Bulk(copy(f)));
+                out.push(Frame::Bulk(copy(v)));
             }
             (true, true) => out.push(Frame::Array(vec![
-                Frame::Bulk(f.clone()),
-                Frame::Bulk(v.clone()),
+                Frame::Bulk(copy(f)),
+                Frame::Bulk(copy(v)),
             ])),
         }
     }
