@@ -588,27 +588,25 @@ impl Node {
             }
         }
         let wrote = !matches!(propagate, Propagate::Nothing);
-        let expired_only = cmds.len();
-        if !self.stream.has_consumers() {
+        if self.stream.has_consumers() {
+            match propagate {
+                Propagate::Nothing => {}
+                Propagate::AsIs => cmds.push(argv.to_vec()),
+                Propagate::Rewritten(r) => cmds.extend(r.iter().cloned()),
+            }
+            if !cmds.is_empty() {
+                // Expiry DELs alone go unwrapped; with the write they form one MULTI/EXEC.
+                let wrap = wrote && cmds.len() > 1;
+                self.stream.feed(db, &cmds, wrap);
+            }
+        } else {
             // Nobody reads the stream: count the commands without building them.
             let n = match propagate {
                 Propagate::Nothing => 0,
                 Propagate::AsIs => 1,
                 Propagate::Rewritten(r) => r.len(),
             };
-            self.stream.skip(expired_only + n);
-            cmds.clear();
-        }
-        match propagate {
-            _ if !self.stream.has_consumers() => {}
-            Propagate::Nothing => {}
-            Propagate::AsIs => cmds.push(argv.to_vec()),
-            Propagate::Rewritten(r) => cmds.extend(r.iter().cloned()),
-        }
-        if !cmds.is_empty() {
-            // Expiry DELs alone go unwrapped; with the write they form one MULTI/EXEC.
-            let wrap = wrote && cmds.len() > 1;
-            self.stream.feed(db, &cmds, wrap);
+            self.stream.skip(cmds.len() + n);
         }
         if !wrote {
             return;

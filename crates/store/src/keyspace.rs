@@ -147,11 +147,13 @@ impl Db {
     }
 
     /// Inserts or replaces an entry, with the expire time `at` (`None`: no TTL).
-    pub fn put(&mut self, key: &[u8], mut entry: Entry, at: Option<i64>) {
+    /// Stores `entry` at `key` with expiry `at`; returns the key's position in `map`.
+    pub fn put(&mut self, key: &[u8], mut entry: Entry, at: Option<i64>) -> usize {
         entry.has_ttl = at.is_some();
         // One hash and probe for both cases (this is SET's hot path).
-        let had_ttl = self.map.insert(key, entry).is_some_and(|old| old.has_ttl);
-        self.store_expire(key, at, had_ttl);
+        let (i, old) = self.map.insert_full(key, entry);
+        self.store_expire(key, at, old.is_some_and(|old| old.has_ttl));
+        i
     }
 
     /// Makes `expires` say `at` for `key`, which had a time there if `had` is set.
@@ -294,6 +296,12 @@ impl Keyspace {
     /// Looks a key up applying the expiry rules of [`ExpireMode`], and touches its access
     /// clock. Returns `None` for a missing or (logically) expired key.
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let i = self.lookup_index(db, key)?;
+        self.dbs[db].map.get_index_mut(i).map(|(_, e)| e)
+    }
+
+    /// [`lookup`](Self::lookup) giving the key's position in its database's map.
+    fn lookup_index(&mut self, db: usize, key: &[u8]) -> Option<usize> {
         // Hash once; the second access below is by index.
         let (i, e) = self.dbs[db].map.get_full(key)?;
         if self.entry_expired(db, key, e) {
@@ -311,7 +319,7 @@ impl Keyspace {
         } else {
             clock
         };
-        Some(e)
+        Some(i)
     }
 
     /// Like [`lookup`](Self::lookup) but returns the value only.
@@ -343,9 +351,34 @@ impl Keyspace {
 
     /// Stores `value` under `key`, discarding any old value and its TTL (what `SET` does).
     pub fn set(&mut self, db: usize, key: &[u8], value: Value) {
+        self.set_at(db, key, value);
+    }
+
+    /// [`set`](Self::set), returning the key's position.
+    fn set_at(&mut self, db: usize, key: &[u8], value: Value) -> usize {
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        self.dbs[db].put(key, e, None);
+        self.dbs[db].put(key, e, None)
+    }
+
+    /// The live value at `key` and whether it was there; a missing (or expired) key is first
+    /// set to `make()` as [`set`](Self::set) would. One probe when the key exists: the path
+    /// of every write that adds to a collection (HSET, ZADD, LPUSH...).
+    pub fn get_or_insert_with(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        make: impl FnOnce() -> Value,
+    ) -> (&mut Value, bool) {
+        let (i, existed) = match self.lookup_index(db, key) {
+            Some(i) => (i, true),
+            None => (self.set_at(db, key, make()), false),
+        };
+        let (_, e) = self.dbs[db]
+            .map
+            .get_index_mut(i)
+            .expect("a position just looked up or stored");
+        (&mut e.value, existed)
     }
 
     /// Stores `value` under `key`, keeping the old TTL if the key existed (and was live).
@@ -456,6 +489,37 @@ mod tests {
         assert!(k.expired.is_empty());
     }
 
+    #[test]
+    fn get_or_insert_with_keeps_live_values_and_replaces_missing_or_expired_ones() {
+        let s = |v: &'static [u8]| Value::Str(Bytes::from_static(v));
+        let mut k = ks();
+        let (v, existed) = k.get_or_insert_with(0, b"a", || s(b"new"));
+        assert!(!existed);
+        assert!(matches!(v, Value::Str(b) if b == "new"));
+        let (v, existed) = k.get_or_insert_with(0, b"a", || s(b"other"));
+        assert!(existed);
+        assert!(matches!(v, Value::Str(b) if b == "new"));
+
+        // An expired key counts as missing: deleted (and recorded), then created without
+        // its old TTL.
+        k.db_mut(0).set_expire(b"a", Some(1_500));
+        k.now_ms = 2_000;
+        let (v, existed) = k.get_or_insert_with(0, b"a", || s(b"fresh"));
+        assert!(!existed);
+        assert!(matches!(v, Value::Str(b) if b == "fresh"));
+        assert_eq!(k.expired, vec![(0, Bytes::from_static(b"a"))]);
+        assert_eq!(k.db(0).expires_len(), 0);
+        assert_eq!(k.ttl_ms(0, b"a"), Some(None));
+
+        // A replica's client view hides an expired key without deleting it; the new value
+        // replaces it in place.
+        k.db_mut(0).set_expire(b"a", Some(1_000));
+        k.mode = ExpireMode::ReplicaClient;
+        let (_, existed) = k.get_or_insert_with(0, b"a", || s(b"again"));
+        assert!(!existed);
+        assert_eq!(k.db(0).len(), 1);
+        assert_eq!(k.db(0).expires_len(), 0);
+    }
     #[test]
     fn scan_returns_every_stable_key_despite_deletions() {
         let mut k = ks();

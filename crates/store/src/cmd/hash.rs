@@ -63,10 +63,13 @@ fn lookup_hash<'k>(
 
 /// The hash at `key`, created empty if missing (`WRONGTYPE` if another type).
 fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut HashValue, CmdError> {
-    if !ctx.check_type(key, "hash")? {
-        ctx.set(key, Value::Hash(Box::default()));
+    match ctx
+        .get_or_insert_with(key, || Value::Hash(Box::default()))
+        .0
+    {
+        Value::Hash(h) => Ok(h),
+        _ => Err(CmdError::WrongType),
     }
-    ctx.get_hash(key)?.ok_or(CmdError::WrongType)
 }
 
 fn hset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {

@@ -116,10 +116,13 @@ fn end_name(end: End) -> &'static [u8] {
 
 /// The list at `key`, created empty if missing (`WRONGTYPE` if another type).
 fn list_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut ListValue, CmdError> {
-    if !ctx.check_type(key, "list")? {
-        ctx.set(key, Value::List(Box::default()));
+    match ctx
+        .get_or_insert_with(key, || Value::List(Box::default()))
+        .0
+    {
+        Value::List(l) => Ok(l),
+        _ => Err(CmdError::WrongType),
     }
-    ctx.get_list(key)?.ok_or(CmdError::WrongType)
 }
 
 /// Pops up to `n` elements from `end` of the list at `key`, deleting the key when it

@@ -297,6 +297,15 @@ impl<'a> Ctx<'a> {
         self.ks.set(self.db, key, value)
     }
 
+    /// The value at `key` and whether it existed; a missing key is first set to `make()`.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &[u8],
+        make: impl FnOnce() -> Value,
+    ) -> (&mut Value, bool) {
+        self.ks.get_or_insert_with(self.db, key, make)
+    }
+
     pub fn delete(&mut self, key: &[u8]) -> bool {
         self.ks.delete(self.db, key)
     }

@@ -490,14 +490,18 @@ fn zadd_pairs(
             Frame::Integer(0)
         }
     };
-    let exists = ctx.check_type(key, "zset")?;
-    if !exists {
-        if f.xx {
-            return Ok(Executed::read(nop_reply()));
+    let (value, exists) = if f.xx {
+        // XX never creates the key.
+        match ctx.get(key) {
+            Some(v) => (v, true),
+            None => return Ok(Executed::read(nop_reply())),
         }
-        ctx.set(key, Value::ZSet(Box::default()));
-    }
-    let z = ctx.get_zset(key)?.ok_or(CmdError::NoSuchKey)?;
+    } else {
+        ctx.get_or_insert_with(key, || Value::ZSet(Box::default()))
+    };
+    let Value::ZSet(z) = value else {
+        return Err(CmdError::WrongType);
+    };
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
     let mut result = Ok(());
