@@ -215,7 +215,27 @@ impl<V> DenseMap<V> {
         let Self { index, chunks, .. } = self;
         let found = index.find_entry(h, |&i| key_at(chunks, i) == key).ok()?;
         let (i, _) = found.remove();
-        let i = i as usize;
+        let (k, v) = self.fill_hole(i as usize);
+        Some((i as usize, k, v))
+    }
+
+    /// Removes the entry at position `i` (random eviction: SPOP), moving the last entry into
+    /// its place.
+    pub fn swap_remove_index(&mut self, i: usize) -> Option<(Key, V)> {
+        if i >= self.len {
+            return None;
+        }
+        let h = self.hash(self.slot(i).0.as_slice());
+        self.index
+            .find_entry(h, |&j| j as usize == i)
+            .expect("every position is indexed")
+            .remove();
+        Some(self.fill_hole(i))
+    }
+
+    /// Moves the last entry into position `i`, whose index bucket was just removed, and
+    /// returns what was there.
+    fn fill_hole(&mut self, i: usize) -> (Key, V) {
         let last = self.len - 1;
         if i != last {
             // The last entry is about to move to `i`: repoint its index bucket.
@@ -226,13 +246,12 @@ impl<V> DenseMap<V> {
                 .expect("every position is indexed");
             *bucket = i as u32;
         }
-        let (k, v) = self.pop_last();
-        let (k, v) = if i == last {
-            (k, v)
+        let kv = self.pop_last();
+        if i == last {
+            kv
         } else {
-            std::mem::replace(self.slot_mut(i), (k, v))
-        };
-        Some((i, k, v))
+            std::mem::replace(self.slot_mut(i), kv)
+        }
     }
 
     /// Takes the last entry out of its chunk (the index is the caller's business).
@@ -412,13 +431,15 @@ mod tests {
     enum Op {
         Insert(u16, u64),
         Remove(u16),
+        RemoveAt(u16),
         Clear,
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             6 => (any::<u16>(), any::<u64>()).prop_map(|(k, v)| Op::Insert(k, v)),
-            4 => any::<u16>().prop_map(Op::Remove),
+            3 => any::<u16>().prop_map(Op::Remove),
+            1 => any::<u16>().prop_map(Op::RemoveAt),
             1 => Just(Op::Clear),
         ]
     }
@@ -437,6 +458,15 @@ mod tests {
                     Op::Remove(k) => {
                         let k = key(k as usize % 6000);
                         prop_assert_eq!(m.swap_remove(&k), model.remove(&k));
+                    }
+                    Op::RemoveAt(i) => {
+                        let i = i as usize % (m.len() + 1);
+                        let want = m.get_index(i).map(|(k, v)| (k.as_slice().to_vec(), *v));
+                        let got = m.swap_remove_index(i).map(|(k, v)| (k.as_slice().to_vec(), v));
+                        prop_assert_eq!(&got, &want);
+                        if let Some((k, _)) = got {
+                            model.remove(&k);
+                        }
                     }
                     Op::Clear => {
                         m.clear();

@@ -1,24 +1,31 @@
 //! Set values: an `intset` (sorted `i64`s) while every member is a canonical integer and
 //! there are at most `set-max-intset-entries` of them, else a `hashtable`.
 //!
-//! The `hashtable` encoding is an insertion-ordered [`IndexSet`]: O(1) membership, O(1)
-//! random sampling (SPOP, SRANDMEMBER) and a SCAN cursor that survives deletions, exactly as
-//! the keyspace map does (see `keyspace.rs`): the cursor walks indices downwards and
-//! `swap_remove` only moves the last, already visited, member into the hole.
+//! The `hashtable` encoding is the keyspace's own [`DenseMap`] with no values: O(1)
+//! membership, O(1) random sampling (SPOP, SRANDMEMBER) and a SCAN cursor that survives
+//! deletions, exactly as the keyspace map does (see `keyspace.rs`): the cursor walks indices
+//! downwards and `swap_remove` only moves the last, already visited, member into the hole.
+//! Members are [`Key`]s: up to 22 bytes inline, so a member of a large set costs a 24-byte
+//! slot and a 5-byte index bucket.
 //!
 //! Like Redis 7.0, a set never converts back to `intset` when it shrinks; only a fresh build
 //! ([`SetValue::from_members`], used by RDB load and the `*STORE` commands) picks the compact
 //! encoding again.
 
 use bytes::Bytes;
-use indexmap::IndexSet;
 use rand::Rng;
 
 use super::{int_bytes, parse_canonical_i64};
 use crate::config::StoreConfig;
+use crate::dense_map::{DenseMap, Entries};
+use crate::key::Key;
 
 /// The `hashtable` encoding of a set.
-pub type MemberSet = IndexSet<Bytes, ahash::RandomState>;
+pub type MemberSet = DenseMap<()>;
+
+fn owned(member: &Key) -> Bytes {
+    Bytes::copy_from_slice(member.as_slice())
+}
 
 #[derive(Debug, Clone)]
 pub enum SetValue {
@@ -68,8 +75,11 @@ impl SetValue {
                 return SetValue::Intset(ints);
             }
         }
-        let mut set = MemberSet::with_capacity_and_hasher(members.len(), Default::default());
-        set.extend(members);
+        let mut set = MemberSet::default();
+        set.reserve(members.len());
+        for m in &members {
+            set.insert(m, ());
+        }
         SetValue::Table(set)
     }
 
@@ -85,7 +95,7 @@ impl SetValue {
     pub fn iter_bytes(&self) -> SetIter<'_> {
         match self {
             SetValue::Intset(v) => SetIter::Ints(v.iter()),
-            SetValue::Table(s) => SetIter::Table(s.iter()),
+            SetValue::Table(s) => SetIter::Table(s.entries()),
         }
     }
 
@@ -94,7 +104,7 @@ impl SetValue {
             SetValue::Intset(v) => {
                 parse_canonical_i64(member).is_some_and(|i| v.binary_search(&i).is_ok())
             }
-            SetValue::Table(s) => s.contains(member),
+            SetValue::Table(s) => s.contains_key(member),
         }
     }
 
@@ -118,13 +128,7 @@ impl SetValue {
                     self.add(member, cfg)
                 }
             },
-            SetValue::Table(s) => {
-                if s.contains(member) {
-                    false
-                } else {
-                    s.insert(Bytes::copy_from_slice(member))
-                }
-            }
+            SetValue::Table(s) => s.insert(member, ()).is_none(),
         }
     }
 
@@ -138,7 +142,7 @@ impl SetValue {
                 }
                 _ => false,
             },
-            SetValue::Table(s) => s.swap_remove(member),
+            SetValue::Table(s) => s.swap_remove(member).is_some(),
         }
     }
 
@@ -146,7 +150,7 @@ impl SetValue {
     pub fn member_at(&self, i: usize) -> Option<Bytes> {
         match self {
             SetValue::Intset(v) => v.get(i).map(|n| int_bytes(*n)),
-            SetValue::Table(s) => s.get_index(i).cloned(),
+            SetValue::Table(s) => s.get_index(i).map(|(m, ())| owned(m)),
         }
     }
 
@@ -166,7 +170,7 @@ impl SetValue {
         let i = rng.gen_range(0..self.len());
         match self {
             SetValue::Intset(v) => Some(int_bytes(v.remove(i))),
-            SetValue::Table(s) => s.swap_remove_index(i),
+            SetValue::Table(s) => s.swap_remove_index(i).map(|(m, ())| owned(&m)),
         }
     }
 
@@ -185,8 +189,8 @@ impl SetValue {
                 };
                 let mut out = Vec::with_capacity(count.clamp(1, 1024));
                 while next > 0 && out.len() < count.max(1) {
-                    if let Some(m) = s.get_index(next - 1) {
-                        out.push(m.clone());
+                    if let Some((m, ())) = s.get_index(next - 1) {
+                        out.push(owned(m));
                     }
                     next -= 1;
                 }
@@ -197,8 +201,11 @@ impl SetValue {
 
     fn convert_to_table(&mut self) {
         if let SetValue::Intset(v) = self {
-            let mut s = MemberSet::with_capacity_and_hasher(v.len() + 1, Default::default());
-            s.extend(v.iter().map(|n| int_bytes(*n)));
+            let mut s = MemberSet::default();
+            s.reserve(v.len() + 1);
+            for n in v.iter() {
+                s.insert(&int_bytes(*n), ());
+            }
             *self = SetValue::Table(s);
         }
     }
@@ -208,7 +215,7 @@ impl SetValue {
 /// Iterator over a set's members (see [`SetValue::iter_bytes`]).
 pub enum SetIter<'a> {
     Ints(std::slice::Iter<'a, i64>),
-    Table(indexmap::set::Iter<'a, Bytes>),
+    Table(Entries<'a, ()>),
 }
 
 impl Iterator for SetIter<'_> {
@@ -217,7 +224,7 @@ impl Iterator for SetIter<'_> {
     fn next(&mut self) -> Option<Bytes> {
         match self {
             SetIter::Ints(it) => it.next().map(|n| int_bytes(*n)),
-            SetIter::Table(it) => it.next().cloned(),
+            SetIter::Table(it) => it.next().map(|(m, ())| owned(m)),
         }
     }
 
