@@ -49,6 +49,13 @@ impl Key {
     }
 }
 
+impl Default for Key {
+    /// The empty key.
+    fn default() -> Key {
+        Key::new(b"")
+    }
+}
+
 impl From<&[u8]> for Key {
     fn from(b: &[u8]) -> Key {
         Key::new(b)

@@ -184,7 +184,7 @@ fn hash_is_listpack(h: &HashValue) -> bool {
 /// A sorted set's entries in the order its RDB type wants them, and whether that type is the
 /// skiplist one (type 5: highest (score, member) first, as Redis walks its skiplist from the
 /// tail) or the listpack one (type 17: lowest first).
-fn zset_entries(z: &ZSetValue) -> (bool, Vec<(&Bytes, f64)>) {
+fn zset_entries(z: &ZSetValue) -> (bool, Vec<(&[u8], f64)>) {
     let skiplist = z.encoding_name() == "skiplist";
     let entries = if skiplist {
         z.iter_from(z.len().saturating_sub(1), true).collect()
@@ -220,7 +220,12 @@ pub fn to_rdb(value: &Value) -> (RdbValue, ValueEncoding) {
                 ValueEncoding::ZsetListpack
             };
             (
-                RdbValue::SortedSet(entries.into_iter().map(|(m, s)| (m.clone(), s)).collect()),
+                RdbValue::SortedSet(
+                    entries
+                        .into_iter()
+                        .map(|(m, s)| (Bytes::copy_from_slice(m), s))
+                        .collect(),
+                ),
                 enc,
             )
         }

@@ -119,7 +119,8 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
                     &mut buf,
                     b"ZADD",
                     key,
-                    z.iter().map(|(m, score)| [format_double(score), m.clone()]),
+                    z.iter()
+                        .map(|(m, score)| [format_double(score), Bytes::copy_from_slice(m)]),
                 ),
                 Value::Hash(h) => chunked(&mut buf, b"HSET", key, h.iter().map(|(f, v)| [f, v])),
             }

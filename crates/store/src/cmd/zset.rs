@@ -791,13 +791,13 @@ fn collect_range(
                 return z
                     .iter_from(len - 1 - a, true)
                     .take(b - a + 1)
-                    .map(|(m, s)| (m.clone(), s))
+                    .map(|(m, s)| (copy(m), s))
                     .collect();
             }
             return z
                 .iter_from(a, false)
                 .take(b - a + 1)
-                .map(|(m, s)| (m.clone(), s))
+                .map(|(m, s)| (copy(m), s))
                 .collect();
         }
         Range::Score(r) => r.ranks(z),
@@ -824,7 +824,7 @@ fn collect_range(
     };
     z.iter_from(first, rev)
         .take(n)
-        .map(|(m, s)| (m.clone(), s))
+        .map(|(m, s)| (copy(m), s))
         .collect()
 }
 
@@ -1121,7 +1121,7 @@ fn zrandmember(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     } else if count as u64 >= size as u64 {
         // The whole set, highest first (Redis walks it from the tail).
         z.iter_from(size - 1, true)
-            .map(|(m, s)| (m.clone(), s))
+            .map(|(m, s)| (copy(m), s))
             .collect()
     } else {
         let picks = rand::seq::index::sample(&mut **rng, size, count as usize);
@@ -1190,7 +1190,7 @@ impl Src<'_> {
         match self {
             Src::Missing => Vec::new(),
             Src::Set(s) => s.iter_bytes().map(|m| (m, 1.0)).collect(),
-            Src::ZSet(z) => z.iter().map(|(m, s)| (m.clone(), s)).collect(),
+            Src::ZSet(z) => z.iter().map(|(m, s)| (copy(m), s)).collect(),
         }
     }
 }

@@ -14,14 +14,17 @@
 //! Redis pairs a member -> score dict with a skiplist whose links carry spans, which gives
 //! O(log n) insert, delete, rank and select-by-rank. ferrokv keeps the same pair of indexes:
 //!
-//! - `map`: member -> score, an insertion-ordered [`IndexMap`] (O(1) lookups, O(1) random
-//!   sampling for ZRANDMEMBER, and a ZSCAN cursor that survives deletions, like sets).
+//! - `map`: member -> score, the keyspace's [`DenseMap`] (O(1) lookups, O(1) random sampling
+//!   for ZRANDMEMBER, and a ZSCAN cursor that survives deletions, like sets).
 //! - `tree`: a [`ScoreTree`], a treap over (score, member) whose nodes count their subtree, so
 //!   rank, select and range bounds are O(log n) expected and iterating k elements from a rank
 //!   is O(log n + k). Nodes live in one vector (indices instead of pointers) and freed slots
 //!   are reused; the vector is compacted when more than half of it is free. Updates are
 //!   iterative and top-down; a score change keeps the member's node, changing only the
 //!   score when the rank stays (as `zslUpdateScore` does), else unlinking and relinking it.
+//!
+//! Members are [`Key`]s in both encodings: up to 22 bytes inline (no allocation). The skiplist
+//! encoding keeps a copy in the map and one in the tree node; a longer member is boxed twice.
 //!
 //! Like Redis 7.0, a zset never converts back to `listpack` when it shrinks; a fresh build
 //! ([`ZSetValue::from_pairs`], used by RDB load and the `*STORE` commands) picks the encoding
@@ -31,13 +34,18 @@ use std::cmp::Ordering;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
-use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
-use indexmap::IndexMap;
 
 use crate::config::StoreConfig;
+use crate::dense_map::DenseMap;
+use crate::key::Key;
 
 /// Member -> score map of the `skiplist` encoding.
-pub type ScoreMap = IndexMap<Bytes, f64, ahash::RandomState>;
+pub type ScoreMap = DenseMap<f64>;
+
+/// An owned copy of a stored member (for replies).
+fn owned(member: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(member)
+}
 
 /// The total order of a sorted set: score, then member bytes.
 pub fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
@@ -56,7 +64,7 @@ fn key_below(score: f64, member: &[u8], node: &Node) -> bool {
     } else if score > node.score {
         false
     } else {
-        member < &node.member[..]
+        member < node.member.as_slice()
     }
 }
 
@@ -72,7 +80,7 @@ fn listpack_score(score: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub enum ZSetValue {
     /// Sorted by (score, member); members unique.
-    Listpack(Vec<(Bytes, f64)>),
+    Listpack(Vec<(Key, f64)>),
     Skiplist(Box<SkipIndex>),
 }
 
@@ -84,36 +92,38 @@ pub struct SkipIndex {
 }
 
 impl SkipIndex {
-    /// [`ZSetValue::upsert`] on the `skiplist` encoding: one hash of `member` serves both the
-    /// lookup and the insertion of a new member, and a changed score moves the member's tree
-    /// node instead of replacing it.
+    /// [`ZSetValue::upsert`] on the `skiplist` encoding: a changed score moves the member's
+    /// tree node instead of replacing it.
     fn upsert<R>(
         &mut self,
         member: &[u8],
         decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
     ) -> R {
         let SkipIndex { map, tree } = self;
-        let hash = map.hasher().hash_one(member);
-        match map.raw_entry_mut_v1().from_key_hashed_nocheck(hash, member) {
-            RawEntryMut::Occupied(mut e) => {
-                let cur = *e.get();
-                let (new, out) = decide(Some(cur));
+        match map.get_mut(member) {
+            Some(cur) => {
+                let old = *cur;
+                let (new, out) = decide(Some(old));
                 if let Some(score) = new {
-                    *e.get_mut() = score;
-                    tree.update(e.key(), cur, score);
+                    *cur = score;
+                    tree.update(member, old, score);
                 }
                 out
             }
-            RawEntryMut::Vacant(e) => {
+            None => {
                 let (new, out) = decide(None);
                 if let Some(score) = new {
-                    let m = Bytes::copy_from_slice(member);
-                    tree.insert(m.clone(), score);
-                    e.insert_hashed_nocheck(hash, m, score);
+                    self.insert_new(member, score);
                 }
                 out
             }
         }
+    }
+
+    /// Adds a member known to be absent.
+    fn insert_new(&mut self, member: &[u8], score: f64) {
+        self.tree.insert(Key::new(member), score);
+        self.map.insert(member, score);
     }
 }
 
@@ -146,26 +156,29 @@ impl ZSetValue {
     /// results): `listpack` when there are at most `zset-max-listpack-entries` members and
     /// none is longer than `zset-max-listpack-value`, else `skiplist`. A member given twice
     /// keeps its last score.
-    pub fn from_pairs<I>(pairs: I, cfg: &StoreConfig) -> ZSetValue
+    pub fn from_pairs<I, M>(pairs: I, cfg: &StoreConfig) -> ZSetValue
     where
-        I: IntoIterator<Item = (Bytes, f64)>,
+        I: IntoIterator<Item = (M, f64)>,
+        M: AsRef<[u8]>,
     {
         let mut map = ScoreMap::default();
         for (m, s) in pairs {
-            map.insert(m, s);
+            map.insert(m.as_ref(), s);
         }
         let compact = map.len() <= cfg.zset_max_listpack_entries
-            && map.keys().all(|m| m.len() <= cfg.zset_max_listpack_value);
+            && map
+                .keys()
+                .all(|m| m.as_slice().len() <= cfg.zset_max_listpack_value);
         if compact {
-            let mut v: Vec<(Bytes, f64)> = map
+            let mut v: Vec<(Key, f64)> = map
                 .into_iter()
                 .map(|(m, s)| (m, listpack_score(s)))
                 .collect();
-            v.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+            v.sort_by(|a, b| cmp_entry(a.1, a.0.as_slice(), b.1, b.0.as_slice()));
             ZSetValue::Listpack(v)
         } else {
             let mut tree = ScoreTree::default();
-            for (m, s) in &map {
+            for (m, s) in map.iter() {
                 tree.insert(m.clone(), *s);
             }
             ZSetValue::Skiplist(Box::new(SkipIndex { map, tree }))
@@ -191,7 +204,7 @@ impl ZSetValue {
             }
             ZSetValue::Skiplist(s) => {
                 if rev {
-                    ZIter::TreeRev(s.tree.iter_rev_from(rank))
+                    ZIter::Tree(s.tree.iter_rev_from(rank))
                 } else {
                     ZIter::Tree(s.tree.iter_from(rank))
                 }
@@ -201,7 +214,10 @@ impl ZSetValue {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().find(|(m, _)| m[..] == *member).map(|(_, s)| *s),
+            ZSetValue::Listpack(v) => v
+                .iter()
+                .find(|(m, _)| m.as_slice() == member)
+                .map(|(_, s)| *s),
             ZSetValue::Skiplist(s) => s.map.get(member).copied(),
         }
     }
@@ -223,7 +239,7 @@ impl ZSetValue {
         decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
     ) -> R {
         if let ZSetValue::Listpack(v) = self {
-            match v.iter().position(|(m, _)| m[..] == *member) {
+            match v.iter().position(|(m, _)| m.as_slice() == member) {
                 Some(i) => {
                     let (new, out) = decide(Some(v[i].1));
                     if let Some(score) = new {
@@ -240,14 +256,12 @@ impl ZSetValue {
                     if v.len() < cfg.zset_max_listpack_entries
                         && member.len() <= cfg.zset_max_listpack_value
                     {
-                        list_insert(v, Bytes::copy_from_slice(member), score);
+                        list_insert(v, Key::new(member), score);
                         return out;
                     }
                     self.convert_to_skiplist();
                     if let ZSetValue::Skiplist(s) = self {
-                        let m = Bytes::copy_from_slice(member);
-                        s.tree.insert(m.clone(), score);
-                        s.map.insert(m, score);
+                        s.insert_new(member, score);
                     }
                     return out;
                 }
@@ -264,7 +278,7 @@ impl ZSetValue {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
             ZSetValue::Listpack(v) => {
-                let i = v.iter().position(|(m, _)| m[..] == *member)?;
+                let i = v.iter().position(|(m, _)| m.as_slice() == member)?;
                 Some(v.remove(i).1)
             }
             ZSetValue::Skiplist(s) => {
@@ -278,7 +292,7 @@ impl ZSetValue {
     /// Ascending rank of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().position(|(m, _)| m[..] == *member),
+            ZSetValue::Listpack(v) => v.iter().position(|(m, _)| m.as_slice() == member),
             ZSetValue::Skiplist(s) => {
                 let score = *s.map.get(member)?;
                 s.tree.rank(member, score)
@@ -290,14 +304,14 @@ impl ZSetValue {
     pub fn get_by_rank(&self, rank: usize) -> Option<(Bytes, f64)> {
         self.iter_from(rank, false)
             .next()
-            .map(|(m, s)| (m.clone(), s))
+            .map(|(m, s)| (owned(m), s))
     }
 
     /// How many elements come before the first one for which `before` is false. `before`
     /// must hold for a prefix of the order (e.g. "score < min").
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSetValue::Listpack(v) => v.partition_point(|(m, s)| before(*s, m)),
+            ZSetValue::Listpack(v) => v.partition_point(|(m, s)| before(*s, m.as_slice())),
             ZSetValue::Skiplist(s) => s.tree.count_before(before),
         }
     }
@@ -305,8 +319,8 @@ impl ZSetValue {
     /// The element at position `i` of the member index (any fixed order; for sampling).
     pub fn entry_at(&self, i: usize) -> Option<(Bytes, f64)> {
         match self {
-            ZSetValue::Listpack(v) => v.get(i).cloned(),
-            ZSetValue::Skiplist(s) => s.map.get_index(i).map(|(m, sc)| (m.clone(), *sc)),
+            ZSetValue::Listpack(v) => v.get(i).map(|(m, sc)| (owned(m.as_slice()), *sc)),
+            ZSetValue::Skiplist(s) => s.map.get_index(i).map(|(m, sc)| (owned(m.as_slice()), *sc)),
         }
     }
 
@@ -314,7 +328,10 @@ impl ZSetValue {
     /// a skiplist walks its member index downwards (see `SetValue::scan_step`).
     pub fn scan_step(&self, cursor: u64, count: usize) -> (u64, Vec<(Bytes, f64)>) {
         match self {
-            ZSetValue::Listpack(v) => (0, v.clone()),
+            ZSetValue::Listpack(v) => (
+                0,
+                v.iter().map(|(m, sc)| (owned(m.as_slice()), *sc)).collect(),
+            ),
             ZSetValue::Skiplist(s) => {
                 let len = s.map.len();
                 let mut next = if cursor == 0 || cursor > len as u64 {
@@ -325,7 +342,7 @@ impl ZSetValue {
                 let mut out = Vec::with_capacity(count.clamp(1, 1024));
                 while next > 0 && out.len() < count.max(1) {
                     if let Some((m, sc)) = s.map.get_index(next - 1) {
-                        out.push((m.clone(), *sc));
+                        out.push((owned(m.as_slice()), *sc));
                     }
                     next -= 1;
                 }
@@ -340,7 +357,7 @@ impl ZSetValue {
             let mut idx = SkipIndex::default();
             idx.map.reserve(v.len() + 1);
             for (m, s) in v.drain(..) {
-                idx.map.insert(m.clone(), s);
+                idx.map.insert(m.as_slice(), s);
                 idx.tree.insert(m, s);
             }
             *self = ZSetValue::Skiplist(Box::new(idx));
@@ -348,29 +365,29 @@ impl ZSetValue {
     }
 }
 
-fn list_insert(v: &mut Vec<(Bytes, f64)>, member: Bytes, score: f64) {
+fn list_insert(v: &mut Vec<(Key, f64)>, member: Key, score: f64) {
     let score = listpack_score(score);
-    let pos = v.partition_point(|(m, s)| cmp_entry(*s, m, score, &member) == Ordering::Less);
+    let pos = v.partition_point(|(m, s)| {
+        cmp_entry(*s, m.as_slice(), score, member.as_slice()) == Ordering::Less
+    });
     v.insert(pos, (member, score));
 }
 
 /// Iterator over (member, score) pairs (see [`ZSetValue::iter_from`]).
 pub enum ZIter<'a> {
-    List(std::slice::Iter<'a, (Bytes, f64)>),
-    ListRev(std::iter::Rev<std::slice::Iter<'a, (Bytes, f64)>>),
+    List(std::slice::Iter<'a, (Key, f64)>),
+    ListRev(std::iter::Rev<std::slice::Iter<'a, (Key, f64)>>),
     Tree(TreeIter<'a>),
-    TreeRev(TreeRevIter<'a>),
 }
 
 impl<'a> Iterator for ZIter<'a> {
-    type Item = (&'a Bytes, f64);
+    type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            ZIter::List(it) => it.next().map(|(m, s)| (m, *s)),
-            ZIter::ListRev(it) => it.next().map(|(m, s)| (m, *s)),
+            ZIter::List(it) => it.next().map(|(m, s)| (m.as_slice(), *s)),
+            ZIter::ListRev(it) => it.next().map(|(m, s)| (m.as_slice(), *s)),
             ZIter::Tree(it) => it.next(),
-            ZIter::TreeRev(it) => it.next(),
         }
     }
 }
@@ -381,7 +398,7 @@ const NIL: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 struct Node {
-    member: Bytes,
+    member: Key,
     score: f64,
     left: u32,
     right: u32,
@@ -465,7 +482,7 @@ impl ScoreTree {
     }
 
     /// Inserts (member, score); the caller guarantees the member is not in the tree.
-    pub fn insert(&mut self, member: Bytes, score: f64) {
+    pub fn insert(&mut self, member: Key, score: f64) {
         let node = Node {
             member,
             score,
@@ -510,12 +527,12 @@ impl ScoreTree {
                 break;
             }
             cur.size += 1;
-            on_left = key_below(score, &member, cur);
+            on_left = key_below(score, member.as_slice(), cur);
             parent = t;
             t = if on_left { cur.left } else { cur.right };
         }
         let below = self.size(t);
-        let (l, r) = self.split(t, score, &member);
+        let (l, r) = self.split(t, score, member.as_slice());
         let node = &mut self.nodes[n as usize];
         node.left = l;
         node.right = r;
@@ -587,7 +604,7 @@ impl ScoreTree {
             } else if score > n.score {
                 n.right
             } else {
-                match member.cmp(&n.member) {
+                match member.cmp(n.member.as_slice()) {
                     Ordering::Equal => return Some(t),
                     Ordering::Less => n.left,
                     Ordering::Greater => n.right,
@@ -658,7 +675,7 @@ impl ScoreTree {
             return false;
         };
         self.unlink(t);
-        self.nodes[t as usize].member = Bytes::new();
+        self.nodes[t as usize].member = Key::default();
         self.free.push(t);
         if self.free.len() > 64 && self.free.len() * 2 > self.nodes.len() {
             self.compact();
@@ -692,7 +709,7 @@ impl ScoreTree {
         let vs_new = |x: Option<u32>, missing: Ordering| match x {
             Some(x) => {
                 let n = &self.nodes[x as usize];
-                cmp_entry(n.score, &n.member, new, member)
+                cmp_entry(n.score, n.member.as_slice(), new, member)
             }
             None => missing,
         };
@@ -737,12 +754,18 @@ impl ScoreTree {
 
     /// Rebuilds the node vector without free slots.
     fn compact(&mut self) {
-        let items: Vec<(Bytes, f64)> = self.iter_from(0).map(|(m, s)| (m.clone(), s)).collect();
-        self.nodes = Vec::with_capacity(items.len());
-        self.free = Vec::new();
+        let live = self.len();
+        let nodes = std::mem::take(&mut self.nodes);
+        let mut free = std::mem::take(&mut self.free);
+        free.sort_unstable();
+        let mut free = free.into_iter().peekable();
+        self.nodes = Vec::with_capacity(live);
         self.root = NIL;
-        for (m, s) in items {
-            self.insert(m, s);
+        for (i, n) in nodes.into_iter().enumerate() {
+            if free.next_if(|&f| f as usize == i).is_some() {
+                continue;
+            }
+            self.insert(n.member, n.score);
         }
     }
 
@@ -752,7 +775,7 @@ impl ScoreTree {
         let mut acc = 0usize;
         while t != NIL {
             let n = &self.nodes[t as usize];
-            match cmp_entry(score, member, n.score, &n.member) {
+            match cmp_entry(score, member, n.score, n.member.as_slice()) {
                 Ordering::Less => t = n.left,
                 Ordering::Equal => return Some(acc + self.size(n.left) as usize),
                 Ordering::Greater => {
@@ -771,7 +794,7 @@ impl ScoreTree {
         let mut acc = 0usize;
         while t != NIL {
             let n = &self.nodes[t as usize];
-            if before(n.score, &n.member) {
+            if before(n.score, n.member.as_slice()) {
                 acc += self.size(n.left) as usize + 1;
                 t = n.right;
             } else {
@@ -804,11 +827,15 @@ impl ScoreTree {
                 }
             }
         }
-        TreeIter { tree: self, stack }
+        TreeIter {
+            tree: self,
+            stack,
+            rev: false,
+        }
     }
 
     /// Reverse in-order iterator starting at ascending rank `rank` and going down.
-    pub fn iter_rev_from(&self, rank: usize) -> TreeRevIter<'_> {
+    pub fn iter_rev_from(&self, rank: usize) -> TreeIter<'_> {
         let mut stack = Vec::new();
         if rank < self.len() {
             let mut t = self.root;
@@ -830,7 +857,11 @@ impl ScoreTree {
                 }
             }
         }
-        TreeRevIter { tree: self, stack }
+        TreeIter {
+            tree: self,
+            stack,
+            rev: true,
+        }
     }
 
     #[cfg(test)]
@@ -855,45 +886,32 @@ impl ScoreTree {
     }
 }
 
+/// In-order iterator over the tree, upwards or (`rev`) downwards.
 pub struct TreeIter<'a> {
     tree: &'a ScoreTree,
+    /// Nodes still to yield, the next on top (each with its subtree on the far side).
     stack: Vec<u32>,
+    rev: bool,
 }
 
 impl<'a> Iterator for TreeIter<'a> {
-    type Item = (&'a Bytes, f64);
+    type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
         let t = self.stack.pop()?;
         let nodes = &self.tree.nodes;
         let n = &nodes[t as usize];
-        let mut c = n.right;
+        // The next element is the nearest one of the subtree on the iteration side.
+        let (mut c, toward): (u32, fn(&Node) -> u32) = if self.rev {
+            (n.left, |n| n.right)
+        } else {
+            (n.right, |n| n.left)
+        };
         while c != NIL {
             self.stack.push(c);
-            c = nodes[c as usize].left;
+            c = toward(&nodes[c as usize]);
         }
-        Some((&n.member, n.score))
-    }
-}
-
-pub struct TreeRevIter<'a> {
-    tree: &'a ScoreTree,
-    stack: Vec<u32>,
-}
-
-impl<'a> Iterator for TreeRevIter<'a> {
-    type Item = (&'a Bytes, f64);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let t = self.stack.pop()?;
-        let nodes = &self.tree.nodes;
-        let n = &nodes[t as usize];
-        let mut c = n.left;
-        while c != NIL {
-            self.stack.push(c);
-            c = nodes[c as usize].right;
-        }
-        Some((&n.member, n.score))
+        Some((n.member.as_slice(), n.score))
     }
 }
 
@@ -1011,7 +1029,7 @@ mod tests {
     fn tree_compacts_after_mass_deletion() {
         let mut t = ScoreTree::default();
         for i in 0..1000 {
-            t.insert(Bytes::from(format!("{i:04}")), i as f64);
+            t.insert(Key::new(format!("{i:04}").as_bytes()), i as f64);
         }
         for i in 0..990 {
             assert!(t.remove(format!("{i:04}").as_bytes(), i as f64));
@@ -1019,14 +1037,18 @@ mod tests {
         assert!(t.nodes.len() < 200, "compacted: {}", t.nodes.len());
         assert_eq!(t.len(), 10);
         t.check_invariants();
-        assert_eq!(t.iter_from(0).next().map(|(_, s)| s), Some(990.0));
+        let left: Vec<(Vec<u8>, f64)> = t.iter_from(0).map(|(m, s)| (m.to_vec(), s)).collect();
+        let want: Vec<(Vec<u8>, f64)> = (990..1000)
+            .map(|i| (format!("{i:04}").into_bytes(), i as f64))
+            .collect();
+        assert_eq!(left, want);
     }
 
     #[test]
     fn tree_depth_stays_logarithmic_for_sorted_inserts() {
         let mut t = ScoreTree::default();
         for i in 0..100_000 {
-            t.insert(Bytes::from_static(b"m"), i as f64);
+            t.insert(Key::new(b"m"), i as f64);
         }
         assert!(t.check_invariants() < 100);
     }
@@ -1035,7 +1057,7 @@ mod tests {
     fn tree_update_in_place_or_moved_keeps_order() {
         let mut t = ScoreTree::default();
         for (m, s) in [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0), ("e", 5.0)] {
-            t.insert(Bytes::from(m), s);
+            t.insert(Key::new(m.as_ref()), s);
         }
         let order = |t: &ScoreTree| -> Vec<(String, f64)> {
             t.iter_from(0)
@@ -1066,7 +1088,7 @@ mod tests {
 
     fn t_score(t: &ScoreTree, member: &[u8]) -> f64 {
         t.iter_from(0)
-            .find(|(m, _)| m[..] == *member)
+            .find(|&(m, _)| m == member)
             .map(|(_, s)| s)
             .unwrap()
     }
@@ -1145,7 +1167,7 @@ mod tests {
                     }
                     Op::Iter(r, rev, k) => {
                         let r = r as usize % (model.len() + 2);
-                        let got: Vec<(Bytes, f64)> = z.iter_from(r, rev).take(k as usize).map(|(m, s)| (m.clone(), s)).collect();
+                        let got: Vec<(Bytes, f64)> = z.iter_from(r, rev).take(k as usize).map(|(m, s)| (owned(m), s)).collect();
                         let want: Vec<(Bytes, f64)> = if rev {
                             if r < model.len() { model[..=r].iter().rev().take(k as usize).cloned().collect() } else { Vec::new() }
                         } else {
@@ -1160,7 +1182,7 @@ mod tests {
                     prop_assert_eq!(s.tree.len(), s.map.len());
                 }
             }
-            let all: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (m.clone(), s)).collect();
+            let all: Vec<(Bytes, f64)> = z.iter().map(|(m, s)| (owned(m), s)).collect();
             prop_assert_eq!(all, model);
         }
     }
