@@ -22,7 +22,6 @@ use super::copy;
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
-use super::long_double::LongDouble;
 use super::spec;
 use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
@@ -146,24 +145,6 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, n: usize) -> Result<Option<Vec<Byt
         ctx.ks.dbs[ctx.db].remove(key);
     }
     Ok(Some(out))
-}
-
-/// Parses a blocking timeout (seconds) into an absolute deadline (`None` = forever).
-fn parse_deadline(ctx: &Ctx, b: &[u8]) -> Result<Option<i64>, CmdError> {
-    let secs = LongDouble::parse(b)
-        .ok_or(CmdError::msg("timeout is not a float or out of range"))?
-        .to_f64();
-    let ms = secs * 1000.0;
-    // x86's float -> i64 conversion yields i64::MIN for NaN and out-of-range values.
-    let ms = if ms.is_finite() && ms > -9.223_372_036_854_776e18 && ms < 9.223_372_036_854_776e18 {
-        ms.trunc() as i64
-    } else {
-        i64::MIN
-    };
-    if ms < 0 {
-        return Err(CmdError::msg("timeout is negative"));
-    }
-    Ok((ms > 0).then(|| ctx.now_ms().saturating_add(ms)))
 }
 
 fn push_generic(
@@ -524,7 +505,7 @@ fn block_or_nil(ctx: &Ctx, keys: &[Bytes], deadline: Option<i64>, nil: Frame) ->
 fn bpop_generic(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Executed, CmdError> {
     let argv = args.argv();
     let (keys, timeout) = argv[1..].split_at(argv.len() - 2);
-    let deadline = parse_deadline(ctx, &timeout[0])?;
+    let deadline = ctx.blocking_deadline(&timeout[0])?;
     for key in keys {
         if let Some(popped) = pop_n(ctx, key, end, 1)? {
             let value = popped.into_iter().next().unwrap_or_default();
@@ -570,7 +551,7 @@ fn blmove(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let from_arg = args.next_bytes()?;
     let to_arg = args.next_bytes()?;
     let ends = (parse_end(from_arg)?, parse_end(to_arg)?);
-    let deadline = parse_deadline(ctx, args.next_bytes()?)?;
+    let deadline = ctx.blocking_deadline(args.next_bytes()?)?;
     let propagate = vec![
         Bytes::from_static(b"LMOVE"),
         copy(src),
@@ -584,7 +565,7 @@ fn blmove(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn brpoplpush(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let src = args.next_bytes()?;
     let dst = args.next_bytes()?;
-    let deadline = parse_deadline(ctx, args.next_bytes()?)?;
+    let deadline = ctx.blocking_deadline(args.next_bytes()?)?;
     let propagate = vec![Bytes::from_static(b"RPOPLPUSH"), copy(src), copy(dst)];
     blmove_generic(ctx, src, dst, (End::Right, End::Left), deadline, propagate)
 }
@@ -656,7 +637,7 @@ fn lmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 fn blmpop(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let argv = args.argv();
-    let deadline = parse_deadline(ctx, &argv[1])?;
+    let deadline = ctx.blocking_deadline(&argv[1])?;
     let m = parse_mpop(argv, 2)?;
     match mpop_serve(ctx, &m)? {
         Some(e) => Ok(e),

@@ -1,6 +1,7 @@
 //! Redis's `long double` arithmetic (x87 80-bit extended precision on x86-64), emulated in
 //! software so `INCRBYFLOAT` (string.rs) and `HINCRBYFLOAT` (hash.rs) store byte-identical
-//! results; list.rs also parses blocking timeouts with it, as Redis does.
+//! results; blocking commands' timeouts are parsed and scaled with it too (`cmd/mod.rs`), as
+//! Redis does.
 //!
 //! Redis parses operands with `strtold` (correctly rounded to a 64-bit significand), adds
 //! them in extended precision (round to nearest, ties to even), and stores the result with
@@ -114,33 +115,39 @@ impl std::ops::Add for LongDouble {
 }
 
 impl LongDouble {
-    /// The value as the nearest-ish `f64` (used for timeouts, where precision does not
-    /// matter but range does).
-    pub fn to_f64(&self) -> f64 {
-        match *self {
-            LongDouble::Nan => f64::NAN,
-            LongDouble::Inf { neg } => {
-                if neg {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }
-            }
+    /// `self * k` for a small integer `k`, correctly rounded (C's `ld * 1000.0`).
+    pub fn mul_small(self, k: u64) -> LongDouble {
+        match self {
             LongDouble::Finite { neg, mant, exp } => {
-                let e = exp.clamp(-20_000, 20_000) as i32;
-                let half = e / 2;
-                let v = mant as f64 * 2f64.powi(half) * 2f64.powi(e - half);
-                if neg {
-                    -v
-                } else {
-                    v
-                }
+                // Exact product (at most 128 bits), rounded once.
+                round_pack(neg, mant as u128 * k as u128, exp, false)
             }
+            LongDouble::Inf { .. } if k == 0 => LongDouble::Nan,
+            other => other,
         }
     }
 
-    /// Formats like Redis's `ld2string(..., LD_STR_HUMAN)`: `%.17Lf`, then trailing
-    /// zeros and a trailing `.` removed, `-0` printed as `0`.
+    /// C's `(long long)` conversion on x86-64: truncation toward zero; NaN, the infinities
+    /// and values out of range give `i64::MIN` (the "integer indefinite" value).
+    pub fn to_i64_trunc(&self) -> i64 {
+        let LongDouble::Finite { neg, mant, exp } = *self else {
+            return i64::MIN;
+        };
+        let magnitude = if exp >= 0 {
+            (exp < 64 && mant.leading_zeros() as i64 >= exp).then(|| mant << exp)
+        } else if exp <= -64 {
+            Some(0)
+        } else {
+            Some(mant >> -exp)
+        };
+        match (magnitude, neg) {
+            (Some(m), false) if m <= i64::MAX as u64 => m as i64,
+            // -2^63 itself is representable.
+            (Some(m), true) if m <= 1 << 63 => (m as i64).wrapping_neg(),
+            _ => i64::MIN,
+        }
+    }
+
     pub fn format_human(&self) -> Bytes {
         let (neg, mant, exp) = match *self {
             LongDouble::Nan => return Bytes::from_static(b"nan"),
@@ -849,12 +856,27 @@ mod tests {
     }
 
     #[test]
-    fn to_f64_keeps_range() {
-        assert_eq!(p("1.5").unwrap().to_f64(), 1.5);
-        assert_eq!(p("-0.25").unwrap().to_f64(), -0.25);
-        assert_eq!(p("1e4000").unwrap().to_f64(), f64::INFINITY);
-        assert_eq!(p("-inf").unwrap().to_f64(), f64::NEG_INFINITY);
-        assert!(LongDouble::Nan.to_f64().is_nan());
+    fn timeouts_scale_and_truncate_like_c() {
+        let ms = |t: &str| p(t).unwrap().mul_small(1000).to_i64_trunc();
+        // Checked against redis-server 7.0 (BLPOP): -0.001 s blocks (its long double is just
+        // above -1 ms after scaling, so the cast gives 0), -0.002 s is negative.
+        assert_eq!(ms("-0.001"), 0);
+        assert_eq!(ms("-0.002"), -1);
+        assert_eq!(ms("0.0009"), 0);
+        assert_eq!(ms("1.5"), 1500);
+        assert_eq!(ms("0x10"), 16_000);
+        assert_eq!(ms("1e15"), 1_000_000_000_000_000_000);
+        // Out of range, infinite: C's "integer indefinite".
+        for t in ["9.3e15", "1e400", "inf", "-inf", "-1e19"] {
+            assert_eq!(ms(t), i64::MIN, "{t}");
+        }
+        assert_eq!(LongDouble::Nan.to_i64_trunc(), i64::MIN);
+        assert_eq!(p("-9223372036854775808").unwrap().to_i64_trunc(), i64::MIN);
+        assert_eq!(
+            p("-9223372036854775807.5").unwrap().to_i64_trunc(),
+            -i64::MAX
+        );
+        assert_eq!(p("1e-4000").unwrap().to_i64_trunc(), 0);
     }
 
     proptest! {
@@ -873,14 +895,21 @@ mod tests {
         }
 
         /// Every normal f64 is exact in extended precision: parsing its hex form and
-        /// converting back gives the same f64.
+        /// truncating gives what Rust's (saturating) cast gives, inside i64's range.
         #[test]
-        fn normal_f64_round_trips(f in proptest::num::f64::NORMAL) {
+        fn normal_f64_truncates_like_a_cast(f in -9.2e18f64..9.2e18) {
+            prop_assume!(f.is_normal());
             let bits = f.to_bits();
             let sign = if f < 0.0 { "-" } else { "" };
             let exp = ((bits >> 52) & 0x7ff) as i64 - 1023;
             let hex = format!("{sign}0x1.{:013x}p{exp}", bits & ((1 << 52) - 1));
-            prop_assert_eq!(p(&hex).unwrap().to_f64(), f);
+            prop_assert_eq!(p(&hex).unwrap().to_i64_trunc(), f as i64);
+        }
+
+        /// Scaling an integer by 1000 is exact below 2^53.
+        #[test]
+        fn integer_timeouts_scale_exactly(a in -(1i64 << 53)..(1i64 << 53)) {
+            prop_assert_eq!(p(&a.to_string()).unwrap().mul_small(1000).to_i64_trunc(), a * 1000);
         }
     }
 }

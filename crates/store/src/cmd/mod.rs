@@ -41,6 +41,7 @@ pub use error::CmdError;
 
 use crate::keyspace::Keyspace;
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
+use long_double::LongDouble;
 
 // ---- flags (names as `COMMAND INFO` prints them) -------------------------------------------
 
@@ -283,6 +284,20 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn now_ms(&self) -> i64 {
         self.ks.now_ms
+    }
+
+    /// A blocking command's timeout argument in seconds as a deadline (`None`: wait
+    /// forever), as Redis's `getTimeoutFromObjectOrReply` reads it: parsed and scaled to
+    /// milliseconds in `long double`, then truncated by C's cast.
+    pub fn blocking_deadline(&self, timeout: &[u8]) -> Result<Option<i64>, CmdError> {
+        let ms = LongDouble::parse(timeout)
+            .ok_or(CmdError::msg("timeout is not a float or out of range"))?
+            .mul_small(1000)
+            .to_i64_trunc();
+        if ms < 0 {
+            return Err(CmdError::msg("timeout is negative"));
+        }
+        Ok((ms > 0).then(|| self.now_ms().saturating_add(ms)))
     }
 
     pub fn get(&mut self, key: &[u8]) -> Option<&mut Value> {

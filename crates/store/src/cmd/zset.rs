@@ -26,8 +26,8 @@ use bytes::Bytes;
 use ferrokv_proto::resp::{format_double, Frame, Protocol};
 use indexmap::IndexMap;
 
+use super::float::parse_range_number;
 pub use super::float::parse_score;
-use super::float::{parse_range_number, strtod_whole};
 use super::set::{parse_scan_cursor, parse_scan_options, scan_reply};
 use super::spec;
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
@@ -188,21 +188,6 @@ const NOT_LEX_RANGE: &str = "min or max not valid string range item";
 const NAN_SCORE: &str = "resulting score is not a number (NaN)";
 
 // Number parsing lives in `float.rs` (shared with every command that takes a float).
-
-/// A blocking timeout in seconds, as Redis reads it: relative ms, 0 meaning forever.
-fn parse_timeout_ms(b: &[u8]) -> Result<i64, CmdError> {
-    let secs = match b.first() {
-        Some(c) if !c.is_ascii_whitespace() => strtod_whole(b).map(|(v, _)| v),
-        _ => None,
-    }
-    .ok_or(CmdError::msg("timeout is not a float or out of range"))?;
-    let ms = secs * 1000.0;
-    // C's cast of an out-of-range double gives LLONG_MIN on the platforms Redis runs on.
-    if !(ms > -9.2e18 && ms < 9.2e18) || ms <= -1.0 {
-        return Err(CmdError::msg("timeout is negative"));
-    }
-    Ok(ms.trunc() as i64)
-}
 
 // ---- ranges -------------------------------------------------------------------------------------
 
@@ -964,7 +949,7 @@ fn bzpop(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Executed, CmdError>
     let Some((timeout, keys)) = args.take_rest().split_last() else {
         return Err(CmdError::Syntax);
     };
-    let timeout_ms = parse_timeout_ms(timeout)?;
+    let deadline = ctx.blocking_deadline(timeout)?;
     for key in keys {
         if !ctx.check_type(key, "zset")? {
             continue;
@@ -982,14 +967,13 @@ fn bzpop(ctx: &mut Ctx, args: &mut Args, end: End) -> Result<Executed, CmdError>
             ));
         }
     }
-    Ok(block_or_nil(ctx, keys, timeout_ms))
+    Ok(block_or_nil(ctx, keys, deadline))
 }
 
-fn block_or_nil(ctx: &Ctx, keys: &[Bytes], timeout_ms: i64) -> Executed {
+fn block_or_nil(ctx: &Ctx, keys: &[Bytes], deadline: Option<i64>) -> Executed {
     if ctx.no_block {
         return Executed::read(Frame::NullArray);
     }
-    let deadline = (timeout_ms > 0).then(|| ctx.now_ms().saturating_add(timeout_ms));
     Executed::block(keys.iter().map(|k| copy(k)).collect(), deadline)
 }
 
@@ -1036,8 +1020,8 @@ fn mpop(ctx: &mut Ctx, args: &mut Args, blocking: bool) -> Result<Executed, CmdE
         }
     }
     let count = count.unwrap_or(1);
-    let timeout_ms = match timeout {
-        Some(t) => Some(parse_timeout_ms(t)?),
+    let deadline = match timeout {
+        Some(t) => Some(ctx.blocking_deadline(t)?),
         None => None,
     };
     for key in keys {
@@ -1059,8 +1043,8 @@ fn mpop(ctx: &mut Ctx, args: &mut Args, blocking: bool) -> Result<Executed, CmdE
             ],
         ));
     }
-    match timeout_ms {
-        Some(ms) => Ok(block_or_nil(ctx, keys, ms)),
+    match deadline {
+        Some(deadline) => Ok(block_or_nil(ctx, keys, deadline)),
         None => Ok(Executed::read(Frame::NullArray)),
     }
 }
