@@ -37,7 +37,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ferrokv_proto::rdb::{RdbWriter, ReplAux, WriterOptions};
+use ferrokv_proto::rdb::{RdbWriter, ReplAux};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use ferrokv_store::snapshot;
 use nix::unistd::Pid;
@@ -142,47 +142,49 @@ impl Node {
         let ids: Vec<ClientId> = waiting.iter().map(|w| w.0).collect();
         let close_fds = self.listener_fds();
         let ks = &self.ks;
-        let (pid, target, pipe_rd) = if diskless {
-            let (rd, wr) = match nix::unistd::pipe() {
-                Ok(p) => p,
+        // Where the child writes: the write end of a pipe (diskless) or a temp file. The
+        // parent's copy closes when `fork_dump` drops the closure, so the pipe's reader sees
+        // the end of the payload when the child exits.
+        let (out, target, pipe_rd) = if diskless {
+            match nix::unistd::pipe() {
+                Ok((rd, wr)) => (File::from(wr), SyncTarget::Diskless, Some(rd)),
                 Err(e) => {
                     warn!("Can't create the pipe for the diskless sync: {e}");
-                    return;
-                }
-            };
-            let forked = self
-                .children
-                .fork(ChildKind::ReplSync, &close_fds, move |rep| {
-                    // FORK-CHILD: the write end of a blocking pipe wrapped in a File; plain write(2).
-                    let out = BufWriter::with_capacity(64 * 1024, File::from(wr));
-                    child_write_rdb(ks, out, &opts, rep)
-                });
-            match forked {
-                Ok(pid) => (pid, SyncTarget::Diskless, Some(rd)),
-                Err(e) => {
-                    warn!("Can't start the diskless sync: {e}");
                     return;
                 }
             }
         } else {
             let path =
                 PathBuf::from(&self.cfg.dir).join(format!("temp-repl-{}.rdb", std::process::id()));
-            let child_path = path.clone();
-            let forked = self
-                .children
-                .fork(ChildKind::ReplSync, &close_fds, move |rep| {
-                    // FORK-CHILD: create/write/close a file with plain syscalls.
-                    let Ok(file) = File::create(&child_path) else {
-                        return 1;
-                    };
-                    child_write_rdb(ks, BufWriter::with_capacity(64 * 1024, file), &opts, rep)
-                });
-            match forked {
-                Ok(pid) => (pid, SyncTarget::Disk(path), None),
+            match File::create(&path) {
+                Ok(file) => (file, SyncTarget::Disk(path), None),
                 Err(e) => {
                     warn!("Can't start the BGSAVE for replication: {e}");
                     return;
                 }
+            }
+        };
+        let forked = self.children.fork_dump(
+            ChildKind::ReplSync,
+            &close_fds,
+            ks,
+            "Replication payload child",
+            move |_pid| {
+                // FORK-CHILD: plain write(2)s to a blocking pipe or a file.
+                let out = BufWriter::with_capacity(64 * 1024, out);
+                let (mut w, stats) = snapshot::save(ks, out, &opts).map_err(|e| e.to_string())?;
+                w.flush().map_err(|e| e.to_string())?;
+                Ok::<u64, String>(stats.keys)
+            },
+        );
+        let pid = match forked {
+            Ok(pid) => pid,
+            Err(e) => {
+                warn!("Can't start the BGSAVE for replication: {e}");
+                if let SyncTarget::Disk(path) = &target {
+                    let _ = std::fs::remove_file(path);
+                }
+                return;
             }
         };
         info!(
@@ -300,27 +302,6 @@ impl Node {
     /// Raw fds of the listening sockets, closed in fork children.
     fn listener_fds(&self) -> Vec<std::os::fd::RawFd> {
         self.listener_fds.clone()
-    }
-}
-
-/// The child's whole job: write the keyspace as RDB and flush. Returns the exit code.
-fn child_write_rdb<W: Write>(
-    ks: &ferrokv_store::Keyspace,
-    out: BufWriter<W>,
-    opts: &WriterOptions,
-    rep: &mut ferrokv_store::fork::ChildReporter,
-) -> i32 {
-    let total: u64 = ks.dbs.iter().map(|d| d.len() as u64).sum();
-    match snapshot::save(ks, out, opts) {
-        Ok((mut w, stats)) => {
-            rep.child_report(stats.keys, total.max(1), true);
-            if w.flush().is_ok() {
-                0
-            } else {
-                1
-            }
-        }
-        Err(_) => 1,
     }
 }
 
