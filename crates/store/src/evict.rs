@@ -57,6 +57,18 @@ pub fn lru_idle_secs(access: u32, lru_clock_secs: u32) -> u32 {
     lru_clock_secs.wrapping_sub(access)
 }
 
+/// The access word of a key given an LFU counter (RDB `FREQ`, `RESTORE ... FREQ`): the
+/// counter, last decremented now (Redis's `objectSetLRUOrLFU`).
+pub fn access_with_freq(lru_clock_secs: u32, freq: u8) -> u32 {
+    (lfu_initial(lru_clock_secs) & !0xFF) | u32::from(freq)
+}
+
+/// The access word of a key idle for `idle_secs` (RDB `IDLE`, `RESTORE ... IDLETIME`),
+/// the inverse of [`lru_idle_secs`].
+pub fn access_with_idle(lru_clock_secs: u32, idle_secs: u64) -> u32 {
+    lru_clock_secs.wrapping_sub(idle_secs.min(u64::from(u32::MAX)) as u32)
+}
+
 impl Keyspace {
     /// Evicts one key chosen by `maxmemory-policy`. Returns `(db, key)` of the evicted key, or
     /// `None` if the policy has no candidate (always `None` for `noeviction`).

@@ -54,7 +54,7 @@ use ferrokv_proto::rdb::{
 };
 
 use crate::config::{EvictionPolicy, StoreConfig};
-use crate::evict::{lfu_decayed, lfu_initial, lru_idle_secs};
+use crate::evict::{access_with_freq, access_with_idle, lfu_decayed, lfu_initial, lru_idle_secs};
 use crate::keyspace::{Db, Entry, Keyspace};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 use decode::{Decoder, Item, Source};
@@ -595,10 +595,8 @@ impl<R: BufRead> Loader<R> {
             self.clock
         };
         match (self.lfu, meta.lfu_freq, meta.lru_idle) {
-            (true, Some(freq), _) => (fresh & !0xFF) | u32::from(freq),
-            (false, _, Some(idle)) => self
-                .clock
-                .wrapping_sub(idle.min(u64::from(u32::MAX)) as u32),
+            (true, Some(freq), _) => access_with_freq(self.clock, freq),
+            (false, _, Some(idle)) => access_with_idle(self.clock, idle),
             _ => fresh,
         }
     }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 
 use super::{Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, DENYOOM, READONLY, WRITE};
-use crate::evict::lfu_initial;
+use crate::evict::{access_with_freq, access_with_idle};
 use crate::snapshot::{dump_value, restore_value, RestoreError};
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -143,10 +143,9 @@ fn set_access(ctx: &mut Ctx, key: &[u8], access: Access) {
         return;
     };
     match access {
-        Access::Freq(f) if lfu => entry.access = (lfu_initial(clock) & !0xFF) | u32::from(f),
-        Access::IdleSecs(idle) if !lfu => {
-            entry.access = clock.wrapping_sub(idle.min(i64::from(u32::MAX)) as u32);
-        }
+        Access::Freq(f) if lfu => entry.access = access_with_freq(clock, f),
+        // IDLETIME was checked to be >= 0.
+        Access::IdleSecs(idle) if !lfu => entry.access = access_with_idle(clock, idle as u64),
         _ => {}
     }
 }
