@@ -74,7 +74,7 @@ impl AofFile {
     /// The manifest line for this file, `\n` included.
     pub fn line(&self) -> String {
         let name = if needs_repr(self.name.as_bytes()) {
-            repr(self.name.as_bytes())
+            crate::resp::quote_arg(self.name.as_bytes())
         } else {
             self.name.clone()
         };
@@ -398,28 +398,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
 fn needs_repr(s: &[u8]) -> bool {
     s.iter()
         .any(|&b| b == b'\\' || b == b'"' || !is_print(b) || is_space(b))
-}
-
-/// `sdscatrepr`: the quoted, escaped form.
-fn repr(s: &[u8]) -> String {
-    let mut out = String::from("\"");
-    for &b in s {
-        match b {
-            b'\\' | b'"' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x07 => out.push_str("\\a"),
-            0x08 => out.push_str("\\b"),
-            b if is_print(b) => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -107,18 +107,7 @@ fn shown_byte(b: u8) -> char {
 
 /// hiredis's `sdscatrepr` of one byte: `"x"`, `"\n"`, `"\x00"`.
 fn quoted_repr(b: u8) -> String {
-    let inner = match b {
-        b'\\' => "\\\\".to_owned(),
-        b'"' => "\\\"".to_owned(),
-        b'\n' => "\\n".to_owned(),
-        b'\r' => "\\r".to_owned(),
-        b'\t' => "\\t".to_owned(),
-        0x07 => "\\a".to_owned(),
-        0x08 => "\\b".to_owned(),
-        0x20..=0x7e => char::from(b).to_string(),
-        _ => format!("\\x{b:02x}"),
-    };
-    format!("\"{inner}\"")
+    super::quote_arg(&[b])
 }
 
 #[cfg(test)]

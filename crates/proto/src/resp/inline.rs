@@ -18,6 +18,30 @@
 
 use bytes::Bytes;
 
+/// `sdscatrepr`, the inverse of [`split_args`]: `s` in double quotes with `\\`, `\"`,
+/// `\n \r \t \a \b` and `\xHH` for other unprintable bytes.
+pub fn quote_arg(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for &b in s {
+        match b {
+            b'\\' | b'"' => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x07 => out.push_str("\\a"),
+            0x08 => out.push_str("\\b"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Splits `line` (without its line terminator). `None` means unbalanced quotes.
 pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut args = Vec::new();
@@ -127,6 +151,23 @@ mod tests {
 
     fn split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         split_args(line).map(|v| v.into_iter().map(|b| b.to_vec()).collect())
+    }
+
+    #[test]
+    fn quote_arg_escapes_like_sdscatrepr() {
+        assert_eq!(quote_arg(b"a b"), r#""a b""#);
+        assert_eq!(
+            quote_arg(b"\"\\\n\r\t\x07\x08\x00\xff"),
+            r#""\"\\\n\r\t\a\b\x00\xff""#
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, splitting the quoted form gives them back as one argument.
+        #[test]
+        fn quote_arg_round_trips(s in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            proptest::prop_assert_eq!(split(quote_arg(&s).as_bytes()), Some(vec![s]));
+        }
     }
 
     fn args(items: &[&[u8]]) -> Option<Vec<Vec<u8>>> {

@@ -26,4 +26,4 @@ pub use decode::{Decoded, FrameDecoder, Limits, Request, RequestDecoder};
 pub use encode::{encode, encode_command, format_double};
 pub use error::ProtoError;
 pub use frame::{Frame, Protocol};
-pub use inline::split_args;
+pub use inline::{quote_arg, split_args};
