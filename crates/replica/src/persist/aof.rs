@@ -27,7 +27,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
@@ -265,6 +265,9 @@ enum Job {
 
 struct Shared {
     pending: AtomicUsize,
+    /// Whether `last_error` holds an error: read on every write command's gate, so the
+    /// common case (no error) takes no lock.
+    failed: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -280,6 +283,7 @@ impl Fsyncer {
         let (tx, rx) = mpsc::channel::<Job>();
         let shared = Arc::new(Shared {
             pending: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
             last_error: Mutex::new(None),
         });
         let s = shared.clone();
@@ -292,6 +296,7 @@ impl Fsyncer {
                             let r = f.sync_data();
                             if let Ok(mut e) = s.last_error.lock() {
                                 *e = r.err().map(|e| e.to_string());
+                                s.failed.store(e.is_some(), Ordering::Release);
                             }
                             drop(f);
                         }
@@ -338,6 +343,9 @@ impl Fsyncer {
 
     /// The error of the last background fsync, if it failed.
     pub fn last_error(&self) -> Option<String> {
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.shared.last_error.lock().ok().and_then(|e| e.clone())
     }
 
