@@ -1,4 +1,6 @@
-//! `DenseMap`: the map behind every database (key -> entry) and its set of keys with a TTL.
+//! `DenseMap`: the map behind every database (key -> entry), its set of keys with a TTL, and
+//! the hashtable encodings of hashes, sets and sorted sets (`value/`), whose fields and
+//! members are [`Key`]s too.
 //!
 //! It keeps what the keyspace needs from `IndexMap` (entries in one dense index space, so
 //! sampling a random key is O(1) and a SCAN cursor survives deletions, see `keyspace.rs`) and
