@@ -6,7 +6,7 @@
 //!
 //! Argument checks run in Redis 7.0's order (e.g. a bad range is reported before WRONGTYPE),
 //! with its error texts. Scores are parsed like `strtod` with Redis's extra checks (see
-//! [`parse_score`](super::float::parse_score)), so `0x1p3` is 8 and `1e400` is rejected. Score replies are
+//! [`parse_score`]), so `0x1p3` is 8 and `1e400` is rejected. Score replies are
 //! `Frame::Double` (a bulk string in RESP2); RESP3 replies nest [member, score] pairs where
 //! Redis 7.0 does (WITHSCORES ranges, ZRANDMEMBER WITHSCORES, ZPOPMIN with a count).
 //!
