@@ -15,21 +15,28 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokv_proto::resp::{encode, Limits, Protocol, RequestDecoder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tracing::{debug, instrument};
+use tracing::debug;
 
 use crate::client::Outbound;
 use crate::node::{Node, Outcome};
 
 const READ_CHUNK: usize = 16 * 1024;
 
-#[instrument(name = "conn", skip_all, fields(peer = %addr))]
+/// What woke the connection task.
+enum Event {
+    Read(std::io::Result<usize>),
+    Message(Option<Outbound>),
+}
+
+// No tracing span around the task: entering and leaving one on every poll costs more than
+// the rest of a GET's bookkeeping; the events that matter name the client themselves.
 pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr) {
     let laddr = stream.local_addr().unwrap_or(addr);
     let _ = stream.set_nodelay(true);
     let (id, mut rx) = node.borrow_mut().add_client(addr, laddr);
-    debug!(id, "accepted");
+    debug!(id, peer = %addr, "accepted");
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -38,6 +45,9 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
     let mut pending: Option<Vec<Bytes>> = None;
     // Replication stream bytes in `wbuf` (a replica's output-buffer accounting).
     let mut stream_bytes = 0usize;
+    // Which source a wake-up looks at first, alternating so that neither a client that keeps
+    // sending nor a flood of messages starves the other (without `select!`'s random pick).
+    let mut messages_first = false;
     'conn: loop {
         // 1. Run every complete request (unless blocked or paused).
         let mut close = false;
@@ -105,22 +115,36 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             node.borrow_mut().replica_output_written(id, n);
         }
         if decoder.over_query_buffer_limit(&rbuf) {
-            tracing::warn!("Closing client that reached max query buffer length");
+            tracing::warn!(
+                "Closing client that reached max query buffer length: id={id} addr={addr}"
+            );
             break 'conn;
         }
         // 3. Wait for more input or for something from the node.
-        tokio::select! {
-            r = rd.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => {
-                    let mut node = node.borrow_mut();
-                    node.stats.total_net_input_bytes += n as u64;
-                    if let Some(c) = node.clients.get_mut(&id) {
-                        c.query_buf_len = rbuf.len();
-                    }
+        messages_first = !messages_first;
+        let event = if messages_first {
+            tokio::select! {
+                biased;
+                m = rx.recv() => Event::Message(m),
+                r = rd.read_buf(&mut rbuf) => Event::Read(r),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                r = rd.read_buf(&mut rbuf) => Event::Read(r),
+                m = rx.recv() => Event::Message(m),
+            }
+        };
+        match event {
+            Event::Read(Ok(0) | Err(_)) => break 'conn,
+            Event::Read(Ok(n)) => {
+                let mut node = node.borrow_mut();
+                node.stats.total_net_input_bytes += n as u64;
+                if let Some(c) = node.clients.get_mut(&id) {
+                    c.query_buf_len = rbuf.len();
                 }
-            },
-            msg = rx.recv() => {
+            }
+            Event::Message(msg) => {
                 let proto = node.borrow().protocol_of(id);
                 let mut next = msg;
                 // Take this message and whatever else is queued, without waiting.
@@ -191,12 +215,30 @@ async fn flush(
     let mut ok = true;
     let mut done = 0;
     while done < n {
-        match tokio::time::timeout(Duration::from_millis(200), wr.write(&wbuf[done..])).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {
+        // Most replies fit the socket buffer: write at once, without arming a timer.
+        match wr.try_write(&wbuf[done..]) {
+            Ok(0) => {
                 ok = false;
                 break;
             }
-            Ok(Ok(w)) => done += w,
+            Ok(w) => {
+                done += w;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                ok = false;
+                break;
+            }
+        }
+        // The peer is not reading: wait for room, checking every 200 ms whether the node
+        // wants this connection closed (a replica over its output limit).
+        match tokio::time::timeout(Duration::from_millis(200), wr.writable()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                ok = false;
+                break;
+            }
             Err(_) => {
                 if node.borrow().close_requested(id) {
                     ok = false;
