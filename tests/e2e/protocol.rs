@@ -74,6 +74,13 @@ fn malformed_requests_get_protocol_error_and_close() {
         assert_eq!(bystander.cmd(&["PING"]), Frame::simple("PONG"));
     }
     assert_eq!(bystander.cmd(&["SET", "still", "here"]), Frame::OK);
+    // Each protocol error is an error reply in INFO, as in Redis.
+    let Frame::Bulk(info) = bystander.cmd(&["INFO", "errorstats"]) else {
+        panic!("INFO errorstats is not a bulk string")
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    let want = format!("errorstat_ERR:count={}", table.len());
+    assert!(info.lines().any(|l| l == want), "{info}");
 }
 
 #[test]

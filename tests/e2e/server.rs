@@ -72,6 +72,100 @@ fn commandstats_count_calls_per_command() {
     assert_eq!(names.len(), n, "{info}");
 }
 
+/// INFO commandstats and errorstats count like redis-server 7.0 for the same session: calls,
+/// rejections (arity, queue-time and EXEC-time write refusals, whose EXEC discards the
+/// transaction) and failures per command and per container subcommand (`config|set`),
+/// commands queued in MULTI counted only when EXEC runs them, and error replies by code.
+/// The `usec` figures are timings and are left out of the comparison.
+#[test]
+fn command_and_error_stats_match_redis() {
+    if !crate::harness::require_redis("command and error stats") {
+        return;
+    }
+    let session = |flavor: Flavor| -> (Vec<String>, Vec<String>) {
+        let server = Server::start(flavor, &[] as &[&str]);
+        let mut c = server.conn();
+        let mut admin = server.conn();
+        for line in [
+            "CONFIG RESETSTAT",
+            "SET a x",
+            "GET",
+            "LPUSH a x",
+            "NOSUCH",
+            "CONFIG SET nosuch 1",
+            "CONFIG GET",
+            "CONFIG FOO",
+            "OBJECT ENCODING a",
+            "INCR a",
+            "MULTI",
+            "INCR a",
+            "SET b 1",
+            "EXEC",
+            "MULTI",
+            "GET",
+            "SET c 1",
+            "EXEC",
+            "AUTH nopass",
+        ] {
+            c.run(line);
+        }
+        // Writes refused at queue time, then at EXEC time.
+        admin.run("CONFIG SET min-replicas-to-write 1");
+        for line in ["MULTI", "SET a 1", "GET a", "EXEC"] {
+            c.run(line);
+        }
+        admin.run("CONFIG SET min-replicas-to-write 0");
+        for line in ["MULTI", "SET a 1", "GET a"] {
+            c.run(line);
+        }
+        admin.run("CONFIG SET min-replicas-to-write 1");
+        c.run("EXEC");
+        c.run("EXEC");
+        admin.run("CONFIG SET min-replicas-to-write 0");
+        let section = |c: &mut Conn, name: &str| -> Vec<String> {
+            let Frame::Bulk(info) = c.run(&format!("INFO {name}")) else {
+                panic!("INFO {name} is not a bulk string")
+            };
+            let mut lines: Vec<String> = String::from_utf8_lossy(&info)
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .map(|l| {
+                    l.split(',')
+                        .filter(|f| !f.starts_with("usec"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            lines.sort();
+            lines
+        };
+        let stats = section(&mut c, "commandstats");
+        let errors = section(&mut c, "errorstats");
+        (stats, errors)
+    };
+    let ours = session(Flavor::Ferrokv);
+    let theirs = session(Flavor::Redis);
+    assert_eq!(ours, theirs);
+}
+
+/// DEBUG parses its own subcommands: a wrong one or a wrong count is one error naming the
+/// subcommand as typed (Redis's `addReplySubcommandSyntaxError`), not an arity error.
+#[test]
+fn debug_subcommand_errors_match_redis() {
+    if !crate::harness::require_redis("DEBUG errors") {
+        return;
+    }
+    let replies = |flavor: Flavor| -> Vec<Frame> {
+        let server = Server::start(flavor, &["--enable-debug-command", "yes"]);
+        let mut c = server.conn();
+        ["DEBUG SLEEP", "DEBUG NoSuch 1", "DEBUG OBJECT"]
+            .iter()
+            .map(|l| c.run(l))
+            .collect()
+    };
+    assert_eq!(replies(Flavor::Ferrokv), replies(Flavor::Redis));
+}
+
 #[test]
 fn noeviction_answers_oom_and_lru_evicts() {
     let server = Server::start(

@@ -70,8 +70,12 @@ pub enum ReplyMode {
 #[derive(Debug, Default)]
 pub struct Multi {
     pub queued: Vec<Vec<Bytes>>,
-    /// A command failed to queue (unknown command, arity): EXEC will answer EXECABORT.
+    /// A command failed to queue (unknown command, arity, a refused write): EXEC will answer
+    /// EXECABORT.
     pub aborted: bool,
+    /// The union of the queued commands' flags: EXEC passes the write gates (OOM, MISCONF,
+    /// READONLY...) as the commands it runs.
+    pub flags: u32,
 }
 
 #[derive(Debug)]

@@ -432,14 +432,7 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             };
             Ok(Frame::Integer(node.unblock_by_request(target, error) as i64))
         }
-        _ => Err(crate::commands::subcommand_error(
-            argv,
-            "CLIENT",
-            &[
-                "help", "id", "getname", "setname", "info", "list", "kill", "pause", "unpause",
-                "no-evict", "reply", "unblock",
-            ],
-        )),
+        _ => Err(crate::commands::subcommand_error(argv, "client")),
     }
 }
 

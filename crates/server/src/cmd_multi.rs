@@ -1,8 +1,10 @@
 //! Transactions: MULTI EXEC DISCARD WATCH UNWATCH.
 //!
 //! Commands sent after MULTI are queued by the pipeline (`Node::gatekeep_and_run`); a
-//! command that fails to queue (unknown, wrong arity) marks the transaction aborted and EXEC
-//! answers `-EXECABORT`. EXEC fails with a null reply if a WATCHed key was touched. The
+//! command that fails to queue (unknown, wrong arity, a write refused by OOM / MISCONF /
+//! READONLY / NOREPLICAS) marks the transaction aborted and EXEC answers `-EXECABORT`.
+//! EXEC itself passes those gates for the union of the queued commands' flags; a refusal
+//! then discards the transaction (`-EXECABORT Transaction discarded because of: ...`). EXEC fails with a null reply if a WATCHed key was touched. The
 //! writes of one EXEC are propagated as one MULTI/EXEC block.
 
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, NO_MU
 
 use crate::client::{ClientId, Multi};
 use crate::commands::{self, NodeHandler};
-use crate::node::{Node, Stop};
+use crate::node::Node;
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
@@ -61,11 +63,9 @@ fn multi(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> 
 }
 
 fn discard(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
-    let c = node.clients.get_mut(&id).expect("caller exists");
-    if c.multi.take().is_none() {
+    if !node.discard_transaction(id) {
         return Err(CmdError::msg("DISCARD without MULTI"));
     }
-    node.unwatch_all(id);
     Ok(Frame::OK)
 }
 
@@ -84,22 +84,19 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
     }
     node.stream.begin_transaction();
     let mut replies = Vec::with_capacity(tx.queued.len());
+    // The write gates ran for EXEC as a whole (the union of the queued commands' flags).
     for argv in &tx.queued {
+        // Every queued command was looked up when it was queued.
         let Some(cmd) = commands::lookup(&argv[0]) else {
-            replies.push(Frame::Error(Bytes::from(
-                CmdError::unknown_command(argv).to_line(),
-            )));
             continue;
         };
-        let reply = match node.check_write_allowed(id, cmd.flags()) {
-            Err(Stop::Error(e)) => Frame::Error(Bytes::from(e.to_line())),
-            Err(Stop::Close(f)) => f,
-            Ok(()) => match node.run_command(id, cmd, argv, true) {
-                Ok(Some(f)) => f,
-                Ok(None) => Frame::NullArray,
-                Err(e) => Frame::Error(Bytes::from(e.to_line())),
-            },
+        let start = std::time::Instant::now();
+        let reply = match node.run_command(id, cmd, argv, true) {
+            Ok(Some(f)) => f,
+            Ok(None) => Frame::NullArray,
+            Err(e) => Frame::Error(Bytes::from(e.to_line())),
         };
+        node.record_executed(cmd, argv, start.elapsed(), &reply);
         replies.push(reply);
     }
     node.stream.end_transaction();

@@ -180,11 +180,7 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                 .map_err(|e| CmdError::msg_owned(format!("Rewriting config file: {e}")))?;
             Ok(Frame::OK)
         }
-        _ => Err(commands::subcommand_error(
-            argv,
-            "CONFIG",
-            &["get", "set", "resetstat", "rewrite", "help"],
-        )),
+        _ => Err(commands::subcommand_error(argv, "config")),
     }
 }
 
@@ -295,11 +291,7 @@ fn slowlog(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 .collect();
             Ok(Frame::Array(entries))
         }
-        _ => Err(commands::subcommand_error(
-            argv,
-            "SLOWLOG",
-            &["get", "len", "reset", "help"],
-        )),
+        _ => Err(commands::subcommand_error(argv, "slowlog")),
     }
 }
 
@@ -361,11 +353,7 @@ fn latency(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             }
             Ok(Frame::Integer((before - node.latency.len()) as i64))
         }
-        _ => Err(commands::subcommand_error(
-            argv,
-            "LATENCY",
-            &["latest", "history", "reset", "help"],
-        )),
+        _ => Err(commands::subcommand_error(argv, "latency")),
     }
 }
 
@@ -402,11 +390,7 @@ fn debug(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErro
                 idle
             ))))
         }
-        _ => Err(commands::subcommand_error(
-            argv,
-            "DEBUG",
-            &["sleep", "set-active-expire", "object", "reload", "help"],
-        )),
+        _ => Err(commands::subcommand_syntax_error(argv, "debug")),
     }
 }
 
@@ -477,7 +461,7 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
         }),
         (b"malloc-stats", 2) => Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"Stats not supported for the current allocator") }),
         (b"purge", 2) => Ok(Frame::OK),
-        _ => Err(commands::subcommand_error(argv, "MEMORY", &["usage", "stats", "doctor", "malloc-stats", "purge", "help"])),
+        _ => Err(commands::subcommand_error(argv, "memory")),
     }
 }
 
@@ -633,19 +617,7 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                     .collect(),
             ))
         }
-        _ => Err(commands::subcommand_error(
-            argv,
-            "COMMAND",
-            &[
-                "count",
-                "list",
-                "info",
-                "docs",
-                "getkeys",
-                "getkeysandflags",
-                "help",
-            ],
-        )),
+        _ => Err(commands::subcommand_error(argv, "command")),
     }
 }
 

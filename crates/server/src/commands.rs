@@ -120,16 +120,18 @@ fn lookup_uncached(name: &[u8]) -> Option<Command> {
     index.get(&*lower).copied()
 }
 
-/// The error of a container command (CONFIG, CLIENT, ...) whose subcommand did not match:
-/// Redis says `wrong number of arguments for 'config|set' command` when the subcommand exists
-/// (`known`, lower case) and `unknown subcommand 'X'. Try CONFIG HELP.` otherwise.
-pub fn subcommand_error(argv: &[Bytes], cmd: &str, known: &[&str]) -> CmdError {
-    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-    if known.contains(&sub.as_str()) {
-        CmdError::WrongArity(format!("{}|{sub}", cmd.to_ascii_lowercase()))
-    } else {
-        CmdError::unknown_subcommand(&argv[1], cmd)
-    }
+pub use ferrokv_store::cmd::subcommands::{stat_name, subcommand_error};
+
+/// The error of a command that parses its subcommands itself (DEBUG; Redis's
+/// `addReplySubcommandSyntaxError`): `unknown subcommand or wrong number of arguments for
+/// 'x'. Try DEBUG HELP.`, the subcommand as typed (at most 128 bytes).
+pub fn subcommand_syntax_error(argv: &[Bytes], cmd: &str) -> CmdError {
+    let sub = argv.get(1).map_or(&[][..], |s| &s[..s.len().min(128)]);
+    CmdError::msg_owned(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        cmd.to_ascii_uppercase()
+    ))
 }
 
 /// Commands that run (instead of being queued) inside MULTI.

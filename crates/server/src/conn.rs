@@ -60,7 +60,11 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                     Err(e) => {
                         debug!(error = %e, "protocol error");
                         if let Some(reply) = e.reply() {
-                            encode(&reply, node.borrow().protocol_of(id), &mut wbuf);
+                            let mut node = node.borrow_mut();
+                            if let ferrokv_proto::resp::Frame::Error(line) = &reply {
+                                node.stats.record_error(line);
+                            }
+                            encode(&reply, node.protocol_of(id), &mut wbuf);
                         }
                         close = true;
                         break;

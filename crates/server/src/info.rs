@@ -75,7 +75,7 @@ pub fn render(node: &mut Node, sections: &[String]) -> String {
             "cpu" => cpu(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(node, &mut out),
-            "errorstats" => out.push_str("# Errorstats\r\n"),
+            "errorstats" => errorstats(node, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(node, &mut out),
             _ => {}
@@ -322,7 +322,19 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "pubsub_patterns", node.pubsub.patterns.len());
     field!(out, "latest_fork_usec", node.children.latest_fork_usec);
     field!(out, "total_forks", node.children.total_forks);
+    field!(out, "unexpected_error_replies", s.unexpected_error_replies);
     field!(out, "total_error_replies", s.total_error_replies);
+}
+
+fn errorstats(node: &Node, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    for (code, count) in &node.stats.errors {
+        let _ = write!(
+            out,
+            "errorstat_{}:count={count}\r\n",
+            String::from_utf8_lossy(code)
+        );
+    }
 }
 
 fn replication(node: &Node, out: &mut String) {

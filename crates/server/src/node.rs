@@ -284,18 +284,41 @@ impl Node {
         self.prepare_clock_at(from_master, unix_ms_of(start));
         let cmd = commands::lookup(name);
         let propagated_before = self.stream.commands;
-        let (reply, close) = match self.gatekeep_and_run(id, cmd, &argv) {
-            Ok(Some(frame)) => (Some(frame), false),
-            Ok(None) => return Outcome::Blocked,
+        let result = self.gatekeep_and_run(id, cmd, &argv);
+        let elapsed = start.elapsed().unwrap_or_default();
+        // What INFO commandstats counts this under (`config|set`); none for an unknown
+        // command or subcommand, as in Redis.
+        let stat = cmd.and_then(|c| commands::stat_name(c.name(), &argv));
+        let mut executed = true;
+        let (reply, close) = match result {
+            Ok(Ran::Reply(frame)) => (Some(frame), false),
+            Ok(Ran::Queued) => {
+                executed = false;
+                (Some(Frame::simple("QUEUED")), false)
+            }
+            Ok(Ran::Blocked) => {
+                if let Some(name) = stat {
+                    self.stats.record_call(name, elapsed, false);
+                }
+                return Outcome::Blocked;
+            }
             Err(Stop::Close(frame)) => (Some(frame), true),
-            Err(Stop::Error(e)) => {
-                self.stats.total_error_replies += 1;
+            // An arity error is a refusal even when a container's handler finds it.
+            Err(Stop::Rejected(e) | Stop::Failed(e @ CmdError::WrongArity(_))) => {
+                executed = false;
+                if let Some(name) = stat {
+                    self.stats.record_rejected(name);
+                }
                 (Some(Frame::Error(Bytes::from(e.to_line()))), false)
             }
+            Err(Stop::Failed(e)) => (Some(Frame::Error(Bytes::from(e.to_line()))), false),
         };
-        let elapsed = start.elapsed().unwrap_or_default();
-        if let Some(cmd) = cmd {
-            self.stats.record_call(cmd.name(), elapsed);
+        if let Some(Frame::Error(line)) = &reply {
+            self.stats.record_error(line);
+        }
+        if let (true, Some(name)) = (executed, stat) {
+            let failed = matches!(reply, Some(Frame::Error(_)));
+            self.stats.record_call(name, elapsed, failed);
             let threshold = self.cfg.slowlog_log_slower_than;
             if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
                 self.slowlog
@@ -319,6 +342,14 @@ impl Node {
                     c.last_interaction_ms = now;
                 }
                 let close_after = c.close_after_reply;
+                if let (true, Some(Frame::Error(line))) = (c.flags.master, &reply) {
+                    self.stats.unexpected_error_replies += 1;
+                    tracing::warn!(
+                        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
+                        String::from_utf8_lossy(line),
+                        String::from_utf8_lossy(name)
+                    );
+                }
                 let outcome = match reply {
                     Some(r) => Self::apply_reply_mode(c, r),
                     None => Outcome::Silent,
@@ -360,14 +391,14 @@ impl Node {
         id: ClientId,
         cmd: Option<commands::Command>,
         argv: &[Bytes],
-    ) -> Result<Option<Frame>, Stop> {
+    ) -> Result<Ran, Stop> {
         let Some(cmd) = cmd else {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::unknown_command(argv)));
+            return Err(Stop::Rejected(CmdError::unknown_command(argv)));
         };
         if !cmd.arity_ok(argv.len()) {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::WrongArity(cmd.name().to_string())));
+            return Err(Stop::Rejected(CmdError::WrongArity(cmd.name().to_string())));
         }
         let flags = cmd.flags();
         let client = self.clients.get(&id).ok_or(Stop::Close(Frame::Null))?;
@@ -375,69 +406,80 @@ impl Node {
         let from_master = client.flags.master;
         if !client.authenticated && flags & store_cmd::NO_AUTH == 0 {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::NoAuth));
+            return Err(Stop::Rejected(CmdError::NoAuth));
         }
         if cmd.name() == "debug" && crate::config::debug_command_denied(&self.cfg, client.addr.ip())
         {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::msg(
+            return Err(Stop::Rejected(CmdError::msg(
                 crate::config::DEBUG_COMMAND_DENIED,
             )));
         }
         if client.in_pubsub_context() && !commands::allowed_in_pubsub(cmd.name()) {
-            return Err(Stop::Error(CmdError::msg_owned(format!(
+            return Err(Stop::Rejected(CmdError::msg_owned(format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 cmd.name()
             ))));
         }
         if self.loading.is_some() && flags & store_cmd::LOADING == 0 {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::Loading));
+            return Err(Stop::Rejected(CmdError::Loading));
         }
         if !from_master && cmd.name().eq_ignore_ascii_case("ping") {
             // Redis refuses PING too while writes are refused for a disk error, so health
             // checks notice.
             if crate::bgsave::refuses_writes(self) {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(CmdError::Misconf));
+                return Err(Stop::Rejected(CmdError::Misconf));
             }
             if let Some(e) = crate::aof::write_denied(self) {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(e));
+                return Err(Stop::Rejected(e));
             }
         }
         if self.refuses_stale(id, flags) {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::MasterDown));
+            return Err(Stop::Rejected(CmdError::MasterDown));
         }
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
             if flags & store_cmd::NO_MULTI != 0 {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(CmdError::msg(
+                return Err(Stop::Rejected(CmdError::msg(
                     "Command not allowed inside a transaction",
                 )));
             }
+            // Refused at queue time as Redis does (the transaction then fails EXECABORT).
+            self.check_write_allowed(id, flags, from_master)?;
             let c = self.clients.get_mut(&id).expect("checked above");
-            c.multi
-                .as_mut()
-                .expect("in multi")
-                .queued
-                .push(argv.to_vec());
-            return Ok(Some(Frame::simple("QUEUED")));
+            let tx = c.multi.as_mut().expect("in multi");
+            tx.queued.push(argv.to_vec());
+            tx.flags |= flags;
+            return Ok(Ran::Queued);
         }
-        self.check_write_allowed_as(id, flags, from_master)?;
-        self.run_command(id, cmd, argv, false).map_err(Stop::Error)
+        if in_multi && cmd.name() == "exec" {
+            // EXEC is gated by what it would run; a refusal discards the transaction.
+            let queued = self.clients.get(&id).and_then(|c| c.multi.as_ref());
+            let tx_flags = queued.map_or(0, |tx| tx.flags);
+            if let Err(Stop::Rejected(e)) = self.check_write_allowed(id, tx_flags, from_master) {
+                self.discard_transaction(id);
+                return Err(Stop::Rejected(CmdError::Coded(
+                    "EXECABORT",
+                    format!("Transaction discarded because of: {}", e.to_line()).into(),
+                )));
+            }
+        }
+        self.check_write_allowed(id, flags, from_master)?;
+        match self.run_command(id, cmd, argv, false) {
+            Ok(Some(frame)) => Ok(Ran::Reply(frame)),
+            Ok(None) => Ok(Ran::Blocked),
+            Err(e) => Err(Stop::Failed(e)),
+        }
     }
 
-    /// `-OOM`, `-READONLY`, `-MISCONF`, `-NOREPLICAS` checks for a command with `flags`.
-    pub(crate) fn check_write_allowed(&mut self, id: ClientId, flags: u32) -> Result<(), Stop> {
-        let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
-        self.check_write_allowed_as(id, flags, from_master)
-    }
-
-    /// [`check_write_allowed`](Self::check_write_allowed) for a client whose `master` flag
-    /// the caller already read.
-    fn check_write_allowed_as(
+    /// `-OOM`, `-MISCONF`, `-NOREPLICAS`, `-READONLY` checks for a command with `flags`
+    /// from a client whose `master` flag the caller already read (the primary's link is
+    /// never refused).
+    fn check_write_allowed(
         &mut self,
         id: ClientId,
         flags: u32,
@@ -450,26 +492,26 @@ impl Node {
             self.perform_evictions();
             if self.used_memory_now() > self.cfg.maxmemory as u64 {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(CmdError::Oom));
+                return Err(Stop::Rejected(CmdError::Oom));
             }
         }
         if flags & store_cmd::WRITE != 0 && crate::bgsave::refuses_writes(self) {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::Misconf));
+            return Err(Stop::Rejected(CmdError::Misconf));
         }
         if flags & store_cmd::WRITE != 0 {
             if let Some(e) = crate::aof::write_denied(self) {
                 self.flag_multi_error(id);
-                return Err(Stop::Error(e));
+                return Err(Stop::Rejected(e));
             }
         }
         if flags & store_cmd::WRITE != 0 && self.too_few_good_replicas() {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::NoReplicas));
+            return Err(Stop::Rejected(CmdError::NoReplicas));
         }
         if flags & store_cmd::WRITE != 0 && self.is_replica() && self.cfg.replica_read_only {
             self.flag_multi_error(id);
-            return Err(Stop::Error(CmdError::ReadOnly));
+            return Err(Stop::Rejected(CmdError::ReadOnly));
         }
         Ok(())
     }
@@ -483,6 +525,38 @@ impl Node {
             && flags & (store_cmd::STALE | store_cmd::STALE_SUBCOMMANDS) == 0
             && self.repl.link.state != Some(ferrokv_replica::link::LinkState::Connected)
             && !self.clients.get(&id).is_some_and(|c| c.flags.master)
+    }
+
+    /// Ends `id`'s transaction without running it (DISCARD, a refused EXEC). Returns
+    /// whether there was one.
+    pub(crate) fn discard_transaction(&mut self, id: ClientId) -> bool {
+        let had = self
+            .clients
+            .get_mut(&id)
+            .and_then(|c| c.multi.take())
+            .is_some();
+        self.unwatch_all(id);
+        had
+    }
+
+    /// Counts one execution of `cmd` that replied `reply` for INFO commandstats and
+    /// errorstats (commands run by EXEC; `handle` does the same for the others).
+    pub(crate) fn record_executed(
+        &mut self,
+        cmd: commands::Command,
+        argv: &[Bytes],
+        elapsed: std::time::Duration,
+        reply: &Frame,
+    ) {
+        let failed = if let Frame::Error(line) = reply {
+            self.stats.record_error(line);
+            true
+        } else {
+            false
+        };
+        if let Some(name) = commands::stat_name(cmd.name(), argv) {
+            self.stats.record_call(name, elapsed, failed);
+        }
     }
 
     fn flag_multi_error(&mut self, id: ClientId) {
@@ -949,16 +1023,22 @@ impl Node {
     }
 }
 
-/// Why a command stopped before producing a normal reply.
-pub(crate) enum Stop {
-    Error(CmdError),
-    Close(Frame),
+/// What a command that passed the gates did.
+pub(crate) enum Ran {
+    Reply(Frame),
+    /// Queued inside MULTI (`+QUEUED`): not executed, not counted as a call.
+    Queued,
+    /// Blocked its client; the reply comes later.
+    Blocked,
 }
 
-impl From<CmdError> for Stop {
-    fn from(e: CmdError) -> Stop {
-        Stop::Error(e)
-    }
+/// Why a command stopped before producing a normal reply.
+pub(crate) enum Stop {
+    /// Refused before running (INFO commandstats `rejected_calls`).
+    Rejected(CmdError),
+    /// Ran and failed (`failed_calls`).
+    Failed(CmdError),
+    Close(Frame),
 }
 
 pub fn random_hex(rng: &mut impl rand::Rng, n: usize) -> String {

@@ -339,17 +339,6 @@ fn pubsub(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             }
             Ok(Frame::Array(out))
         }
-        _ => Err(crate::commands::subcommand_error(
-            argv,
-            "PUBSUB",
-            &[
-                "help",
-                "channels",
-                "numsub",
-                "numpat",
-                "shardchannels",
-                "shardnumsub",
-            ],
-        )),
+        _ => Err(crate::commands::subcommand_error(argv, "pubsub")),
     }
 }

@@ -1,6 +1,6 @@
-//! Counters behind `INFO stats` and `INFO commandstats`.
+//! Counters behind `INFO stats`, `INFO commandstats` and `INFO errorstats`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::Duration;
 
@@ -41,6 +41,11 @@ pub struct Stats {
     pub total_commands_processed: u64,
     pub rejected_connections: u64,
     pub total_error_replies: u64,
+    /// Errors this node replied where nobody reads them (to its primary's link).
+    pub unexpected_error_replies: u64,
+    /// Error replies by code (the error's first word): `INFO errorstats`, in byte order as
+    /// Redis lists them.
+    pub errors: BTreeMap<Vec<u8>, u64>,
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
     pub blocked_clients: u64,
@@ -50,11 +55,38 @@ pub struct Stats {
     pub instantaneous_ops_per_sec: u64,
 }
 
+/// Error codes `INFO errorstats` tracks at most; later new codes are not added (Redis's
+/// `ERROR_STATS_NUMBER`), though they still count in `total_error_replies`.
+const MAX_ERROR_CODES: usize = 128;
+
 impl Stats {
-    pub fn record_call(&mut self, name: &'static str, elapsed: Duration) {
+    /// One execution of `name` (`failed`: it replied an error).
+    pub fn record_call(&mut self, name: &'static str, elapsed: Duration, failed: bool) {
         let s = self.commands.entry(CmdName(name)).or_default();
         s.calls += 1;
         s.usec += elapsed.as_micros() as u64;
+        s.failed += u64::from(failed);
+    }
+
+    /// `name` refused before it ran (arity, NOAUTH, OOM, MISCONF, READONLY, ...).
+    pub fn record_rejected(&mut self, name: &'static str) {
+        self.commands.entry(CmdName(name)).or_default().rejected += 1;
+    }
+
+    /// One error reply, `line` without the leading `-`: counted under its code, the text
+    /// before the first space (as Redis, only a space within the first 31 bytes counts; an
+    /// error without one counts as `ERR`).
+    pub fn record_error(&mut self, line: &[u8]) {
+        self.total_error_replies += 1;
+        let code = match line.iter().take(31).position(|&b| b == b' ') {
+            Some(end) => &line[..end],
+            None => b"ERR",
+        };
+        if let Some(n) = self.errors.get_mut(code) {
+            *n += 1;
+        } else if self.errors.len() < MAX_ERROR_CODES {
+            self.errors.insert(code.to_vec(), 1);
+        }
     }
 
     /// Called by the cron: keeps a sliding window of samples for the ops/sec figure.

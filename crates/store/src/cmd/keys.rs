@@ -387,16 +387,16 @@ const OBJ_SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
 fn object(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let sub = args.next_bytes()?;
-    let lower = sub.to_ascii_lowercase();
-    let known = ["help", "encoding", "refcount", "idletime", "freq"];
-    let Some(name) = known.iter().find(|n| n.as_bytes() == lower) else {
-        return Err(CmdError::unknown_subcommand(sub, "object"));
+    let full = match super::subcommands::stat_name("object", args.argv()) {
+        Some(full) if full != "object" => full,
+        _ => return Err(CmdError::unknown_subcommand(sub, "object")),
     };
-    let want_args = if *name == "help" { 0 } else { 1 };
+    let name = &full["object|".len()..];
+    let want_args = if name == "help" { 0 } else { 1 };
     if args.remaining() != want_args {
-        return Err(CmdError::WrongArity(format!("object|{name}")));
+        return Err(CmdError::WrongArity(full.to_string()));
     }
-    if *name == "help" {
+    if name == "help" {
         return Ok(Executed::read(Frame::Array(
             OBJECT_HELP.iter().map(|l| Frame::simple(l)).collect(),
         )));
@@ -408,7 +408,7 @@ fn object(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Null));
     };
     let lfu = cfg.maxmemory_policy.is_lfu();
-    let reply = match *name {
+    let reply = match name {
         "encoding" => Frame::Bulk(b(entry.encoding_name(&cfg))),
         "refcount" => {
             let shared = cfg.maxmemory == 0 || !(lfu || is_lru(&cfg));

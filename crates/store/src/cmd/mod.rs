@@ -27,6 +27,7 @@ pub mod list;
 pub mod long_double;
 pub mod set;
 pub mod string;
+pub mod subcommands;
 pub mod zset;
 
 use std::collections::HashMap;
