@@ -193,7 +193,10 @@ fn killed_bgsave_child_keeps_the_previous_file_and_reports_err() {
 
 #[test]
 fn failed_bgsave_refuses_writes_until_a_save_succeeds() {
-    let server = Server::start(Flavor::subject(), &["--save", "3600 1"]);
+    let server = Server::start(
+        Flavor::subject(),
+        &["--save", "3600 1", "--enable-protected-configs", "yes"],
+    );
     let mut conn = server.conn();
     conn.run("SET k v");
     let dir = server.dir().join("snapdir");

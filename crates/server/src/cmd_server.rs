@@ -115,7 +115,7 @@ const CONFIG_HELP: &[&str] = &[
     "    Print this help.",
 ];
 
-fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
+fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
         (b"help", 2) => Ok(help(CONFIG_HELP)),
@@ -136,6 +136,12 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
         // Redis checks the pairs after the arity: an odd count is a syntax error.
         (b"set", n) if n >= 5 && n % 2 == 1 => Err(CmdError::Syntax),
         (b"set", n) if n >= 4 => {
+            let peer = node
+                .clients
+                .get(&id)
+                .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                    c.addr.ip()
+                });
             let mut next = node.cfg.clone();
             let mut names = std::collections::HashSet::new();
             for pair in argv[2..].chunks(2) {
@@ -150,9 +156,21 @@ fn config(node: &mut Node, _id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                         "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
                     )));
                 }
-                if !d.mutable {
+                let refusal = if !d.mutable {
+                    Some("immutable")
+                } else if crate::config::PROTECTED_DIRECTIVES.contains(&d.name)
+                    && crate::config::protected_action_denied(
+                        &node.cfg.enable_protected_configs,
+                        peer,
+                    )
+                {
+                    Some("protected")
+                } else {
+                    None
+                };
+                if let Some(what) = refusal {
                     return Err(CmdError::msg_owned(format!(
-                        "CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                        "CONFIG SET failed (possibly related to argument '{name}') - can't set {what} config"
                     )));
                 }
                 (d.set)(&mut next, &lossy(&pair[1])).map_err(|e| {

@@ -302,6 +302,7 @@ directives! {
     logfile: String = String::new(), "logfile", Kind::Str, false;
     databases: i64 = 16, "databases", Kind::Int { min: 1, max: i32::MAX as i64 }, false;
     enable_debug_command: String = "no".into(), "enable-debug-command", Kind::Enum(PROTECTED_CONFIGS), false;
+    enable_protected_configs: String = "no".into(), "enable-protected-configs", Kind::Enum(PROTECTED_CONFIGS), false;
     save: SaveRules = SaveRules(vec![(3600, 1), (300, 100), (60, 10000)]), "save", Kind::Special, true;
     stop_writes_on_bgsave_error: bool = true, "stop-writes-on-bgsave-error", Kind::Bool, true;
     rdbcompression: bool = true, "rdbcompression", Kind::Bool, true;
@@ -523,15 +524,21 @@ pub fn protected_mode_denies(cfg: &Config, peer: std::net::IpAddr) -> bool {
         && !is_loopback(peer)
 }
 
-/// Whether `enable-debug-command` refuses DEBUG to a client at `peer`: `no` refuses it to
-/// everyone, `local` to all but loopback clients (Redis's `allowProtectedAction`).
-pub fn debug_command_denied(cfg: &Config, peer: std::net::IpAddr) -> bool {
-    match cfg.enable_debug_command.as_str() {
+/// Whether a protected action (`setting`: `enable-debug-command` for DEBUG,
+/// `enable-protected-configs` for CONFIG SET of [`PROTECTED_DIRECTIVES`]) is refused to a
+/// client at `peer`: `no` refuses it to everyone, `local` to all but loopback clients
+/// (Redis's `allowProtectedAction`).
+pub fn protected_action_denied(setting: &str, peer: std::net::IpAddr) -> bool {
+    match setting {
         "yes" => false,
         "local" => !is_loopback(peer),
         _ => true,
     }
 }
+
+/// Directives CONFIG SET changes only as `enable-protected-configs` allows (Redis 7.0's
+/// `PROTECTED_CONFIG`: where files are written).
+pub const PROTECTED_DIRECTIVES: &[&str] = &["dir", "dbfilename"];
 
 /// Redis's text for a DEBUG refused by `enable-debug-command`.
 pub const DEBUG_COMMAND_DENIED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
@@ -578,6 +585,34 @@ pub fn write_config_file(path: &Path, cfg: &Config) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_actions_follow_no_yes_local() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let local6: std::net::IpAddr = "::1".parse().unwrap();
+        let remote: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        for (setting, denied_local, denied_remote) in [
+            ("no", true, true),
+            ("yes", false, false),
+            ("local", false, true),
+        ] {
+            assert_eq!(
+                protected_action_denied(setting, local),
+                denied_local,
+                "{setting}"
+            );
+            assert_eq!(
+                protected_action_denied(setting, local6),
+                denied_local,
+                "{setting}"
+            );
+            assert_eq!(
+                protected_action_denied(setting, remote),
+                denied_remote,
+                "{setting}"
+            );
+        }
+    }
 
     #[test]
     fn memory_units_like_redis() {

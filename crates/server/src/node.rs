@@ -408,7 +408,11 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::NoAuth));
         }
-        if cmd.name() == "debug" && crate::config::debug_command_denied(&self.cfg, client.addr.ip())
+        if cmd.name() == "debug"
+            && crate::config::protected_action_denied(
+                &self.cfg.enable_debug_command,
+                client.addr.ip(),
+            )
         {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::msg(
