@@ -310,3 +310,42 @@ fn replica_restarted_from_its_rdb_resyncs_partially() {
         Frame::bulk(format!("value-{:032}", 99))
     );
 }
+
+/// `rdb-key-save-delay` (a hidden testing aid, as in Redis): a BGSAVE of 200 keys at 10 ms
+/// each stays in progress for about 2 s, the server keeps answering meanwhile, and the file
+/// is complete when it ends. CONFIG GET lists the directive only when asked by exact name.
+#[test]
+fn rdb_key_save_delay_makes_bgsave_slow() {
+    let server = Server::start(
+        Flavor::subject(),
+        &["--save", "", "--enable-debug-command", "yes"],
+    );
+    let mut conn = server.conn();
+    preload(&mut conn, "slow", 200);
+    assert_eq!(conn.run("CONFIG SET rdb-key-save-delay 10000"), Frame::OK);
+    assert_eq!(
+        conn.run("CONFIG GET rdb-key-save-delay"),
+        Frame::Array(vec![
+            Frame::bulk("rdb-key-save-delay"),
+            Frame::bulk("10000")
+        ])
+    );
+    assert_eq!(conn.run("CONFIG GET rdb-key-save-*"), Frame::Array(vec![]));
+    let started = Instant::now();
+    conn.run("BGSAVE");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut conn, "persistence", "rdb_bgsave_in_progress"),
+        "1"
+    );
+    assert_eq!(conn.run("PING"), Frame::simple("PONG"));
+    assert_eq!(wait_save_finished(&mut conn, 0), "ok");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1800),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(conn.run("CONFIG SET rdb-key-save-delay 0"), Frame::OK);
+    assert_eq!(conn.run("DEBUG RELOAD"), Frame::OK);
+    assert_eq!(conn.run("DBSIZE"), Frame::Integer(200));
+}

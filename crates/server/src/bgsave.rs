@@ -76,13 +76,15 @@ pub fn rdb_target(node: &Node) -> RdbTarget {
 }
 
 /// How every RDB this node writes is encoded (files, full-sync payloads, AOF preambles):
-/// `rdbcompression`, `rdbchecksum`, `used-mem`, and the replication aux fields `repl`.
+/// `rdbcompression`, `rdbchecksum`, `used-mem`, the replication aux fields `repl`, and
+/// `rdb-key-save-delay`.
 pub fn writer_options(node: &Node, repl: Option<ReplAux>) -> WriterOptions {
     WriterOptions {
         compression: node.cfg.rdbcompression,
         checksum: node.cfg.rdbchecksum,
         used_mem: node.used_memory,
         repl,
+        key_save_delay_us: node.cfg.rdb_key_save_delay,
         ..WriterOptions::default()
     }
 }

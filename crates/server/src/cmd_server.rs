@@ -120,12 +120,29 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
     match (sub.as_slice(), argv.len()) {
         (b"help", 2) => Ok(help(CONFIG_HELP)),
         (b"get", n) if n >= 3 => {
+            // As Redis: a name without glob characters is looked up directly (aliases and
+            // hidden directives included) and echoed as typed; a pattern matches every name
+            // and alias except hidden ones. A name already listed is not repeated.
             let mut pairs: Vec<(Frame, Frame)> = Vec::new();
             let mut seen = std::collections::HashSet::new();
             for pat in &argv[2..] {
+                if !pat.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+                    let name = lossy(pat);
+                    if let Some(d) = Config::directive(&name) {
+                        if seen.insert(name.to_ascii_lowercase()) {
+                            pairs.push((Frame::Bulk(pat.clone()), Frame::bulk((d.get)(&node.cfg))));
+                        }
+                    }
+                    continue;
+                }
                 for d in DIRECTIVES {
+                    if crate::config::HIDDEN_DIRECTIVES.contains(&d.name) {
+                        continue;
+                    }
                     for name in std::iter::once(&d.name).chain(d.aliases.iter()) {
-                        if glob_match_case(pat, name.as_bytes(), true) && seen.insert(*name) {
+                        if glob_match_case(pat, name.as_bytes(), true)
+                            && seen.insert(name.to_string())
+                        {
                             pairs.push((Frame::bulk(*name), Frame::bulk((d.get)(&node.cfg))));
                         }
                     }

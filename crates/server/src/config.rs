@@ -307,6 +307,7 @@ directives! {
     stop_writes_on_bgsave_error: bool = true, "stop-writes-on-bgsave-error", Kind::Bool, true;
     rdbcompression: bool = true, "rdbcompression", Kind::Bool, true;
     rdbchecksum: bool = true, "rdbchecksum", Kind::Bool, true;
+    rdb_key_save_delay: i64 = 0, "rdb-key-save-delay", Kind::Int { min: i32::MIN as i64, max: i32::MAX as i64 }, true;
     dbfilename: String = "dump.rdb".into(), "dbfilename", Kind::Str, true;
     dir: String = ".".into(), "dir", Kind::Str, true;
     requirepass: String = String::new(), "requirepass", Kind::Str, true;
@@ -535,6 +536,10 @@ pub fn protected_action_denied(setting: &str, peer: std::net::IpAddr) -> bool {
         _ => true,
     }
 }
+
+/// Testing aids CONFIG GET returns only when asked by their exact name, not through a
+/// pattern (Redis's `HIDDEN_CONFIG`).
+pub const HIDDEN_DIRECTIVES: &[&str] = &["rdb-key-save-delay"];
 
 /// Directives CONFIG SET changes only as `enable-protected-configs` allows (Redis 7.0's
 /// `PROTECTED_CONFIG`: where files are written).

@@ -98,12 +98,24 @@ pub fn save<W: Write>(
             write_value(&mut w, key.as_slice(), &meta, &entry.value)?;
             stats.keys += 1;
             stats.expires += u64::from(meta.expire_ms.is_some());
+            key_save_delay(opts.key_save_delay_us, stats.keys);
         }
     }
     // `finish` adds the EOF opcode and the 8-byte checksum.
     stats.bytes = w.offset() + 1 + 8;
     let out = w.finish()?;
     Ok((out, stats))
+}
+
+/// `rdb-key-save-delay` after the `n`th key (see [`WriterOptions::key_save_delay_us`]).
+fn key_save_delay(delay_us: i64, n: u64) {
+    let us = match delay_us {
+        0 => return,
+        d if d > 0 => d.unsigned_abs(),
+        d if n % d.unsigned_abs() == 0 => 1,
+        _ => return,
+    };
+    std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
 /// Which per-key metadata the policy makes Redis write.

@@ -79,6 +79,10 @@ pub struct WriterOptions {
     pub repl: Option<ReplAux>,
     /// `aof-base` aux field: true when the file is an AOF base (RDB preamble).
     pub aof_base: bool,
+    /// Not a format option: `rdb-key-save-delay`, microseconds the saving loop sleeps after
+    /// each key (a testing aid that makes saves slow, as in Redis); `-N` sleeps 1 µs after
+    /// every Nth key.
+    pub key_save_delay_us: i64,
 }
 
 impl Default for WriterOptions {
@@ -94,6 +98,7 @@ impl Default for WriterOptions {
             used_mem: 0,
             repl: None,
             aof_base: false,
+            key_save_delay_us: 0,
         }
     }
 }

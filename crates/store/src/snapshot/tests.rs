@@ -759,3 +759,25 @@ fn restore_errors_separate_footer_from_body() {
         Err(RestoreError::BadData(None))
     ));
 }
+
+#[test]
+fn key_save_delay_slows_each_key_and_changes_no_byte() {
+    let mut ks = keyspace(StoreConfig::default());
+    for i in 0..10 {
+        ks.set(0, format!("k{i}").as_bytes(), Value::Str(b("v")));
+    }
+    let plain = WriterOptions::default();
+    let slow = WriterOptions {
+        key_save_delay_us: 5_000,
+        ..plain.clone()
+    };
+    let started = std::time::Instant::now();
+    let (delayed, _) = save(&ks, Vec::new(), &slow).unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(50),
+        "10 keys x 5 ms took {:?}",
+        started.elapsed()
+    );
+    let (fast, _) = save(&ks, Vec::new(), &plain).unwrap();
+    assert_eq!(delayed, fast);
+}
