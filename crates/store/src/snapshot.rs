@@ -112,7 +112,7 @@ fn key_save_delay(delay_us: i64, n: u64) {
     let us = match delay_us {
         0 => return,
         d if d > 0 => d.unsigned_abs(),
-        d if n % d.unsigned_abs() == 0 => 1,
+        d if n.is_multiple_of(d.unsigned_abs()) => 1,
         _ => return,
     };
     std::thread::sleep(std::time::Duration::from_micros(us));
