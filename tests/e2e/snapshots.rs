@@ -349,3 +349,32 @@ fn rdb_key_save_delay_makes_bgsave_slow() {
     assert_eq!(conn.run("DEBUG RELOAD"), Frame::OK);
     assert_eq!(conn.run("DBSIZE"), Frame::Integer(200));
 }
+
+/// INFO persistence `rdb_last_load_keys_loaded` / `_expired` after loading a file whose
+/// volatile keys expired since it was written: the same counts as redis-server 7.0.
+#[test]
+fn last_load_key_counts_match_redis() {
+    if !crate::harness::require_redis("last load key counts") {
+        return;
+    }
+    let counts = |flavor: Flavor| -> (String, String) {
+        let server = Server::start(flavor, &["--save", "", "--enable-debug-command", "yes"]);
+        let mut conn = server.conn();
+        for i in 0..10 {
+            conn.run(&format!("SET k{i} v"));
+        }
+        for i in 0..3 {
+            conn.run(&format!("SET e{i} v PX 100"));
+        }
+        assert_eq!(conn.run("SAVE"), Frame::OK);
+        thread::sleep(Duration::from_millis(300));
+        assert_eq!(conn.run("DEBUG RELOAD NOSAVE"), Frame::OK);
+        (
+            info_field(&mut conn, "persistence", "rdb_last_load_keys_loaded"),
+            info_field(&mut conn, "persistence", "rdb_last_load_keys_expired"),
+        )
+    };
+    let ours = counts(Flavor::Ferrokv);
+    assert_eq!(ours, ("10".to_string(), "3".to_string()));
+    assert_eq!(ours, counts(Flavor::Redis));
+}

@@ -677,6 +677,7 @@ impl AofSink for NodeSink<'_> {
             "Done loading RDB, keys loaded: {}, keys expired: {}.",
             loaded.keys_loaded, loaded.keys_expired
         );
+        self.node.bgsave.note_load(&loaded);
         self.node.ks.replace_dbs(loaded.dbs);
     }
 

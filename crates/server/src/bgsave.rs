@@ -32,6 +32,10 @@ pub struct BgsaveState {
     pub scheduled: bool,
     pub saves: u64,
     pub last_cow_size: u64,
+    /// Keys the last RDB load installed and dropped as expired (a file, an AOF's RDB base,
+    /// a full-sync payload): INFO `rdb_last_load_keys_loaded` / `_expired`.
+    pub last_load_keys_loaded: u64,
+    pub last_load_keys_expired: u64,
     /// `dirty` when the running child forked: what a successful save clears.
     dirty_at_fork: u64,
     started: Option<Instant>,
@@ -46,6 +50,8 @@ impl Default for BgsaveState {
             scheduled: false,
             saves: 0,
             last_cow_size: 0,
+            last_load_keys_loaded: 0,
+            last_load_keys_expired: 0,
             dirty_at_fork: 0,
             started: None,
         }
@@ -53,6 +59,12 @@ impl Default for BgsaveState {
 }
 
 impl BgsaveState {
+    /// Records what an RDB load installed (see `last_load_keys_loaded`).
+    pub fn note_load(&mut self, loaded: &ferrokv_store::snapshot::Loaded) {
+        self.last_load_keys_loaded = loaded.keys_loaded;
+        self.last_load_keys_expired = loaded.keys_expired;
+    }
+
     pub fn current_time_sec(&self) -> i64 {
         self.started.map_or(-1, |s| s.elapsed().as_secs() as i64)
     }

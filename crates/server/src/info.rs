@@ -276,6 +276,16 @@ fn persistence(node: &Node, out: &mut String) {
     );
     field!(out, "rdb_saves", node.bgsave.saves);
     field!(out, "rdb_last_cow_size", node.bgsave.last_cow_size);
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        node.bgsave.last_load_keys_expired
+    );
+    field!(
+        out,
+        "rdb_last_load_keys_loaded",
+        node.bgsave.last_load_keys_loaded
+    );
     crate::aof::info_lines(node, out);
     if let Some(l) = &node.loading {
         out.push_str(&l.info_lines());

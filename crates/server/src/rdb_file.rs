@@ -158,7 +158,10 @@ pub async fn load_at_startup(node: &Rc<RefCell<Node>>) -> Result<Option<RdbAux>,
     let started = Instant::now();
     let loaded = load_steps(node, file, total, opts, &path).await?;
     log_done(&loaded, started);
-    node.borrow_mut().ks.replace_dbs(loaded.dbs);
+    let mut n = node.borrow_mut();
+    n.bgsave.note_load(&loaded);
+    n.ks.replace_dbs(loaded.dbs);
+    drop(n);
     Ok(Some(loaded.aux))
 }
 
@@ -272,6 +275,9 @@ pub fn debug_reload(node: &mut Node, argv: &[Bytes]) -> Result<Frame, CmdError> 
             return Err(reload_failed());
         }
     };
+    if let Some(l) = &loaded {
+        node.bgsave.note_load(l);
+    }
     let dbs = loaded
         .map(|l| l.dbs)
         .unwrap_or_else(|| (0..node.ks.dbs.len()).map(|_| Default::default()).collect());

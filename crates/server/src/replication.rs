@@ -1059,6 +1059,7 @@ impl ReplicaHost for NodeHost {
             "MASTER <-> REPLICA sync: Flushing old data; loaded {} keys ({} bytes)",
             loaded.keys_loaded, loaded.bytes
         );
+        n.bgsave.note_load(&loaded);
         n.ks.replace_dbs(loaded.dbs);
         n.touch_all();
         n.dirty += 1;
