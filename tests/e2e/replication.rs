@@ -134,6 +134,19 @@ fn disk_payload_replica_converges() {
     mixed_writes(&mut p, "disk");
     caught_up(&mut p, &mut c);
     assert_eq!(digest(&mut c), digest(&mut p));
+    // Replication traffic counts apart from client traffic, on both sides (the payload
+    // and the stream: more than the stream's offset alone).
+    let offset: u64 = info_field(&mut p, "replication", "master_repl_offset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sent = stat(&mut p, "total_net_repl_output_bytes");
+    let received = stat(&mut c, "total_net_repl_input_bytes");
+    assert!(sent > offset, "sent {sent}, offset {offset}");
+    assert!(received > offset, "received {received}, offset {offset}");
+    assert_eq!(stat(&mut c, "total_net_repl_output_bytes"), 0);
+    assert!(stat(&mut p, "total_reads_processed") > 0);
+    assert!(stat(&mut p, "total_writes_processed") > 0);
 }
 
 #[test]

@@ -47,9 +47,10 @@ pub trait ReplicaHost {
     /// Where to store the payload while it arrives.
     fn payload_path(&self) -> PathBuf;
     fn set_state(&mut self, state: LinkState);
-    /// Bytes arrived from the primary (`master_last_io_seconds_ago`) and the payload's
-    /// progress: `(total or None for EOF-marked, read so far)`.
-    fn io(&mut self, transfer: Option<(Option<u64>, u64)>);
+    /// `read` bytes arrived from the primary (`master_last_io_seconds_ago`, replication
+    /// input counters) and the payload's progress: `(total or None for EOF-marked, read so
+    /// far)`.
+    fn io(&mut self, read: usize, transfer: Option<(Option<u64>, u64)>);
     /// The primary announced a full sync of `replid` at `offset`.
     fn full_resync(&mut self, replid: &str, offset: u64);
     /// Loads the complete payload into fresh databases and swaps them in (with the replid
@@ -165,7 +166,7 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
                 last_io = Instant::now();
                 let actions = link.feed(&rbuf[..n])?;
                 perform(node, &mut link, &mut stream, &mut payload, &mut full, actions).await?;
-                node.io(payload.as_ref().map(|p| (p.total, p.read)));
+                node.io(n, payload.as_ref().map(|p| (p.total, p.read)));
             }
             _ = ack.tick() => {
                 if let Some(a) = link.ack() {

@@ -144,6 +144,7 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
             Event::Read(Ok(n)) => {
                 let mut node = node.borrow_mut();
                 node.stats.total_net_input_bytes += n as u64;
+                node.stats.total_reads_processed += 1;
                 if let Some(c) = node.clients.get_mut(&id) {
                     c.query_buf_len = rbuf.len();
                 }
@@ -218,6 +219,7 @@ async fn flush(
     let n = wbuf.len();
     let mut ok = true;
     let mut done = 0;
+    let mut writes = 0;
     while done < n {
         // Most replies fit the socket buffer: write at once, without arming a timer.
         match wr.try_write(&wbuf[done..]) {
@@ -227,6 +229,7 @@ async fn flush(
             }
             Ok(w) => {
                 done += w;
+                writes += 1;
                 continue;
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -255,6 +258,15 @@ async fn flush(
     if wbuf.capacity() > 1 << 20 {
         *wbuf = BytesMut::with_capacity(READ_CHUNK);
     }
-    node.borrow_mut().stats.total_net_output_bytes += done as u64;
+    let mut node = node.borrow_mut();
+    // Bytes to our replicas (the stream, full-sync payloads) count apart, as in Redis.
+    let to_replica = node.clients.get(&id).is_some_and(|c| c.flags.replica);
+    let stats = &mut node.stats;
+    if to_replica {
+        stats.total_net_repl_output_bytes += done as u64;
+    } else {
+        stats.total_net_output_bytes += done as u64;
+    }
+    stats.total_writes_processed += writes;
     ok
 }

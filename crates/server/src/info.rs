@@ -234,6 +234,15 @@ fn memory_section(node: &mut Node, out: &mut String) {
         )
     );
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+    let backlog = node
+        .repl
+        .state
+        .borrow()
+        .backlog
+        .as_ref()
+        .map_or(0, |b| b.size());
+    field!(out, "mem_replication_backlog", backlog);
+    field!(out, "mem_aof_buffer", node.aof.buffer_len());
     field!(out, "mem_allocator", "jemalloc-5.3.0");
     field!(out, "lazyfree_pending_objects", 0);
 }
@@ -302,13 +311,40 @@ fn stats(node: &Node, out: &mut String) {
         s.total_connections_received
     );
     field!(out, "total_commands_processed", s.total_commands_processed);
-    field!(
-        out,
-        "instantaneous_ops_per_sec",
-        s.instantaneous_ops_per_sec
-    );
+    let rates = s.instant_rates();
+    field!(out, "instantaneous_ops_per_sec", rates.ops_per_sec);
     field!(out, "total_net_input_bytes", s.total_net_input_bytes);
     field!(out, "total_net_output_bytes", s.total_net_output_bytes);
+    field!(
+        out,
+        "total_net_repl_input_bytes",
+        s.total_net_repl_input_bytes
+    );
+    field!(
+        out,
+        "total_net_repl_output_bytes",
+        s.total_net_repl_output_bytes
+    );
+    field!(
+        out,
+        "instantaneous_input_kbps",
+        format!("{:.2}", rates.input_kbps)
+    );
+    field!(
+        out,
+        "instantaneous_output_kbps",
+        format!("{:.2}", rates.output_kbps)
+    );
+    field!(
+        out,
+        "instantaneous_input_repl_kbps",
+        format!("{:.2}", rates.input_repl_kbps)
+    );
+    field!(
+        out,
+        "instantaneous_output_repl_kbps",
+        format!("{:.2}", rates.output_repl_kbps)
+    );
     field!(out, "rejected_connections", s.rejected_connections);
     let sync = node.repl.state.borrow().stats;
     field!(out, "sync_full", sync.sync_full);
@@ -334,6 +370,8 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "total_forks", node.children.total_forks);
     field!(out, "unexpected_error_replies", s.unexpected_error_replies);
     field!(out, "total_error_replies", s.total_error_replies);
+    field!(out, "total_reads_processed", s.total_reads_processed);
+    field!(out, "total_writes_processed", s.total_writes_processed);
 }
 
 fn errorstats(node: &Node, out: &mut String) {

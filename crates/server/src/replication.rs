@@ -1026,8 +1026,10 @@ impl ReplicaHost for NodeHost {
         }
     }
 
-    fn io(&mut self, transfer: Option<(Option<u64>, u64)>) {
+    fn io(&mut self, read: usize, transfer: Option<(Option<u64>, u64)>) {
         let mut n = self.0.borrow_mut();
+        n.stats.total_net_repl_input_bytes += read as u64;
+        n.stats.total_reads_processed += 1;
         n.repl.link.last_io = Some(Instant::now());
         if transfer.is_some() {
             n.repl.link.transfer = transfer;

@@ -46,13 +46,52 @@ pub struct Stats {
     /// Error replies by code (the error's first word): `INFO errorstats`, in byte order as
     /// Redis lists them.
     pub errors: BTreeMap<Vec<u8>, u64>,
+    /// Bytes read from and written to clients, replication links excluded.
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
+    /// Bytes read from our primary and written to our replicas.
+    pub total_net_repl_input_bytes: u64,
+    pub total_net_repl_output_bytes: u64,
+    /// read(2) / write(2) calls on client and replica sockets that moved bytes.
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
     pub blocked_clients: u64,
     pub commands: HashMap<CmdName, CallStats, BuildHasherDefault<IdHasher>>,
-    /// Samples of (unix ms, commands processed) for `instantaneous_ops_per_sec`.
-    ops_samples: Vec<(i64, u64)>,
-    pub instantaneous_ops_per_sec: u64,
+    /// The `instantaneous_*` rates: commands, then bytes in, out, replication in and out.
+    rates: [Rate; 5],
+}
+
+/// Redis's `trackInstantaneousMetric`: every 100 ms the rate since the previous sample goes
+/// into a ring of 16, and the figure is the ring's average (so it ramps up over 1.6 s).
+#[derive(Debug, Default)]
+struct Rate {
+    last: Option<(i64, u64)>,
+    samples: [u64; 16],
+    next: usize,
+}
+
+impl Rate {
+    fn sample(&mut self, now_ms: i64, total: u64) {
+        if let Some((t, v)) = self.last {
+            let dt = (now_ms - t).max(1) as u64;
+            self.samples[self.next] = total.saturating_sub(v) * 1000 / dt;
+            self.next = (self.next + 1) % self.samples.len();
+        }
+        self.last = Some((now_ms, total));
+    }
+
+    fn per_sec(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / self.samples.len() as u64
+    }
+}
+
+/// The `instantaneous_*` figures of INFO stats.
+pub struct InstantRates {
+    pub ops_per_sec: u64,
+    pub input_kbps: f64,
+    pub output_kbps: f64,
+    pub input_repl_kbps: f64,
+    pub output_repl_kbps: f64,
 }
 
 /// Error codes `INFO errorstats` tracks at most; later new codes are not added (Redis's
@@ -89,23 +128,31 @@ impl Stats {
         }
     }
 
-    /// Called by the cron: keeps a sliding window of samples for the ops/sec figure.
+    /// Called by the cron: samples the instantaneous rates every 100 ms.
     pub fn cron(&mut self, now_ms: i64) {
-        if self
-            .ops_samples
-            .last()
-            .is_some_and(|(t, _)| now_ms - t < 100)
-        {
+        if self.rates[0].last.is_some_and(|(t, _)| now_ms - t < 100) {
             return;
         }
-        self.ops_samples
-            .push((now_ms, self.total_commands_processed));
-        if self.ops_samples.len() > 16 {
-            self.ops_samples.remove(0);
+        let totals = [
+            self.total_commands_processed,
+            self.total_net_input_bytes,
+            self.total_net_output_bytes,
+            self.total_net_repl_input_bytes,
+            self.total_net_repl_output_bytes,
+        ];
+        for (rate, total) in self.rates.iter_mut().zip(totals) {
+            rate.sample(now_ms, total);
         }
-        if let (Some(first), Some(last)) = (self.ops_samples.first(), self.ops_samples.last()) {
-            let dt = (last.0 - first.0).max(1) as u64;
-            self.instantaneous_ops_per_sec = (last.1 - first.1) * 1000 / dt;
+    }
+
+    pub fn instant_rates(&self) -> InstantRates {
+        let kbps = |r: &Rate| r.per_sec() as f64 / 1024.0;
+        InstantRates {
+            ops_per_sec: self.rates[0].per_sec(),
+            input_kbps: kbps(&self.rates[1]),
+            output_kbps: kbps(&self.rates[2]),
+            input_repl_kbps: kbps(&self.rates[3]),
+            output_repl_kbps: kbps(&self.rates[4]),
         }
     }
 
@@ -113,5 +160,51 @@ impl Stats {
         let blocked = self.blocked_clients;
         *self = Stats::default();
         self.blocked_clients = blocked;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_average_sixteen_samples_like_redis() {
+        let mut s = Stats::default();
+        // 1,000 commands every 100 ms: 10,000/s once the ring is full.
+        for i in 0..=16 {
+            s.total_commands_processed = i * 1000;
+            s.total_net_input_bytes = i * 1024 * 100;
+            s.cron(i as i64 * 100);
+            // A second call within the same 100 ms adds nothing.
+            s.cron(i as i64 * 100 + 50);
+        }
+        let r = s.instant_rates();
+        assert_eq!(r.ops_per_sec, 10_000);
+        assert_eq!(r.input_kbps, 1000.0);
+        assert_eq!(r.output_kbps, 0.0);
+        // After 8 idle samples the average has halved.
+        for i in 17..=24 {
+            s.cron(i * 100);
+        }
+        assert_eq!(s.instant_rates().ops_per_sec, 5_000);
+    }
+
+    #[test]
+    fn errors_count_by_code() {
+        let mut s = Stats::default();
+        s.record_error(b"ERR unknown command");
+        s.record_error(b"WRONGTYPE Operation against a key");
+        s.record_error(b"ERR syntax error");
+        s.record_error(b"NOSPACEINTHEFIRSTTHIRTYTWOBYTESATALL x");
+        assert_eq!(s.total_error_replies, 4);
+        let codes: Vec<(String, u64)> = s
+            .errors
+            .iter()
+            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), *v))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![("ERR".to_string(), 3), ("WRONGTYPE".to_string(), 1)]
+        );
     }
 }
