@@ -133,13 +133,21 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
 }
 
 /// Memory estimate for `MEMORY USAGE`, in the spirit of Redis's `objectComputeSize`: the
-/// fixed cost of the value plus the size of its elements, extrapolated from the first
-/// `samples` elements (0 = all of them) for collections.
+/// fixed cost of the value plus the size of its elements in ferrokv's layout, extrapolated
+/// from the first `samples` elements (0 = all of them) for collections.
 pub fn approx_memory(value: &Value, samples: usize) -> usize {
-    /// Per-element overhead of a table encoding (entry, pointers, allocation rounding).
-    const TABLE_ENTRY: usize = 40;
-    /// Per-element overhead of a compact encoding (length prefixes).
-    const COMPACT_ENTRY: usize = 2;
+    use crate::key::{Key, INLINE_CAP};
+    /// A field, member or small value stored as a [`Key`]: in place up to 22 bytes, boxed
+    /// beyond.
+    fn stored(len: usize) -> usize {
+        std::mem::size_of::<Key>() + if len > INLINE_CAP { len } else { 0 }
+    }
+    /// One bucket of a `DenseMap` index: a `u32` position and a control byte.
+    const BUCKET: usize = 5;
+    /// A list element: a `Bytes` handle and its own allocation.
+    const LIST_ELEMENT: usize = std::mem::size_of::<Bytes>();
+    /// A sorted-set tree node beside its member: score, two links, subtree size, priority.
+    const TREE_NODE: usize = 8 + 4 * 4;
     fn extrapolate<I: Iterator<Item = usize>>(sizes: I, len: usize, samples: usize) -> usize {
         let take = if samples == 0 { len } else { samples.min(len) };
         let (mut n, mut sum) = (0usize, 0usize);
@@ -152,19 +160,16 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
     let base = std::mem::size_of::<Value>() + 16;
     base + match value {
         Value::Str(s) => s.len(),
-        Value::List(l) => extrapolate(
-            l.iter().map(|b| b.len() + COMPACT_ENTRY + 32),
-            l.len(),
-            samples,
-        ),
+        Value::List(l) => extrapolate(l.iter().map(|b| b.len() + LIST_ELEMENT), l.len(), samples),
         Value::Hash(h) => {
-            let per = if h.encoding_name() == "listpack" {
-                COMPACT_ENTRY
+            let index = if h.encoding_name() == "listpack" {
+                0
             } else {
-                TABLE_ENTRY
+                BUCKET
             };
             extrapolate(
-                h.iter().map(|(f, v)| f.len() + v.len() + per),
+                h.iter()
+                    .map(|(f, v)| stored(f.len()) + stored(v.len()) + index),
                 h.len(),
                 samples,
             )
@@ -172,18 +177,22 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
         Value::Set(s) => match s.intset() {
             Some(ints) => ints.len() * 8,
             None => extrapolate(
-                s.iter_bytes().map(|m| m.len() + TABLE_ENTRY),
+                s.iter_bytes().map(|m| stored(m.len()) + BUCKET),
                 s.len(),
                 samples,
             ),
         },
         Value::ZSet(z) => {
-            let per = if z.encoding_name() == "listpack" {
-                COMPACT_ENTRY + 8
-            } else {
-                TABLE_ENTRY + 32
-            };
-            extrapolate(z.iter().map(|(m, _)| m.len() + per), z.len(), samples)
+            let skiplist = z.encoding_name() == "skiplist";
+            extrapolate(
+                z.iter().map(|(m, _)| match skiplist {
+                    // The member map's copy and the tree node's.
+                    true => 2 * stored(m.len()) + 8 + BUCKET + TREE_NODE,
+                    false => stored(m.len()) + 8,
+                }),
+                z.len(),
+                samples,
+            )
         }
     }
 }
@@ -217,6 +226,33 @@ mod tests {
         assert_eq!(string_encoding(b"0123"), "embstr");
         assert_eq!(string_encoding(&[b'a'; 44]), "embstr");
         assert_eq!(string_encoding(&[b'a'; 45]), "raw");
+    }
+
+    #[test]
+    fn memory_estimate_follows_the_layout() {
+        let cfg = crate::config::StoreConfig::default();
+        let mut h = HashValue::new();
+        for i in 0..1000 {
+            h.set(format!("field:{i}").as_bytes(), b"v", &cfg);
+        }
+        assert_eq!(h.encoding_name(), "hashtable");
+        let base = std::mem::size_of::<Value>() + 16;
+        // Two inline Keys and an index bucket per pair.
+        assert_eq!(
+            approx_memory(&Value::Hash(Box::new(h.clone())), 0),
+            base + 1000 * 53
+        );
+        // A long value adds its own bytes; sampling extrapolates.
+        let mut long = HashValue::new();
+        for i in 0..200 {
+            long.set(format!("f{i}").as_bytes(), &[b'x'; 100], &cfg);
+        }
+        assert_eq!(
+            approx_memory(&Value::Hash(Box::new(long.clone())), 5),
+            approx_memory(&Value::Hash(Box::new(long)), 0)
+        );
+        let ints = SetValue::from_members((0..10).map(|i| int_bytes(i)), &cfg);
+        assert_eq!(approx_memory(&Value::Set(Box::new(ints)), 0), base + 80);
     }
 
     #[test]
