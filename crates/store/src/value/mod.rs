@@ -251,7 +251,7 @@ mod tests {
             approx_memory(&Value::Hash(Box::new(long.clone())), 5),
             approx_memory(&Value::Hash(Box::new(long)), 0)
         );
-        let ints = SetValue::from_members((0..10).map(|i| int_bytes(i)), &cfg);
+        let ints = SetValue::from_members((0..10).map(int_bytes), &cfg);
         assert_eq!(approx_memory(&Value::Set(Box::new(ints)), 0), base + 80);
     }
 
