@@ -325,26 +325,14 @@ fn stats(node: &Node, out: &mut String) {
         "total_net_repl_output_bytes",
         s.total_net_repl_output_bytes
     );
-    field!(
-        out,
-        "instantaneous_input_kbps",
-        format!("{:.2}", rates.input_kbps)
-    );
-    field!(
-        out,
-        "instantaneous_output_kbps",
-        format!("{:.2}", rates.output_kbps)
-    );
-    field!(
-        out,
-        "instantaneous_input_repl_kbps",
-        format!("{:.2}", rates.input_repl_kbps)
-    );
-    field!(
-        out,
-        "instantaneous_output_repl_kbps",
-        format!("{:.2}", rates.output_repl_kbps)
-    );
+    for (name, kbps) in [
+        ("instantaneous_input_kbps", rates.input_kbps),
+        ("instantaneous_output_kbps", rates.output_kbps),
+        ("instantaneous_input_repl_kbps", rates.input_repl_kbps),
+        ("instantaneous_output_repl_kbps", rates.output_repl_kbps),
+    ] {
+        field!(out, name, format!("{kbps:.2}"));
+    }
     field!(out, "rejected_connections", s.rejected_connections);
     let sync = node.repl.state.borrow().stats;
     field!(out, "sync_full", sync.sync_full);
