@@ -160,7 +160,7 @@ fn write_value<W: Write>(
     match value {
         Value::Str(s) => w.write_string(key, meta, s),
         Value::List(l) => {
-            let items: Vec<&Bytes> = l.iter().collect();
+            let items: Vec<&[u8]> = l.iter().collect();
             w.write_list(key, meta, items.iter())
         }
         Value::Set(s) => match s.intset() {
@@ -213,7 +213,7 @@ pub fn to_rdb(value: &Value) -> (RdbValue, ValueEncoding) {
     match value {
         Value::Str(s) => (RdbValue::String(s.clone()), ValueEncoding::String),
         Value::List(l) => (
-            RdbValue::List(l.iter().cloned().collect()),
+            RdbValue::List(l.iter().map(Bytes::copy_from_slice).collect()),
             ValueEncoding::ListQuicklist2,
         ),
         Value::Set(s) => {
@@ -300,9 +300,8 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
     let own = |b: Bytes| Bytes::copy_from_slice(&b);
     Some(match value {
         RdbValue::String(s) => Value::Str(s),
-        RdbValue::List(items) => {
-            Value::List(Box::new(ListValue::from_items(items.into_iter().map(own))))
-        }
+        // Elements are copied into the list's own storage.
+        RdbValue::List(items) => Value::List(Box::new(ListValue::from_items(items))),
         RdbValue::Set(members) => Value::Set(Box::new(SetValue::from_members(
             members.into_iter().map(own),
             cfg,

@@ -27,6 +27,7 @@ use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
     DENYOOM, FAST, NOSCRIPT, READONLY, WRITE,
 };
+use crate::key::Key;
 use crate::value::list::End;
 use crate::value::{ListValue, Value};
 
@@ -160,7 +161,7 @@ fn push_generic(
     }
     let list = list_for_write(ctx, key)?;
     for item in items {
-        list.push(end, copy(item));
+        list.push(end, item);
     }
     Ok(Executed::write(Frame::Integer(list.len() as i64)))
 }
@@ -243,7 +244,7 @@ fn lrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             Some((s, e)) => list
                 .items
                 .range(s..=e)
-                .map(|v| Frame::Bulk(v.clone()))
+                .map(|v| Frame::Bulk(copy(v.as_slice())))
                 .collect(),
             None => Vec::new(),
         },
@@ -260,7 +261,7 @@ fn lindex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let index = args.next_i64()?;
     let reply = list
         .get(index)
-        .map_or(Frame::Null, |v| Frame::Bulk(v.clone()));
+        .map_or(Frame::Null, |v| Frame::Bulk(copy(v)));
     Ok(Executed::read(reply))
 }
 
@@ -272,7 +273,7 @@ fn lset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let index = args.next_i64()?;
     let value = args.next_bytes()?;
     let pos = list.resolve(index).ok_or(CmdError::IndexOutOfRange)?;
-    list.items[pos] = copy(value);
+    list.items[pos] = Key::new(value);
     Ok(Executed::write(Frame::ok()))
 }
 
@@ -290,10 +291,10 @@ fn linsert(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Some(list) = ctx.get_list(key)? else {
         return Ok(Executed::read(Frame::Integer(0)));
     };
-    let Some(pos) = list.items.iter().position(|v| v == pivot) else {
+    let Some(pos) = list.items.iter().position(|v| v.as_slice() == &pivot[..]) else {
         return Ok(Executed::read(Frame::Integer(-1)));
     };
-    list.items.insert(pos + after as usize, copy(value));
+    list.items.insert(pos + after as usize, Key::new(value));
     Ok(Executed::write(Frame::Integer(list.len() as i64)))
 }
 
@@ -308,7 +309,7 @@ fn lrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let mut removed: u64 = 0;
     if count >= 0 {
         list.items.retain(|v| {
-            if v == elem && (limit == 0 || removed < limit) {
+            if v.as_slice() == &elem[..] && (limit == 0 || removed < limit) {
                 removed += 1;
                 false
             } else {
@@ -321,7 +322,7 @@ fn lrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         let mut i = list.items.len();
         while i > 0 && (doomed.len() as u64) < limit {
             i -= 1;
-            if list.items[i] == elem {
+            if list.items[i].as_slice() == &elem[..] {
                 doomed.push(i);
             }
         }
@@ -419,7 +420,7 @@ fn lpos(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let mut found = Vec::new();
     for step in 0..limit {
         let i = if from_tail { len - 1 - step } else { step };
-        if list.items[i] == elem {
+        if list.items[i].as_slice() == &elem[..] {
             matches += 1;
             if matches > skip {
                 found.push(Frame::Integer(i as i64));
@@ -463,7 +464,7 @@ fn move_one(
     let Some(value) = ctx.get_list(src)?.and_then(|l| l.pop(from)) else {
         return Ok(None);
     };
-    list_for_write(ctx, dst)?.push(to, value.clone());
+    list_for_write(ctx, dst)?.push(to, &value);
     ctx.delete_if_empty(src);
     Ok(Some(value))
 }

@@ -785,7 +785,7 @@ mod tests {
 
     fn put_list(kit: &mut Kit, key: &str) {
         let mut l = crate::value::ListValue::default();
-        l.items.push_back(Bytes::from_static(b"x"));
+        l.push(crate::value::list::End::Right, b"x");
         kit.ks.set(0, key.as_bytes(), Value::List(Box::new(l)));
     }
 

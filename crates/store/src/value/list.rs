@@ -1,6 +1,7 @@
 //! List values. Redis 7.0 always reports lists as `quicklist` (a linked list of listpack
 //! nodes); ferrokv keeps a `VecDeque` of elements, which gives the same O(1) ends and O(n)
-//! middle operations.
+//! middle operations. Elements are [`Key`]s: up to 22 bytes in place (no allocation), longer
+//! ones boxed.
 //!
 //! The list never stays empty in the keyspace: the command that pops the last element
 //! deletes the key (`Ctx::delete_if_empty`).
@@ -10,6 +11,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::config::StoreConfig;
+use crate::key::Key;
 
 /// Which end of a list a command works on (`LEFT`/`RIGHT`, head/tail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,7 @@ impl End {
 
 #[derive(Debug, Clone, Default)]
 pub struct ListValue {
-    pub items: VecDeque<Bytes>,
+    pub items: VecDeque<Key>,
 }
 
 impl ListValue {
@@ -42,9 +44,9 @@ impl ListValue {
     }
 
     /// A list holding `items` in order (head first), e.g. when loading an RDB.
-    pub fn from_items(items: impl IntoIterator<Item = Bytes>) -> ListValue {
+    pub fn from_items<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> ListValue {
         ListValue {
-            items: items.into_iter().collect(),
+            items: items.into_iter().map(|i| Key::new(i.as_ref())).collect(),
         }
     }
 
@@ -61,27 +63,32 @@ impl ListValue {
     }
 
     /// Elements from head to tail.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
-        self.items.iter()
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
+        self.items.iter().map(Key::as_slice)
     }
 
-    pub fn push(&mut self, end: End, item: Bytes) {
+    pub fn push(&mut self, end: End, item: &[u8]) {
+        let item = Key::new(item);
         match end {
             End::Left => self.items.push_front(item),
             End::Right => self.items.push_back(item),
         }
     }
 
+    /// Removes an element from `end`; the reply's copy of it.
     pub fn pop(&mut self, end: End) -> Option<Bytes> {
-        match end {
+        let item = match end {
             End::Left => self.items.pop_front(),
             End::Right => self.items.pop_back(),
-        }
+        }?;
+        Some(Bytes::copy_from_slice(item.as_slice()))
     }
 
     /// Element at a Redis index (negative counts from the tail), if in range.
-    pub fn get(&self, index: i64) -> Option<&Bytes> {
-        self.resolve(index).and_then(|i| self.items.get(i))
+    pub fn get(&self, index: i64) -> Option<&[u8]> {
+        self.resolve(index)
+            .and_then(|i| self.items.get(i))
+            .map(Key::as_slice)
     }
 
     /// Turns a Redis index (negative counts from the tail) into a position, if in range.
@@ -116,7 +123,7 @@ mod tests {
     use super::*;
 
     fn list(items: &[&str]) -> ListValue {
-        ListValue::from_items(items.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())))
+        ListValue::from_items(items.iter().map(|s| s.as_bytes()))
     }
 
     #[test]
@@ -140,9 +147,9 @@ mod tests {
     #[test]
     fn index_resolution() {
         let l = list(&["a", "b"]);
-        assert_eq!(l.get(0).unwrap(), "a");
-        assert_eq!(l.get(-1).unwrap(), "b");
-        assert_eq!(l.get(-2).unwrap(), "a");
+        assert_eq!(l.get(0).unwrap(), b"a");
+        assert_eq!(l.get(-1).unwrap(), b"b");
+        assert_eq!(l.get(-2).unwrap(), b"a");
         assert!(l.get(-3).is_none());
         assert!(l.get(2).is_none());
         assert!(l.get(i64::MIN).is_none());
@@ -152,13 +159,10 @@ mod tests {
     #[test]
     fn ends() {
         let mut l = ListValue::new();
-        l.push(End::Left, Bytes::from_static(b"b"));
-        l.push(End::Left, Bytes::from_static(b"a"));
-        l.push(End::Right, Bytes::from_static(b"c"));
-        assert_eq!(
-            l.iter().map(|b| &b[..]).collect::<Vec<_>>(),
-            [b"a", b"b", b"c"]
-        );
+        l.push(End::Left, b"b");
+        l.push(End::Left, b"a");
+        l.push(End::Right, b"c");
+        assert_eq!(l.iter().collect::<Vec<_>>(), [b"a", b"b", b"c"]);
         assert_eq!(l.pop(End::Right).unwrap(), "c");
         assert_eq!(l.pop(End::Left).unwrap(), "a");
         assert_eq!(l.len(), 1);

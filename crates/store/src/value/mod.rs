@@ -137,15 +137,13 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
 /// from the first `samples` elements (0 = all of them) for collections.
 pub fn approx_memory(value: &Value, samples: usize) -> usize {
     use crate::key::{Key, INLINE_CAP};
-    /// A field, member or small value stored as a [`Key`]: in place up to 22 bytes, boxed
-    /// beyond.
+    /// A list element, field, member or small value stored as a [`Key`]: in place up to 22
+    /// bytes, boxed beyond.
     fn stored(len: usize) -> usize {
         std::mem::size_of::<Key>() + if len > INLINE_CAP { len } else { 0 }
     }
     /// One bucket of a `DenseMap` index: a `u32` position and a control byte.
     const BUCKET: usize = 5;
-    /// A list element: a `Bytes` handle and its own allocation.
-    const LIST_ELEMENT: usize = std::mem::size_of::<Bytes>();
     /// A sorted-set tree node beside its member: score, two links, subtree size, priority.
     const TREE_NODE: usize = 8 + 4 * 4;
     fn extrapolate<I: Iterator<Item = usize>>(sizes: I, len: usize, samples: usize) -> usize {
@@ -160,7 +158,7 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
     let base = std::mem::size_of::<Value>() + 16;
     base + match value {
         Value::Str(s) => s.len(),
-        Value::List(l) => extrapolate(l.iter().map(|b| b.len() + LIST_ELEMENT), l.len(), samples),
+        Value::List(l) => extrapolate(l.iter().map(|b| stored(b.len())), l.len(), samples),
         Value::Hash(h) => {
             let index = if h.encoding_name() == "listpack" {
                 0
