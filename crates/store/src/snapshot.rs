@@ -107,8 +107,9 @@ pub fn save<W: Write>(
     Ok((out, stats))
 }
 
-/// `rdb-key-save-delay` after the `n`th key (see [`WriterOptions::key_save_delay_us`]).
-fn key_save_delay(delay_us: i64, n: u64) {
+/// `rdb-key-save-delay` after the `n`th key (see [`WriterOptions::key_save_delay_us`]);
+/// the AOF rewrite's RESP base applies it too, as Redis does.
+pub fn key_save_delay(delay_us: i64, n: u64) {
     let us = match delay_us {
         0 => return,
         d if d > 0 => d.unsigned_abs(),

@@ -88,7 +88,7 @@ pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io:
         if let Some(ts) = opts.timestamp {
             out.write_all(format!("#TS:{ts}\r\n").as_bytes())?;
         }
-        let (mut out, keys) = write_commands(ks, out)?;
+        let (mut out, keys) = write_commands(ks, out, opts.rdb.key_save_delay_us)?;
         // Last, like the marks in INCR files: it describes everything before it.
         if let Some(m) = &opts.repl {
             let mut line = BytesMut::new();
@@ -99,8 +99,13 @@ pub fn write_base<W: Write>(ks: &Keyspace, out: W, opts: &RewriteOptions) -> io:
     }
 }
 
-/// The RESP form of the whole keyspace (see the module doc).
-pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64)> {
+/// The RESP form of the whole keyspace (see the module doc), sleeping `key_save_delay_us`
+/// after each key (`rdb-key-save-delay`).
+pub fn write_commands<W: Write>(
+    ks: &Keyspace,
+    mut out: W,
+    key_save_delay_us: i64,
+) -> io::Result<(W, u64)> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut keys = 0u64;
     for (index, db) in ks.dbs.iter().enumerate() {
@@ -129,6 +134,7 @@ pub fn write_commands<W: Write>(ks: &Keyspace, mut out: W) -> io::Result<(W, u64
                 encode_command(&[&b"PEXPIREAT"[..], key, ms.as_bytes()], &mut buf);
             }
             keys += 1;
+            snapshot::key_save_delay(key_save_delay_us, keys);
             if buf.len() >= 64 * 1024 {
                 out.write_all(&buf)?;
                 buf.clear();
@@ -287,9 +293,20 @@ mod tests {
     }
 
     #[test]
+    fn resp_rewrite_honours_the_key_save_delay() {
+        let ks = sample();
+        let started = std::time::Instant::now();
+        let (slow, _) = write_commands(&ks, Vec::new(), 20_000).unwrap();
+        // Three keys at 20 ms each.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(60));
+        let (fast, _) = write_commands(&ks, Vec::new(), 0).unwrap();
+        assert_eq!(slow, fast);
+    }
+
+    #[test]
     fn resp_rewrite_selects_and_chunks_64_items() {
         let ks = sample();
-        let (out, keys) = write_commands(&ks, Vec::new()).unwrap();
+        let (out, keys) = write_commands(&ks, Vec::new(), 0).unwrap();
         assert_eq!(keys, 3);
         let cmds = units(&out);
         let names: Vec<String> = cmds
