@@ -8,11 +8,13 @@
 //! order. The hashtable is a [`DenseMap`], the keyspace's own map: O(1) random sampling for
 //! `HRANDFIELD` and an `HSCAN` cursor that survives deletions (see [`HashValue::scan`]).
 //!
-//! Fields and values are stored as [`Key`]s in both encodings: up to 22 bytes inline in the
-//! pair (no allocation; typical fields and small values), longer ones boxed. A field of a
-//! large hash costs its 48-byte pair plus a 5-byte index bucket, and an update of a short
-//! value writes it in place.
+//! A listpack-encoded hash is one [`Listpack`] buffer, fields and values alternating (two or
+//! three bytes of overhead per pair). A hashtable stores fields and values as [`Key`]s: up to
+//! 22 bytes inline in the pair (no allocation), longer ones boxed, so a field of a large hash
+//! costs its 48-byte pair plus a 5-byte index bucket, and an update of a short value writes
+//! it in place.
 
+use super::listpack::{self, Listpack};
 use crate::config::StoreConfig;
 use crate::dense_map::{DenseMap, Entries};
 use crate::key::Key;
@@ -25,19 +27,20 @@ pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
 #[derive(Debug, Clone)]
 pub enum HashValue {
-    Listpack(Vec<(Key, Key)>),
+    /// Field, value, field, value...
+    Listpack(Listpack),
     Table(HashTable),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Listpack(Vec::new())
+        HashValue::Listpack(Listpack::default())
     }
 }
 
 /// Iterator over a hash's (field, value) pairs, in the order `HGETALL` replies.
 pub enum HashIter<'a> {
-    Listpack(std::slice::Iter<'a, (Key, Key)>),
+    Listpack(listpack::Entries<'a>),
     Table(Entries<'a, Key>),
 }
 
@@ -45,23 +48,29 @@ impl<'a> Iterator for HashIter<'a> {
     type Item = Pair<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (f, v) = match self {
-            HashIter::Listpack(it) => it.next()?,
-            HashIter::Table(it) => it.next()?,
-        };
-        Some((f.as_slice(), v.as_slice()))
+        match self {
+            HashIter::Listpack(it) => Some((it.next()?.bytes, it.next()?.bytes)),
+            HashIter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            HashIter::Listpack(it) => it.size_hint(),
+            HashIter::Listpack(it) => (it.len() / 2, Some(it.len() / 2)),
             HashIter::Table(it) => it.size_hint(),
         }
     }
 }
 
-fn pair(p: &(Key, Key)) -> Pair<'_> {
-    (p.0.as_slice(), p.1.as_slice())
+/// The (field, value) entries of a listpack-encoded hash.
+fn pairs(lp: &Listpack) -> impl Iterator<Item = (listpack::Entry<'_>, listpack::Entry<'_>)> {
+    let mut entries = lp.entries();
+    std::iter::from_fn(move || Some((entries.next()?, entries.next()?)))
+}
+
+/// The entries of `field` in a listpack-encoded hash.
+fn find<'a>(lp: &'a Listpack, field: &[u8]) -> Option<(listpack::Entry<'a>, listpack::Entry<'a>)> {
+    pairs(lp).find(|(f, _)| f.bytes == field)
 }
 
 impl HashValue {
@@ -84,7 +93,7 @@ impl HashValue {
                     && v.as_ref().len() <= cfg.hash_max_listpack_value
             });
         let mut h = if small {
-            HashValue::Listpack(Vec::with_capacity(pairs.len()))
+            HashValue::Listpack(Listpack::default())
         } else {
             let mut map = HashTable::default();
             map.reserve(pairs.len());
@@ -105,7 +114,7 @@ impl HashValue {
 
     pub fn len(&self) -> usize {
         match self {
-            HashValue::Listpack(v) => v.len(),
+            HashValue::Listpack(lp) => lp.len() / 2,
             HashValue::Table(m) => m.len(),
         }
     }
@@ -117,17 +126,16 @@ impl HashValue {
     /// (field, value) pairs in `HGETALL` order (insertion order for a listpack).
     pub fn iter(&self) -> HashIter<'_> {
         match self {
-            HashValue::Listpack(v) => HashIter::Listpack(v.iter()),
+            HashValue::Listpack(lp) => HashIter::Listpack(lp.entries()),
             HashValue::Table(m) => HashIter::Table(m.entries()),
         }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        let value = match self {
-            HashValue::Listpack(v) => &v.iter().find(|(f, _)| f.as_slice() == field)?.1,
-            HashValue::Table(m) => m.get(field)?,
-        };
-        Some(value.as_slice())
+        match self {
+            HashValue::Listpack(lp) => find(lp, field).map(|(_, v)| v.bytes),
+            HashValue::Table(m) => m.get(field).map(Key::as_slice),
+        }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
@@ -137,7 +145,7 @@ impl HashValue {
     /// The pair at position `i` of [`iter`](Self::iter) order (random sampling).
     pub fn get_index(&self, i: usize) -> Option<Pair<'_>> {
         match self {
-            HashValue::Listpack(v) => v.get(i).map(pair),
+            HashValue::Listpack(lp) => pairs(lp).nth(i).map(|(f, v)| (f.bytes, v.bytes)),
             HashValue::Table(m) => m.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
         }
     }
@@ -162,7 +170,7 @@ impl HashValue {
     pub fn set(&mut self, field: &[u8], value: &[u8], cfg: &StoreConfig) -> bool {
         self.convert_for_lengths([field.len(), value.len()], cfg);
         let new = self.store(field, value);
-        if matches!(self, HashValue::Listpack(v) if v.len() > cfg.hash_max_listpack_entries) {
+        if matches!(self, HashValue::Listpack(lp) if lp.len() / 2 > cfg.hash_max_listpack_entries) {
             self.convert_to_table();
         }
         new
@@ -171,12 +179,15 @@ impl HashValue {
     /// Sets `field` in the current encoding; true if the field is new.
     fn store(&mut self, field: &[u8], value: &[u8]) -> bool {
         match self {
-            HashValue::Listpack(v) => {
-                if let Some(slot) = v.iter_mut().find(|(f, _)| f.as_slice() == field) {
-                    slot.1 = Key::new(value);
+            HashValue::Listpack(lp) => {
+                if let Some((_, v)) = find(lp, field) {
+                    if v.bytes != value {
+                        let span = v.span;
+                        lp.replace(span, value);
+                    }
                     return false;
                 }
-                v.push((Key::new(field), Key::new(value)));
+                lp.push(&[field, value]);
                 true
             }
             HashValue::Table(m) => m.insert(field, Key::new(value)).is_none(),
@@ -186,9 +197,10 @@ impl HashValue {
     /// Removes `field`. Returns whether it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashValue::Listpack(v) => match v.iter().position(|(f, _)| f.as_slice() == field) {
-                Some(i) => {
-                    v.remove(i);
+            HashValue::Listpack(lp) => match find(lp, field) {
+                Some((f, v)) => {
+                    let bytes = f.span.0..v.span.1;
+                    lp.remove(bytes, 2);
                     true
                 }
                 None => false,
@@ -200,11 +212,11 @@ impl HashValue {
     }
 
     pub fn convert_to_table(&mut self) {
-        if let HashValue::Listpack(v) = self {
+        if let HashValue::Listpack(lp) = self {
             let mut map = HashTable::default();
-            map.reserve(v.len());
-            for (f, value) in std::mem::take(v) {
-                map.insert(f.as_slice(), value);
+            map.reserve(lp.len() / 2);
+            for (f, v) in pairs(lp) {
+                map.insert(f.bytes, Key::new(v.bytes));
             }
             *self = HashValue::Table(map);
         }
@@ -217,7 +229,7 @@ impl HashValue {
     /// visited entry) never hide an entry present for the whole scan.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match self {
-            HashValue::Listpack(v) => (0, v.iter().map(pair).collect()),
+            HashValue::Listpack(_) => (0, self.iter().collect()),
             HashValue::Table(m) => {
                 let len = m.len();
                 let mut next = if cursor == 0 || cursor > len as u64 {

@@ -15,6 +15,7 @@
 
 pub mod hash;
 pub mod list;
+pub mod listpack;
 pub mod set;
 pub mod zset;
 
@@ -160,14 +161,13 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
         Value::Str(s) => s.len(),
         Value::List(l) => extrapolate(l.iter().map(|b| stored(b.len())), l.len(), samples),
         Value::Hash(h) => {
-            let index = if h.encoding_name() == "listpack" {
-                0
-            } else {
-                BUCKET
-            };
+            let listpack = h.encoding_name() == "listpack";
             extrapolate(
-                h.iter()
-                    .map(|(f, v)| stored(f.len()) + stored(v.len()) + index),
+                h.iter().map(|(f, v)| match listpack {
+                    // Both strings packed with a one- or two-byte length each.
+                    true => f.len() + v.len() + 2,
+                    false => stored(f.len()) + stored(v.len()) + BUCKET,
+                }),
                 h.len(),
                 samples,
             )
