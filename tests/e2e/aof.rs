@@ -845,7 +845,18 @@ fn unwritable_aof_refuses_writes_with_misconf_and_recovers() {
     assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
     let misconf = b"MISCONF Errors writing to the AOF file: File too large".to_vec();
     assert_eq!(c.run("SET other 1"), Frame::Error(misconf.clone().into()));
-    assert_eq!(c.run("PING"), Frame::Error(misconf.into()));
+    assert_eq!(c.run("PING"), Frame::Error(misconf.clone().into()));
+    // Inside MULTI the write is refused at queue time and EXEC discards the transaction.
+    ok(&mut c, "MULTI");
+    assert_eq!(c.run("SET other 1"), Frame::Error(misconf.into()));
+    assert_eq!(
+        c.run("EXEC"),
+        Frame::Error(
+            b"EXECABORT Transaction discarded because of previous errors."
+                .to_vec()
+                .into()
+        )
+    );
     assert_eq!(text(&c.run("GET before")), b"1");
     assert_eq!(text(&c.run("GET big")), big.as_bytes());
     // Nothing half-written stays in the file.

@@ -306,6 +306,128 @@ fn watch_aborts_exec_when_another_client_writes() {
     assert_eq!(a.run("GET w"), Frame::bulk("3"));
 }
 
+/// Inside MULTI the write gate runs at queue time, as in Redis: a write refused with
+/// `-OOM`, `-NOREPLICAS` or `-READONLY` is not QUEUED and EXEC discards the transaction. Under
+/// `maxmemory` every command but EXEC/DISCARD is refused while queueing (queueing costs
+/// memory). Writes refused only after queueing make EXEC itself fail with
+/// `-EXECABORT Transaction discarded because of: <error>`.
+#[test]
+fn write_gate_refuses_at_queue_time_inside_multi() {
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut a = server.conn();
+    let mut b = server.conn();
+    a.run("SET k v");
+    let aborted = "EXECABORT Transaction discarded because of previous errors.";
+
+    let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+    assert_eq!(b.run("CONFIG SET maxmemory 1"), Frame::OK);
+    assert_eq!(a.run("MULTI"), Frame::OK);
+    assert_eq!(
+        err_text(&a.run("GET k")),
+        oom,
+        "any command is refused in MULTI"
+    );
+    assert_eq!(err_text(&a.run("SET a 1")), oom);
+    assert_eq!(err_text(&a.run("EXEC")), aborted);
+    assert_eq!(a.run("MULTI"), Frame::OK);
+    assert_eq!(a.run("DISCARD"), Frame::OK, "DISCARD still runs");
+    assert_eq!(b.run("CONFIG SET maxmemory 0"), Frame::OK);
+
+    let noreplicas = "NOREPLICAS Not enough good replicas to write.";
+    assert_eq!(b.run("CONFIG SET min-replicas-to-write 1"), Frame::OK);
+    assert_eq!(a.run("MULTI"), Frame::OK);
+    assert_eq!(err_text(&a.run("SET a 1")), noreplicas);
+    assert_eq!(a.run("GET k"), Frame::simple("QUEUED"));
+    assert_eq!(err_text(&a.run("EXEC")), aborted);
+    // Refused only after queueing: EXEC itself is refused and the transaction is gone.
+    assert_eq!(b.run("CONFIG SET min-replicas-to-write 0"), Frame::OK);
+    assert_eq!(a.run("MULTI"), Frame::OK);
+    assert_eq!(a.run("SET a 1"), Frame::simple("QUEUED"));
+    assert_eq!(b.run("CONFIG SET min-replicas-to-write 1"), Frame::OK);
+    assert_eq!(
+        err_text(&a.run("EXEC")),
+        format!("EXECABORT Transaction discarded because of: {noreplicas}")
+    );
+    assert_eq!(err_text(&a.run("EXEC")), "ERR EXEC without MULTI");
+    // A read-only transaction passes the gate.
+    a.run("MULTI");
+    a.run("GET k");
+    assert_eq!(a.run("EXEC"), Frame::Array(vec![Frame::bulk("v")]));
+    assert_eq!(b.run("CONFIG SET min-replicas-to-write 0"), Frame::OK);
+
+    // A replica of a primary that is not there (port 1 refuses connections).
+    assert_eq!(b.run("REPLICAOF 127.0.0.1 1"), Frame::OK);
+    assert_eq!(a.run("MULTI"), Frame::OK);
+    assert_eq!(
+        err_text(&a.run("SET a 1")),
+        "READONLY You can't write against a read only replica."
+    );
+    assert_eq!(a.run("GET k"), Frame::simple("QUEUED"));
+    assert_eq!(err_text(&a.run("EXEC")), aborted);
+    assert_eq!(b.run("REPLICAOF NO ONE"), Frame::OK);
+    assert_eq!(a.run("GET a"), Frame::Null, "no refused write ran");
+}
+
+/// `dir` and `dbfilename` are Redis's protected configs: CONFIG SET refuses them unless
+/// `enable-protected-configs` (immutable) allows it. Every name is checked before any value
+/// is set, so a refused command changes nothing.
+#[test]
+fn protected_configs_need_enable_protected_configs() {
+    let denied = |name: &str| {
+        format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config")
+    };
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut c = server.conn();
+    let dir = server.dir().to_str().unwrap().to_string();
+    assert_eq!(
+        err_text(&c.cmd(&["CONFIG", "SET", "dir", &dir])),
+        denied("dir")
+    );
+    assert_eq!(
+        err_text(&c.run("CONFIG SET dbfilename other.rdb")),
+        denied("dbfilename")
+    );
+    assert_eq!(
+        err_text(&c.run("CONFIG SET hz abc dbfilename other.rdb")),
+        denied("dbfilename"),
+        "names are checked before values"
+    );
+    assert_eq!(
+        err_text(&c.run("CONFIG SET hz 11 dbfilename other.rdb")),
+        denied("dbfilename")
+    );
+    assert_eq!(
+        c.run("CONFIG GET hz"),
+        Frame::Array(vec![Frame::bulk("hz"), Frame::bulk("10")]),
+        "nothing changed"
+    );
+    assert_eq!(
+        c.run("CONFIG GET enable-protected-configs"),
+        Frame::Array(vec![
+            Frame::bulk("enable-protected-configs"),
+            Frame::bulk("no")
+        ])
+    );
+    assert_eq!(
+        err_text(&c.run("CONFIG SET enable-protected-configs yes")),
+        "ERR CONFIG SET failed (possibly related to argument 'enable-protected-configs') - can't set immutable config"
+    );
+    // `local` lets loopback clients (the harness binds 127.0.0.1); `yes` lets everyone.
+    for setting in ["local", "yes"] {
+        let server = Server::start(Flavor::subject(), &["--enable-protected-configs", setting]);
+        let mut c = server.conn();
+        let dir = server.dir().to_str().unwrap().to_string();
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "dir", &dir]),
+            Frame::OK,
+            "{setting}"
+        );
+        assert_eq!(c.run("CONFIG SET dbfilename other.rdb"), Frame::OK);
+        assert_eq!(c.run("SAVE"), Frame::OK);
+        assert!(server.dir().join("other.rdb").exists(), "{setting}");
+    }
+}
+
 #[test]
 fn client_list_kill_and_reply_modes() {
     let server = Server::ferrokv();

@@ -201,7 +201,10 @@ fn failed_bgsave_refuses_writes_until_a_save_succeeds() {
     conn.run("SET k v");
     let dir = server.dir().join("snapdir");
     std::fs::create_dir(&dir).unwrap();
-    conn.cmd(&["CONFIG", "SET", "dir", dir.to_str().unwrap()]);
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "dir", dir.to_str().unwrap()]),
+        Frame::OK
+    );
     std::fs::remove_dir(&dir).unwrap();
     conn.run("BGSAVE");
     assert_eq!(wait_save_finished(&mut conn, 0), "err");
@@ -216,10 +219,80 @@ fn failed_bgsave_refuses_writes_until_a_save_succeeds() {
         "reads must keep working"
     );
     std::fs::create_dir(&dir).unwrap();
+    // Redis chdir()s to `dir`, so the recreated directory must be set again.
+    assert_eq!(
+        conn.cmd(&["CONFIG", "SET", "dir", dir.to_str().unwrap()]),
+        Frame::OK
+    );
     conn.run("BGSAVE");
     assert_eq!(wait_save_finished(&mut conn, 0), "ok");
     assert_eq!(conn.run("SET k2 v"), Frame::OK);
     assert!(dir.join("dump.rdb").exists());
+}
+
+/// Redis's reply to a write while a failed BGSAVE stops writes.
+const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+fn error_text(f: Frame) -> String {
+    match f {
+        Frame::Error(e) => String::from_utf8_lossy(&e).into_owned(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// `-MISCONF` inside MULTI: a write queued before the save failed makes EXEC itself fail
+/// (`EXECABORT ... because of: MISCONF ...`); a write sent after it is refused at queue time
+/// and EXEC answers `EXECABORT ... previous errors.`, as in Redis.
+#[test]
+fn misconf_refuses_writes_inside_multi_at_queue_time() {
+    let server = Server::start(
+        Flavor::subject(),
+        &["--save", "3600 1", "--enable-protected-configs", "yes"],
+    );
+    let mut conn = server.conn();
+    let mut other = server.conn();
+    conn.run("SET k v");
+    let dir = server.dir().join("snapdir");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.to_str().unwrap();
+    assert_eq!(conn.cmd(&["CONFIG", "SET", "dir", path]), Frame::OK);
+    assert_eq!(conn.run("MULTI"), Frame::OK);
+    assert_eq!(conn.run("SET queued 1"), Frame::simple("QUEUED"));
+    std::fs::remove_dir(&dir).unwrap();
+    other.run("BGSAVE");
+    assert_eq!(wait_save_finished(&mut other, 0), "err");
+    assert_eq!(
+        error_text(conn.run("EXEC")),
+        format!("EXECABORT Transaction discarded because of: {MISCONF_RDB}")
+    );
+    assert_eq!(error_text(conn.run("EXEC")), "ERR EXEC without MULTI");
+
+    assert_eq!(conn.run("MULTI"), Frame::OK);
+    assert_eq!(error_text(conn.run("SET a 1")), MISCONF_RDB);
+    assert_eq!(error_text(conn.run("PING")), MISCONF_RDB);
+    assert_eq!(conn.run("GET k"), Frame::simple("QUEUED"));
+    assert_eq!(
+        error_text(conn.run("EXEC")),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(conn.run("MULTI"), Frame::OK);
+    assert_eq!(conn.run("GET k"), Frame::simple("QUEUED"));
+    assert_eq!(
+        conn.run("EXEC"),
+        Frame::Array(vec![Frame::bulk("v")]),
+        "reads still run"
+    );
+    assert_eq!(conn.run("GET queued"), Frame::Null);
+    assert_eq!(conn.run("GET a"), Frame::Null);
+
+    // Writable again once a save succeeds (Redis chdir()s, so set `dir` again).
+    std::fs::create_dir(&dir).unwrap();
+    assert_eq!(conn.cmd(&["CONFIG", "SET", "dir", path]), Frame::OK);
+    conn.run("BGSAVE");
+    assert_eq!(wait_save_finished(&mut conn, 0), "ok");
+    assert_eq!(conn.run("MULTI"), Frame::OK);
+    assert_eq!(conn.run("SET a 1"), Frame::simple("QUEUED"));
+    assert_eq!(conn.run("EXEC"), Frame::Array(vec![Frame::OK]));
 }
 
 #[test]

@@ -159,8 +159,10 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
                     c.addr.ip()
                 });
-            let mut next = node.cfg.clone();
+            // As Redis: every name is checked (unknown, repeated, immutable, protected)
+            // before any value, and nothing changes unless all of them apply.
             let mut names = std::collections::HashSet::new();
+            let mut directives = Vec::with_capacity(argv.len() / 2);
             for pair in argv[2..].chunks(2) {
                 let name = lossy(&pair[0]);
                 let Some(d) = Config::directive(&name) else {
@@ -190,7 +192,11 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                         "CONFIG SET failed (possibly related to argument '{name}') - can't set {what} config"
                     )));
                 }
-                (d.set)(&mut next, &lossy(&pair[1])).map_err(|e| {
+                directives.push((d, name, lossy(&pair[1])));
+            }
+            let mut next = node.cfg.clone();
+            for (d, name, value) in directives {
+                (d.set)(&mut next, &value).map_err(|e| {
                     CmdError::msg_owned(format!(
                         "CONFIG SET failed (possibly related to argument '{name}') - {e}"
                     ))

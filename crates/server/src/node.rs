@@ -5,8 +5,11 @@
 //!
 //! 1. Set the command's clock (`now_ms`) and expiry mode (role) on the keyspace.
 //! 2. Look the command up (node commands first, then the keyspace table) and check arity.
-//! 3. Gatekeeping, in Redis's order: authentication, pub/sub context, MULTI queueing,
-//!    `maxmemory` (evict or `-OOM`), read-only replica.
+//! 3. Gatekeeping, in Redis's order: authentication, `enable-debug-command`, the write gate
+//!    (`maxmemory`: evict or `-OOM`; `-MISCONF`; `-NOREPLICAS`; `-READONLY` replica; EXEC
+//!    checked for its queued commands), pub/sub context, `-LOADING`, `-MASTERDOWN`, then MULTI
+//!    queueing, so a refused command is never queued and EXEC then answers `-EXECABORT`.
+//!    Refusals count as `rejected_calls`, errors of commands that ran as `failed_calls`.
 //! 4. Execute. Keyspace commands return [`Executed`]: the reply, the propagation form, and
 //!    possibly a [`Block`](ferrokv_store::cmd::Block) request.
 //! 5. After a write: propagate (expiry `DEL`s first, MULTI/EXEC around several commands),
@@ -419,7 +422,29 @@ impl Node {
                 crate::config::DEBUG_COMMAND_DENIED,
             )));
         }
-        if client.in_pubsub_context() && !commands::allowed_in_pubsub(cmd.name()) {
+        // The write gate, in Redis's place: before the pub/sub, loading and stale-data
+        // checks and before MULTI queueing, so a refused command is never QUEUED (EXEC then
+        // answers EXECABORT). EXEC is gated by what it would run; a refusal there discards
+        // the transaction.
+        let exec_flags = match client.multi.as_ref() {
+            Some(tx) if cmd.name() == "exec" => tx.flags,
+            _ => 0,
+        };
+        let pubsub = client.in_pubsub_context();
+        if let Err(e) = self.check_write_allowed(cmd.name(), flags, from_master, in_multi) {
+            self.flag_multi_error(id);
+            return Err(Stop::Rejected(e));
+        }
+        if exec_flags != 0 {
+            if let Err(e) = self.check_write_allowed("exec", exec_flags, from_master, false) {
+                self.discard_transaction(id);
+                return Err(Stop::Rejected(CmdError::Coded(
+                    "EXECABORT",
+                    format!("Transaction discarded because of: {}", e.to_line()).into(),
+                )));
+            }
+        }
+        if pubsub && !commands::allowed_in_pubsub(cmd.name()) {
             return Err(Stop::Rejected(CmdError::msg_owned(format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 cmd.name()
@@ -428,18 +453,6 @@ impl Node {
         if self.loading.is_some() && flags & store_cmd::LOADING == 0 {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::Loading));
-        }
-        if !from_master && cmd.name().eq_ignore_ascii_case("ping") {
-            // Redis refuses PING too while writes are refused for a disk error, so health
-            // checks notice.
-            if crate::bgsave::refuses_writes(self) {
-                self.flag_multi_error(id);
-                return Err(Stop::Rejected(CmdError::Misconf));
-            }
-            if let Some(e) = crate::aof::write_denied(self) {
-                self.flag_multi_error(id);
-                return Err(Stop::Rejected(e));
-            }
         }
         if self.refuses_stale(id, flags) {
             self.flag_multi_error(id);
@@ -452,27 +465,12 @@ impl Node {
                     "Command not allowed inside a transaction",
                 )));
             }
-            // Refused at queue time as Redis does (the transaction then fails EXECABORT).
-            self.check_write_allowed(id, flags, from_master)?;
             let c = self.clients.get_mut(&id).expect("checked above");
             let tx = c.multi.as_mut().expect("in multi");
             tx.queued.push(argv.to_vec());
             tx.flags |= flags;
             return Ok(Ran::Queued);
         }
-        if in_multi && cmd.name() == "exec" {
-            // EXEC is gated by what it would run; a refusal discards the transaction.
-            let queued = self.clients.get(&id).and_then(|c| c.multi.as_ref());
-            let tx_flags = queued.map_or(0, |tx| tx.flags);
-            if let Err(Stop::Rejected(e)) = self.check_write_allowed(id, tx_flags, from_master) {
-                self.discard_transaction(id);
-                return Err(Stop::Rejected(CmdError::Coded(
-                    "EXECABORT",
-                    format!("Transaction discarded because of: {}", e.to_line()).into(),
-                )));
-            }
-        }
-        self.check_write_allowed(id, flags, from_master)?;
         match self.run_command(id, cmd, argv, false) {
             Ok(Some(frame)) => Ok(Ran::Reply(frame)),
             Ok(None) => Ok(Ran::Blocked),
@@ -480,42 +478,45 @@ impl Node {
         }
     }
 
-    /// `-OOM`, `-MISCONF`, `-NOREPLICAS`, `-READONLY` checks for a command with `flags`
-    /// from a client whose `master` flag the caller already read (the primary's link is
-    /// never refused).
+    /// The write gate, in Redis's order: `-OOM`, `-MISCONF`, `-NOREPLICAS`, `-READONLY`, for
+    /// command `name` with `flags` from a client that is `in_multi` or not. Commands from our
+    /// primary always pass.
+    ///
+    /// Inside MULTI every command but EXEC, DISCARD, QUIT and RESET counts as `denyoom`
+    /// (queueing costs memory). PING is refused like a write while a disk error refuses
+    /// writes, so health checks notice.
     fn check_write_allowed(
         &mut self,
-        id: ClientId,
+        name: &str,
         flags: u32,
         from_master: bool,
-    ) -> Result<(), Stop> {
+        in_multi: bool,
+    ) -> Result<(), CmdError> {
         if from_master {
             return Ok(());
         }
-        if flags & store_cmd::DENYOOM != 0 && self.cfg.maxmemory > 0 && !self.is_replica() {
+        let write = flags & store_cmd::WRITE != 0;
+        let deny_oom = flags & store_cmd::DENYOOM != 0
+            || (in_multi && !matches!(name, "exec" | "discard" | "quit" | "reset"));
+        if deny_oom && self.cfg.maxmemory > 0 && !self.is_replica() {
             self.perform_evictions();
             if self.used_memory_now() > self.cfg.maxmemory as u64 {
-                self.flag_multi_error(id);
-                return Err(Stop::Rejected(CmdError::Oom));
+                return Err(CmdError::Oom);
             }
         }
-        if flags & store_cmd::WRITE != 0 && crate::bgsave::refuses_writes(self) {
-            self.flag_multi_error(id);
-            return Err(Stop::Rejected(CmdError::Misconf));
-        }
-        if flags & store_cmd::WRITE != 0 {
+        if write || name == "ping" {
+            if crate::bgsave::refuses_writes(self) {
+                return Err(CmdError::Misconf);
+            }
             if let Some(e) = crate::aof::write_denied(self) {
-                self.flag_multi_error(id);
-                return Err(Stop::Rejected(e));
+                return Err(e);
             }
         }
-        if flags & store_cmd::WRITE != 0 && self.too_few_good_replicas() {
-            self.flag_multi_error(id);
-            return Err(Stop::Rejected(CmdError::NoReplicas));
+        if write && self.too_few_good_replicas() {
+            return Err(CmdError::NoReplicas);
         }
-        if flags & store_cmd::WRITE != 0 && self.is_replica() && self.cfg.replica_read_only {
-            self.flag_multi_error(id);
-            return Err(Stop::Rejected(CmdError::ReadOnly));
+        if write && self.is_replica() && self.cfg.replica_read_only {
+            return Err(CmdError::ReadOnly);
         }
         Ok(())
     }
