@@ -397,9 +397,10 @@ fn corruption_missing_files_and_bad_manifests_refuse_to_start() {
     );
 }
 
-/// One crash round: a writer thread SETs `k:<i>` as fast as it can and records the last
-/// acknowledged i; the server is SIGKILLed at a random moment. Returns (acked, found).
-fn crash_round(s: &mut Server, rng: &mut rand::rngs::StdRng, round: usize) -> (u64, u64) {
+/// One crash round: a writer thread SETs `r<round>:<i>` as fast as it can and records the
+/// last acknowledged i; the server is SIGKILLed after 200-1200 ms and restarted. Returns
+/// (writes acknowledged, present after the restart, how long the writes ran).
+fn crash_round(s: &mut Server, rng: &mut rand::rngs::StdRng, round: usize) -> (u64, u64, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let addr = s.addr();
@@ -419,8 +420,10 @@ fn crash_round(s: &mut Server, rng: &mut rand::rngs::StdRng, round: usize) -> (u
             }
         })
     };
+    let writing = Instant::now();
     thread::sleep(Duration::from_millis(rng.gen_range(200..1200)));
     s.kill();
+    let wrote_for = writing.elapsed();
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let acked = acked.load(Ordering::Acquire);
@@ -432,7 +435,7 @@ fn crash_round(s: &mut Server, rng: &mut rand::rngs::StdRng, round: usize) -> (u
             found += 1;
         }
     }
-    (acked, found)
+    (acked, found, wrote_for)
 }
 
 fn seed() -> u64 {
@@ -463,7 +466,7 @@ fn crash_with_appendfsync_always_keeps_every_acknowledged_write() {
         &["--appendonly", "yes", "--appendfsync", "always"],
     );
     for round in 0..rounds() {
-        let (acked, found) = crash_round(&mut s, &mut rng, round);
+        let (acked, found, _) = crash_round(&mut s, &mut rng, round);
         println!("appendfsync always round {round}: acknowledged {acked}, present after restart {found}, lost {}", acked - found);
         assert!(acked > 0, "no write was acknowledged (SEED={seed})");
         assert_eq!(found, acked, "acknowledged writes lost (SEED={seed})");
@@ -481,13 +484,13 @@ fn crash_with_appendfsync_everysec_loses_at_most_two_seconds() {
         &["--appendonly", "yes", "--appendfsync", "everysec"],
     );
     for round in 0..rounds() {
-        let started = Instant::now();
-        let (acked, found) = crash_round(&mut s, &mut rng, round);
-        let rate = acked as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let (acked, found, wrote_for) = crash_round(&mut s, &mut rng, round);
+        let rate = acked as f64 / wrote_for.as_secs_f64().max(0.001);
         let lost = acked - found;
         println!("appendfsync everysec round {round}: acknowledged {acked}, present after restart {found}, lost {lost} (~{:.2} s of writes)", lost as f64 / rate.max(1.0));
-        // A process crash keeps the page cache: what was written survives; only a power
-        // loss could lose the last unsynced second. Allow the documented bound.
+        // A process crash keeps the page cache: what was written survives. What is lost is
+        // what waited in the AOF buffer: while a background fsync runs, everysec postpones
+        // writes for up to 2 s (as Redis does), so up to 2 s of writes. Allow that bound.
         assert!(
             lost as f64 <= 2.0 * rate + 1.0,
             "lost {lost} of {acked} (SEED={seed})"
@@ -842,7 +845,14 @@ fn unwritable_aof_refuses_writes_with_misconf_and_recovers() {
     limit((size + 100).to_string());
     let big = "x".repeat(1000);
     assert_eq!(text(&c.run(&format!("SET big {big}"))), b"OK");
-    assert_eq!(info_field(&mut c, "aof_last_write_status"), "err");
+    // Under `appendfsync everysec` the write may wait (up to 2 s, as in Redis) for a
+    // background fsync still running, after the reply went out.
+    eventually(Duration::from_secs(5), || {
+        match info_field(&mut c, "aof_last_write_status").as_str() {
+            "err" => Ok(()),
+            other => Err(other.to_string()),
+        }
+    });
     let misconf = b"MISCONF Errors writing to the AOF file: File too large".to_vec();
     assert_eq!(c.run("SET other 1"), Frame::Error(misconf.clone().into()));
     assert_eq!(c.run("PING"), Frame::Error(misconf.clone().into()));
