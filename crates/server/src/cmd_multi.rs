@@ -96,7 +96,8 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
             Ok(None) => Frame::NullArray,
             Err(e) => Frame::Error(Bytes::from(e.to_line())),
         };
-        node.record_executed(cmd, argv, start.elapsed(), &reply);
+        let name = commands::stat_name(cmd.name(), argv);
+        node.stats.record_executed(name, start.elapsed(), &reply);
         replies.push(reply);
     }
     node.stream.end_transaction();

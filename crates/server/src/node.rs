@@ -316,12 +316,12 @@ impl Node {
             }
             Err(Stop::Failed(e)) => (Some(Frame::Error(Bytes::from(e.to_line()))), false),
         };
-        if let Some(Frame::Error(line)) = &reply {
-            self.stats.record_error(line);
+        match (&reply, executed) {
+            (Some(r), true) => self.stats.record_executed(stat, elapsed, r),
+            (Some(Frame::Error(line)), false) => self.stats.record_error(line),
+            _ => {}
         }
-        if let (true, Some(name)) = (executed, stat) {
-            let failed = matches!(reply, Some(Frame::Error(_)));
-            self.stats.record_call(name, elapsed, failed);
+        if let (true, Some(_)) = (executed, stat) {
             let threshold = self.cfg.slowlog_log_slower_than;
             if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
                 self.slowlog
@@ -542,26 +542,6 @@ impl Node {
             .is_some();
         self.unwatch_all(id);
         had
-    }
-
-    /// Counts one execution of `cmd` that replied `reply` for INFO commandstats and
-    /// errorstats (commands run by EXEC; `handle` does the same for the others).
-    pub(crate) fn record_executed(
-        &mut self,
-        cmd: commands::Command,
-        argv: &[Bytes],
-        elapsed: std::time::Duration,
-        reply: &Frame,
-    ) {
-        let failed = if let Frame::Error(line) = reply {
-            self.stats.record_error(line);
-            true
-        } else {
-            false
-        };
-        if let Some(name) = commands::stat_name(cmd.name(), argv) {
-            self.stats.record_call(name, elapsed, failed);
-        }
     }
 
     fn flag_multi_error(&mut self, id: ClientId) {

@@ -107,6 +107,25 @@ impl Stats {
         s.failed += u64::from(failed);
     }
 
+    /// One execution of a command that replied `reply`: its error under errorstats, its call
+    /// under `name` (`None`: a command INFO does not count, e.g. an unknown subcommand).
+    pub fn record_executed(
+        &mut self,
+        name: Option<&'static str>,
+        elapsed: Duration,
+        reply: &ferrokv_proto::resp::Frame,
+    ) {
+        let failed = if let ferrokv_proto::resp::Frame::Error(line) = reply {
+            self.record_error(line);
+            true
+        } else {
+            false
+        };
+        if let Some(name) = name {
+            self.record_call(name, elapsed, failed);
+        }
+    }
+
     /// `name` refused before it ran (arity, NOAUTH, OOM, MISCONF, READONLY, ...).
     pub fn record_rejected(&mut self, name: &'static str) {
         self.commands.entry(CmdName(name)).or_default().rejected += 1;
