@@ -27,7 +27,6 @@ use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
     DENYOOM, FAST, NOSCRIPT, READONLY, WRITE,
 };
-use crate::key::Key;
 use crate::value::list::End;
 use crate::value::{ListValue, Value};
 
@@ -242,9 +241,8 @@ fn lrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let out = match ctx.get_list(key)? {
         Some(list) => match list.range(start, end) {
             Some((s, e)) => list
-                .items
-                .range(s..=e)
-                .map(|v| Frame::Bulk(copy(v.as_slice())))
+                .iter_range(s, e)
+                .map(|v| Frame::Bulk(copy(v)))
                 .collect(),
             None => Vec::new(),
         },
@@ -273,7 +271,7 @@ fn lset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let index = args.next_i64()?;
     let value = args.next_bytes()?;
     let pos = list.resolve(index).ok_or(CmdError::IndexOutOfRange)?;
-    list.items[pos] = Key::new(value);
+    list.set(pos, value);
     Ok(Executed::write(Frame::ok()))
 }
 
@@ -291,10 +289,10 @@ fn linsert(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Some(list) = ctx.get_list(key)? else {
         return Ok(Executed::read(Frame::Integer(0)));
     };
-    let Some(pos) = list.items.iter().position(|v| v.as_slice() == &pivot[..]) else {
+    let Some(pos) = list.iter().position(|v| v == &pivot[..]) else {
         return Ok(Executed::read(Frame::Integer(-1)));
     };
-    list.items.insert(pos + after as usize, Key::new(value));
+    list.insert(pos + after as usize, value);
     Ok(Executed::write(Frame::Integer(list.len() as i64)))
 }
 
@@ -305,39 +303,36 @@ fn lrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Some(list) = ctx.get_list(key)? else {
         return Ok(Executed::read(Frame::Integer(0)));
     };
-    let limit = count.unsigned_abs(); // 0 = all
-    let mut removed: u64 = 0;
-    if count >= 0 {
-        list.items.retain(|v| {
-            if v.as_slice() == &elem[..] && (limit == 0 || removed < limit) {
-                removed += 1;
-                false
-            } else {
-                true
-            }
-        });
+    let limit = match count.unsigned_abs() {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    let removed = if count >= 0 {
+        let mut matched = 0;
+        list.remove_where(|_, v| {
+            let drop = matched < limit && v == &elem[..];
+            matched += drop as usize;
+            drop
+        })
     } else {
         // Mark matches from the tail, then drop them in one pass.
-        let mut doomed = Vec::new();
-        let mut i = list.items.len();
-        while i > 0 && (doomed.len() as u64) < limit {
-            i -= 1;
-            if list.items[i].as_slice() == &elem[..] {
-                doomed.push(i);
-            }
-        }
-        removed = doomed.len() as u64;
-        let mut next = doomed.iter().rev().peekable();
-        let mut idx = 0;
-        list.items.retain(|_| {
-            let drop = next.peek() == Some(&&idx);
+        let len = list.len();
+        let mut doomed: Vec<usize> = list
+            .iter()
+            .rev()
+            .enumerate()
+            .filter(|(_, v)| *v == &elem[..])
+            .map(|(i, _)| len - 1 - i)
+            .take(limit)
+            .collect();
+        list.remove_where(|pos, _| {
+            let drop = doomed.last() == Some(&pos);
             if drop {
-                next.next();
+                doomed.pop();
             }
-            idx += 1;
-            !drop
-        });
-    }
+            drop
+        })
+    };
     ctx.delete_if_empty(key);
     let reply = Frame::Integer(removed as i64);
     Ok(if removed == 0 {
@@ -355,13 +350,7 @@ fn ltrim(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::ok()));
     };
     let before = list.len();
-    match list.range(start, end) {
-        Some((s, e)) => {
-            list.items.truncate(e + 1);
-            list.items.drain(..s);
-        }
-        None => list.items.clear(),
-    }
+    list.keep_range(list.range(start, end));
     let changed = list.len() != before;
     ctx.delete_if_empty(key);
     Ok(if changed {
@@ -418,9 +407,13 @@ fn lpos(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let want = count.map_or(1, |c| if c == 0 { u64::MAX } else { c });
     let mut matches: u64 = 0;
     let mut found = Vec::new();
-    for step in 0..limit {
+    let elements: Box<dyn Iterator<Item = &[u8]>> = match from_tail {
+        true => Box::new(list.iter().rev()),
+        false => Box::new(list.iter()),
+    };
+    for (step, v) in elements.take(limit).enumerate() {
         let i = if from_tail { len - 1 - step } else { step };
-        if list.items[i].as_slice() == &elem[..] {
+        if v == &elem[..] {
             matches += 1;
             if matches > skip {
                 found.push(Frame::Integer(i as i64));

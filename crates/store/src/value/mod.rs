@@ -159,7 +159,7 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
     let base = std::mem::size_of::<Value>() + 16;
     base + match value {
         Value::Str(s) => s.len(),
-        Value::List(l) => extrapolate(l.iter().map(|b| stored(b.len())), l.len(), samples),
+        Value::List(l) => l.allocated_bytes(),
         Value::Hash(h) => {
             let listpack = h.encoding_name() == "listpack";
             extrapolate(
