@@ -29,7 +29,9 @@ pub type Pair<'a> = (&'a [u8], &'a [u8]);
 pub enum HashValue {
     /// Field, value, field, value...
     Listpack(Listpack),
-    Table(HashTable),
+    /// Boxed: the table is 120 bytes, and most hashes are small, so a listpack hash costs
+    /// 32 bytes plus its buffer instead of the larger variant's size.
+    Table(Box<HashTable>),
 }
 
 impl Default for HashValue {
@@ -97,7 +99,7 @@ impl HashValue {
         } else {
             let mut map = HashTable::default();
             map.reserve(pairs.len());
-            HashValue::Table(map)
+            HashValue::Table(Box::new(map))
         };
         for (f, v) in &pairs {
             h.store(f.as_ref(), v.as_ref());
@@ -218,7 +220,7 @@ impl HashValue {
             for (f, v) in pairs(lp) {
                 map.insert(f.bytes, Key::new(v.bytes));
             }
-            *self = HashValue::Table(map);
+            *self = HashValue::Table(Box::new(map));
         }
     }
 

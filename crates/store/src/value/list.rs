@@ -67,6 +67,14 @@ fn varint_len(mut n: usize) -> usize {
     k
 }
 
+/// The capacity a chunk buffer of capacity `cap` grows to when it must hold `want` bytes:
+/// a quarter more (at least 16 bytes), never past a full chunk unless one element needs it.
+/// Pushes copy each byte a bounded number of times, and a buffer carries at most a quarter
+/// of slack (doubling would leave up to half of a small list's buffer unused).
+fn grown(cap: usize, want: usize) -> usize {
+    want.max((cap + (cap / 4).max(16)).min(CHUNK_BYTES))
+}
+
 fn entry_len(s: &[u8]) -> usize {
     s.len() + 2 * varint_len(s.len())
 }
@@ -143,6 +151,11 @@ impl Chunk {
             self.buf.drain(..self.head);
             self.head = 0;
         }
+        let want = self.buf.len() + size;
+        if want > self.buf.capacity() {
+            self.buf
+                .reserve_exact(grown(self.buf.capacity(), want) - self.buf.len());
+        }
         let at = self.buf.len();
         self.buf.resize(at + size, 0);
         write_entry(&mut self.buf[at..], s);
@@ -152,10 +165,9 @@ impl Chunk {
     fn push_front(&mut self, s: &[u8]) {
         let size = entry_len(s);
         if self.head < size {
-            // Regrow with headroom: doubling up to a full chunk, so a list built by LPUSH
-            // copies each byte O(1) times, and a full chunk has no slack.
+            // Regrow with headroom (see `grown`).
             let live = self.live_len();
-            let cap = (live + size).max((2 * live).min(CHUNK_BYTES));
+            let cap = grown(live, live + size);
             let mut buf = vec![0; cap];
             buf[cap - live..].copy_from_slice(&self.buf[self.head..]);
             self.buf = buf;
@@ -414,12 +426,14 @@ impl ListValue {
         match end {
             End::Left => {
                 if !self.chunks.front().is_some_and(|c| c.takes(size)) {
+                    self.new_chunk();
                     self.chunks.push_front(Chunk::default());
                 }
                 self.chunks[0].push_front(item);
             }
             End::Right => {
                 if !self.chunks.back().is_some_and(|c| c.takes(size)) {
+                    self.new_chunk();
                     self.chunks.push_back(Chunk::default());
                 }
                 let last = self.chunks.len() - 1;
@@ -427,6 +441,14 @@ impl ListValue {
             }
         }
         self.len += 1;
+    }
+
+    /// Makes room for one more chunk: exactly one for the first (most lists fit in one
+    /// chunk, and the deque would otherwise allocate room for four), doubling after that.
+    fn new_chunk(&mut self) {
+        if self.chunks.capacity() == 0 {
+            self.chunks.reserve_exact(1);
+        }
     }
 
     /// Removes an element from `end`; the reply's copy of it.

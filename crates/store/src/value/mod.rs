@@ -34,6 +34,16 @@ pub fn int_bytes(n: i64) -> Bytes {
     Bytes::copy_from_slice(buf.format(n).as_bytes())
 }
 
+/// Makes room for one more element in a compact encoding's vector (intset, sorted-set
+/// listpack), growing it by a quarter instead of doubling: these vectors are small and
+/// many, so doubling's slack (a 10-member sorted set held room for 16) is the memory that
+/// matters, while a quarter still keeps inserts amortised O(1).
+pub(crate) fn reserve_small<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.capacity() / 4).max(1));
+    }
+}
+
 /// Largest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 

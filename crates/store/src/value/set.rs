@@ -31,7 +31,8 @@ fn owned(member: &Key) -> Bytes {
 pub enum SetValue {
     /// Sorted, unique.
     Intset(Vec<i64>),
-    Table(MemberSet),
+    /// Boxed, so an intset costs 32 bytes plus its elements instead of the table's 120.
+    Table(Box<MemberSet>),
 }
 
 impl Default for SetValue {
@@ -80,7 +81,7 @@ impl SetValue {
         for m in &members {
             set.insert(m, ());
         }
-        SetValue::Table(set)
+        SetValue::Table(Box::new(set))
     }
 
     /// The members of an `intset`-encoded set, ascending (for the RDB writer).
@@ -116,6 +117,7 @@ impl SetValue {
                 Some(i) => match v.binary_search(&i) {
                     Ok(_) => false,
                     Err(pos) => {
+                        super::reserve_small(v);
                         v.insert(pos, i);
                         if v.len() > cfg.set_max_intset_entries {
                             self.convert_to_table();
@@ -206,7 +208,7 @@ impl SetValue {
             for n in v.iter() {
                 s.insert(&int_bytes(*n), ());
             }
-            *self = SetValue::Table(s);
+            *self = SetValue::Table(Box::new(s));
         }
     }
 }

@@ -370,6 +370,7 @@ fn list_insert(v: &mut Vec<(Key, f64)>, member: Key, score: f64) {
     let pos = v.partition_point(|(m, s)| {
         cmp_entry(*s, m.as_slice(), score, member.as_slice()) == Ordering::Less
     });
+    super::reserve_small(v);
     v.insert(pos, (member, score));
 }
 
