@@ -303,16 +303,15 @@ pub fn from_rdb(value: RdbValue, cfg: &StoreConfig) -> Option<Value> {
         RdbValue::String(s) => Value::Str(s),
         // Elements are copied into the list's own storage.
         RdbValue::List(items) => Value::List(Box::new(ListValue::from_items(items))),
-        RdbValue::Set(members) => Value::Set(Box::new(SetValue::from_members(
-            members.into_iter().map(own),
-            cfg,
-        ))),
-        RdbValue::SortedSet(entries) => Value::ZSet(Box::new(ZSetValue::from_pairs(
+        RdbValue::Set(members) => {
+            Value::Set(SetValue::from_members(members.into_iter().map(own), cfg))
+        }
+        RdbValue::SortedSet(entries) => Value::ZSet(ZSetValue::from_pairs(
             entries.into_iter().map(|(m, s)| (own(m), s)),
             cfg,
-        ))),
+        )),
         // Fields and values are copied into the hash's own storage.
-        RdbValue::Hash(pairs) => Value::Hash(Box::new(HashValue::from_pairs(pairs, cfg))),
+        RdbValue::Hash(pairs) => Value::Hash(HashValue::from_pairs(pairs, cfg)),
     })
 }
 

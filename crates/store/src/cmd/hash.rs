@@ -64,7 +64,7 @@ fn lookup_hash<'k>(
 /// The hash at `key`, created empty if missing (`WRONGTYPE` if another type).
 fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut HashValue, CmdError> {
     match ctx
-        .get_or_insert_with(key, || Value::Hash(Box::default()))
+        .get_or_insert_with(key, || Value::Hash(Default::default()))
         .0
     {
         Value::Hash(h) => Ok(h),

@@ -656,7 +656,7 @@ mod tests {
         assert_eq!(k.run("TOUCH s s"), int(2));
         assert_eq!(k.run("TYPE s"), Frame::simple("string"));
         assert_eq!(k.run("TYPE nokey"), Frame::simple("none"));
-        k.ks.set(0, b"h", Value::Hash(Box::default()));
+        k.ks.set(0, b"h", Value::Hash(Default::default()));
         assert_eq!(k.run("TYPE h"), Frame::simple("hash"));
     }
 
@@ -762,7 +762,7 @@ mod tests {
         for i in 0..30 {
             k.run(&format!("SET key:{i} v"));
         }
-        k.ks.set(0, b"h", Value::Hash(Box::default()));
+        k.ks.set(0, b"h", Value::Hash(Default::default()));
         assert_eq!(sorted(k.run("KEYS key:1*")).len(), 11);
         assert_eq!(sorted(k.run("KEYS h")), vec![bulk("h")]);
         let mut seen = std::collections::HashSet::new();

@@ -94,7 +94,7 @@ fn sadd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         None => {
             let mut set = SetValue::default();
             let n = members.iter().filter(|m| set.add(m, &cfg)).count();
-            ctx.set(key, Value::Set(Box::new(set)));
+            ctx.set(key, Value::Set(set));
             n
         }
     };
@@ -302,7 +302,7 @@ fn smove(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         None => {
             let mut set = SetValue::default();
             set.add(member, &cfg);
-            ctx.set(dst, Value::Set(Box::new(set)));
+            ctx.set(dst, Value::Set(set));
         }
     }
     Ok(Executed::write(Frame::Integer(1)))
@@ -367,7 +367,7 @@ fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn store_result(ctx: &mut Ctx, dst: &[u8], set: SetValue) -> Frame {
     let n = set.len();
     if n > 0 {
-        ctx.set(dst, Value::Set(Box::new(set)));
+        ctx.set(dst, Value::Set(set));
     } else {
         ctx.delete(dst);
     }

@@ -482,7 +482,7 @@ fn zadd_pairs(
             None => return Ok(Executed::read(nop_reply())),
         }
     } else {
-        ctx.get_or_insert_with(key, || Value::ZSet(Box::default()))
+        ctx.get_or_insert_with(key, || Value::ZSet(Default::default()))
     };
     let Value::ZSet(z) = value else {
         return Err(CmdError::WrongType);
@@ -819,7 +819,7 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(Bytes, f64)>) -> Executed {
     let n = items.len() as i64;
     if n > 0 {
         let z = ZSetValue::from_pairs(items, &ctx.ks.cfg);
-        ctx.set(dst, Value::ZSet(Box::new(z)));
+        ctx.set(dst, Value::ZSet(z));
         Executed::write(Frame::Integer(n))
     } else {
         let deleted = ctx.delete(dst);

@@ -144,17 +144,17 @@ fn build(g: Gen, cfg: &StoreConfig) -> Value {
     match g {
         Gen::Str(s) => Value::Str(Bytes::from(s)),
         Gen::List(items) => Value::List(Box::new(ListValue::from_items(bytes(items)))),
-        Gen::Set(m) => Value::Set(Box::new(SetValue::from_members(bytes(m), cfg))),
-        Gen::ZSet(e) => Value::ZSet(Box::new(ZSetValue::from_pairs(
+        Gen::Set(m) => Value::Set(SetValue::from_members(bytes(m), cfg)),
+        Gen::ZSet(e) => Value::ZSet(ZSetValue::from_pairs(
             e.into_iter().map(|(m, s)| (Bytes::from(m), s)),
             cfg,
-        ))),
-        Gen::Hash(p) => Value::Hash(Box::new(HashValue::from_pairs(
+        )),
+        Gen::Hash(p) => Value::Hash(HashValue::from_pairs(
             p.into_iter()
                 .map(|(f, v)| (Bytes::from(f), Bytes::from(v)))
                 .collect(),
             cfg,
-        ))),
+        )),
     }
 }
 
@@ -310,38 +310,27 @@ fn files_carry_the_rdb_types_redis_writes() {
     ks.set(
         0,
         b"intset",
-        Value::Set(Box::new(SetValue::from_members([b("1"), b("2")], &cfg))),
+        Value::Set(SetValue::from_members([b("1"), b("2")], &cfg)),
     );
     ks.set(
         0,
         b"set",
-        Value::Set(Box::new(SetValue::from_members([b("a")], &cfg))),
+        Value::Set(SetValue::from_members([b("a")], &cfg)),
     );
     ks.set(
         0,
         b"zlp",
-        Value::ZSet(Box::new(ZSetValue::from_pairs([(b("a"), 1.0)], &cfg))),
+        Value::ZSet(ZSetValue::from_pairs([(b("a"), 1.0)], &cfg)),
     );
     let big_z = many(129, "m").into_iter().map(|m| (m, 2.0));
-    ks.set(
-        0,
-        b"zsl",
-        Value::ZSet(Box::new(ZSetValue::from_pairs(big_z, &cfg))),
-    );
+    ks.set(0, b"zsl", Value::ZSet(ZSetValue::from_pairs(big_z, &cfg)));
     ks.set(
         0,
         b"hlp",
-        Value::Hash(Box::new(HashValue::from_pairs(
-            vec![(b("f"), b("v"))],
-            &cfg,
-        ))),
+        Value::Hash(HashValue::from_pairs(vec![(b("f"), b("v"))], &cfg)),
     );
     let big_h = many(513, "f").into_iter().map(|f| (f, b("v"))).collect();
-    ks.set(
-        0,
-        b"hht",
-        Value::Hash(Box::new(HashValue::from_pairs(big_h, &cfg))),
-    );
+    ks.set(0, b"hht", Value::Hash(HashValue::from_pairs(big_h, &cfg)));
     let file = save_to_vec(&ks);
     let mut types = std::collections::BTreeMap::new();
     for item in RdbReader::new(&file[..]).unwrap() {
@@ -374,27 +363,20 @@ fn loading_picks_encodings_for_the_loading_config() {
     };
     let mut ks = keyspace(big.clone());
     let pairs: Vec<(Bytes, Bytes)> = (0..600).map(|i| (b(&format!("f{i}")), b("v"))).collect();
-    ks.set(
-        0,
-        b"h",
-        Value::Hash(Box::new(HashValue::from_pairs(pairs, &big))),
-    );
+    ks.set(0, b"h", Value::Hash(HashValue::from_pairs(pairs, &big)));
     ks.set(
         0,
         b"s",
-        Value::Set(Box::new(SetValue::from_members(
+        Value::Set(SetValue::from_members(
             (0..600).map(|i| b(&i.to_string())),
             &big,
-        ))),
+        )),
     );
     let mut small = keyspace(StoreConfig::default());
     small.set(
         0,
         b"h2",
-        Value::Hash(Box::new(HashValue::from_pairs(
-            vec![(b("f"), b("v"))],
-            &big,
-        ))),
+        Value::Hash(HashValue::from_pairs(vec![(b("f"), b("v"))], &big)),
     );
     assert_eq!(
         ks.db(0)
@@ -431,7 +413,7 @@ fn sample_file() -> Vec<u8> {
     ks.set(
         1,
         b"z",
-        Value::ZSet(Box::new(ZSetValue::from_pairs([(b("m"), 1.5)], &cfg))),
+        Value::ZSet(ZSetValue::from_pairs([(b("m"), 1.5)], &cfg)),
     );
     ks.db_mut(1).set_expire(b"z", Some(NOW + 5000));
     save_to_vec(&ks)

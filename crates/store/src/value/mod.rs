@@ -47,14 +47,19 @@ pub(crate) fn reserve_small<T>(v: &mut Vec<T>) {
 /// Largest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 
+/// A key's value. Hashes, sets and sorted sets sit in place (each is at most 32 bytes, and
+/// a small one is just its compact buffer); a list's chunk deque is boxed. Every keyspace
+/// slot holds one, so its size is the per-key cost of the whole store: see the assertion.
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Bytes),
     List(Box<ListValue>),
-    Hash(Box<HashValue>),
-    Set(Box<SetValue>),
-    ZSet(Box<ZSetValue>),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
 }
+
+const _: () = assert!(std::mem::size_of::<Value>() == 40);
 
 impl Value {
     /// The name `TYPE` replies with.
@@ -246,21 +251,18 @@ mod tests {
         assert_eq!(h.encoding_name(), "hashtable");
         let base = std::mem::size_of::<Value>() + 16;
         // Two inline Keys and an index bucket per pair.
-        assert_eq!(
-            approx_memory(&Value::Hash(Box::new(h.clone())), 0),
-            base + 1000 * 53
-        );
+        assert_eq!(approx_memory(&Value::Hash(h.clone()), 0), base + 1000 * 53);
         // A long value adds its own bytes; sampling extrapolates.
         let mut long = HashValue::new();
         for i in 0..200 {
             long.set(format!("f{i}").as_bytes(), &[b'x'; 100], &cfg);
         }
         assert_eq!(
-            approx_memory(&Value::Hash(Box::new(long.clone())), 5),
-            approx_memory(&Value::Hash(Box::new(long)), 0)
+            approx_memory(&Value::Hash(long.clone()), 5),
+            approx_memory(&Value::Hash(long), 0)
         );
         let ints = SetValue::from_members((0..10).map(int_bytes), &cfg);
-        assert_eq!(approx_memory(&Value::Set(Box::new(ints)), 0), base + 80);
+        assert_eq!(approx_memory(&Value::Set(ints), 0), base + 80);
     }
 
     #[test]
