@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::packed::{entry_at, entry_before, entry_len, write_entry, Entries};
 use crate::config::StoreConfig;
 
 /// Which end of a list a command works on (`LEFT`/`RIGHT`, head/tail).
@@ -58,72 +59,12 @@ struct Chunk {
     count: usize,
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut k = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        k += 1;
-    }
-    k
-}
-
 /// The capacity a chunk buffer of capacity `cap` grows to when it must hold `want` bytes:
 /// a quarter more (at least 16 bytes), never past a full chunk unless one element needs it.
 /// Pushes copy each byte a bounded number of times, and a buffer carries at most a quarter
 /// of slack (doubling would leave up to half of a small list's buffer unused).
 fn grown(cap: usize, want: usize) -> usize {
     want.max((cap + (cap / 4).max(16)).min(CHUNK_BYTES))
-}
-
-fn entry_len(s: &[u8]) -> usize {
-    s.len() + 2 * varint_len(s.len())
-}
-
-/// Writes `s` as an entry into `out`, which is exactly `entry_len(s)` bytes.
-fn write_entry(out: &mut [u8], s: &[u8]) {
-    let k = varint_len(s.len());
-    let mut n = s.len();
-    for i in 0..k {
-        let b = (n & 0x7f) as u8 | if i + 1 < k { 0x80 } else { 0 };
-        out[i] = b;
-        out[out.len() - 1 - i] = b;
-        n >>= 7;
-    }
-    out[k..k + s.len()].copy_from_slice(s);
-}
-
-/// The entry starting at `pos`: (where its bytes lie, where the next entry starts). The
-/// buffer is only ever written by [`write_entry`], so it is well formed.
-fn entry_at(buf: &[u8], pos: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0, pos);
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let k = p - pos;
-    (p, p + len, p + len + k)
-}
-
-/// The entry ending at `end`: (where it starts, where its bytes lie).
-fn entry_before(buf: &[u8], end: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0, end);
-    loop {
-        p -= 1;
-        let b = buf[p];
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let k = end - p;
-    let body_end = p;
-    (body_end - len - k, body_end - len, body_end)
 }
 
 impl Chunk {
@@ -136,8 +77,8 @@ impl Chunk {
         self.count == 0 || self.live_len() + size <= CHUNK_BYTES
     }
 
-    fn iter(&self) -> ChunkIter<'_> {
-        ChunkIter {
+    fn iter(&self) -> Entries<'_> {
+        Entries {
             buf: &self.buf,
             front: self.head,
             back: self.buf.len(),
@@ -158,7 +99,7 @@ impl Chunk {
         }
         let at = self.buf.len();
         self.buf.resize(at + size, 0);
-        write_entry(&mut self.buf[at..], s);
+        write_entry(&mut self.buf[at..], &[s]);
         self.count += 1;
     }
 
@@ -175,7 +116,7 @@ impl Chunk {
         }
         self.head -= size;
         let at = self.head;
-        write_entry(&mut self.buf[at..at + size], s);
+        write_entry(&mut self.buf[at..at + size], &[s]);
         self.count += 1;
     }
 
@@ -207,7 +148,7 @@ impl Chunk {
     /// Replaces the bytes `[from, to)` of the buffer with `s`'s entry.
     fn splice(&mut self, from: usize, to: usize, s: &[u8]) {
         let mut entry = vec![0; entry_len(s)];
-        write_entry(&mut entry, s);
+        write_entry(&mut entry, &[s]);
         self.buf.splice(from..to, entry);
     }
 
@@ -227,42 +168,12 @@ impl Chunk {
     }
 }
 
-/// The entries of one chunk between two byte offsets, from either end.
-#[derive(Debug, Clone)]
-struct ChunkIter<'a> {
-    buf: &'a [u8],
-    front: usize,
-    back: usize,
-}
-
-impl<'a> Iterator for ChunkIter<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        (self.front < self.back).then(|| {
-            let (body, body_end, next) = entry_at(self.buf, self.front);
-            self.front = next;
-            &self.buf[body..body_end]
-        })
-    }
-}
-
-impl DoubleEndedIterator for ChunkIter<'_> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        (self.front < self.back).then(|| {
-            let (start, body, body_end) = entry_before(self.buf, self.back);
-            self.back = start;
-            &self.buf[body..body_end]
-        })
-    }
-}
-
 /// Elements of a list (or of a range of it), from either end.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
     chunks: &'a VecDeque<Chunk>,
-    front: (usize, ChunkIter<'a>),
-    back: (usize, ChunkIter<'a>),
+    front: (usize, Entries<'a>),
+    back: (usize, Entries<'a>),
     /// Elements not yet yielded from either end: the front and the back never meet
     /// because each stops when this reaches zero.
     left: usize,
@@ -355,7 +266,7 @@ impl ListValue {
     }
 
     fn empty_iter(&self) -> Iter<'_> {
-        let none = ChunkIter {
+        let none = Entries {
             buf: &[],
             front: 0,
             back: 0,
@@ -380,7 +291,7 @@ impl ListValue {
             chunks: &self.chunks,
             front: (
                 cs,
-                ChunkIter {
+                Entries {
                     buf: &first.buf,
                     front: first.offset_of(is),
                     back: first.buf.len(),
@@ -388,7 +299,7 @@ impl ListValue {
             ),
             back: (
                 ce,
-                ChunkIter {
+                Entries {
                     buf: &last.buf,
                     front: last.head,
                     back: last.offset_of(ie + 1),

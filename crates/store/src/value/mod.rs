@@ -16,6 +16,8 @@
 pub mod hash;
 pub mod list;
 pub mod listpack;
+pub mod packed;
+pub mod scorepack;
 pub mod set;
 pub mod zset;
 
@@ -34,13 +36,13 @@ pub fn int_bytes(n: i64) -> Bytes {
     Bytes::copy_from_slice(buf.format(n).as_bytes())
 }
 
-/// Makes room for one more element in a compact encoding's vector (intset, sorted-set
-/// listpack), growing it by a quarter instead of doubling: these vectors are small and
+/// Makes room for `additional` more elements in a compact encoding's vector (intset,
+/// sorted-set listpack), growing it by at least a quarter instead of doubling: these vectors are small and
 /// many, so doubling's slack (a 10-member sorted set held room for 16) is the memory that
 /// matters, while a quarter still keeps inserts amortised O(1).
-pub(crate) fn reserve_small<T>(v: &mut Vec<T>) {
-    if v.len() == v.capacity() {
-        v.reserve_exact((v.capacity() / 4).max(1));
+pub(crate) fn reserve_small<T>(v: &mut Vec<T>, additional: usize) {
+    if v.len() + additional > v.capacity() {
+        v.reserve_exact(additional.max(v.capacity() / 4));
     }
 }
 
@@ -195,18 +197,14 @@ pub fn approx_memory(value: &Value, samples: usize) -> usize {
                 samples,
             ),
         },
-        Value::ZSet(z) => {
-            let skiplist = z.encoding_name() == "skiplist";
-            extrapolate(
-                z.iter().map(|(m, _)| match skiplist {
-                    // The member map's copy and the tree node's.
-                    true => 2 * stored(m.len()) + 8 + BUCKET + TREE_NODE,
-                    false => stored(m.len()) + 8,
-                }),
-                z.len(),
-                samples,
-            )
-        }
+        Value::ZSet(ZSetValue::Listpack(pack)) => pack.allocated_bytes(),
+        Value::ZSet(z) => extrapolate(
+            // The member map's copy and the tree node's.
+            z.iter()
+                .map(|(m, _)| 2 * stored(m.len()) + 8 + BUCKET + TREE_NODE),
+            z.len(),
+            samples,
+        ),
     }
 }
 

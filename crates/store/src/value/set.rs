@@ -117,7 +117,7 @@ impl SetValue {
                 Some(i) => match v.binary_search(&i) {
                     Ok(_) => false,
                     Err(pos) => {
-                        super::reserve_small(v);
+                        super::reserve_small(v, 1);
                         v.insert(pos, i);
                         if v.len() > cfg.set_max_intset_entries {
                             self.convert_to_table();

@@ -35,6 +35,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
 
+use super::scorepack::{PackIter, ScorePack};
 use crate::config::StoreConfig;
 use crate::dense_map::DenseMap;
 use crate::key::Key;
@@ -80,7 +81,7 @@ fn listpack_score(score: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub enum ZSetValue {
     /// Sorted by (score, member); members unique.
-    Listpack(Vec<(Key, f64)>),
+    Listpack(ScorePack),
     Skiplist(Box<SkipIndex>),
 }
 
@@ -129,7 +130,7 @@ impl SkipIndex {
 
 impl Default for ZSetValue {
     fn default() -> Self {
-        ZSetValue::Listpack(Vec::new())
+        ZSetValue::Listpack(ScorePack::default())
     }
 }
 
@@ -175,7 +176,9 @@ impl ZSetValue {
                 .map(|(m, s)| (m, listpack_score(s)))
                 .collect();
             v.sort_by(|a, b| cmp_entry(a.1, a.0.as_slice(), b.1, b.0.as_slice()));
-            ZSetValue::Listpack(v)
+            ZSetValue::Listpack(ScorePack::from_sorted(
+                v.iter().map(|(m, s)| (m.as_slice(), *s)),
+            ))
         } else {
             let mut tree = ScoreTree::default();
             for (m, s) in map.iter() {
@@ -194,14 +197,7 @@ impl ZSetValue {
     /// the ascending rank of the first element yielded).
     pub fn iter_from(&self, rank: usize, rev: bool) -> ZIter<'_> {
         match self {
-            ZSetValue::Listpack(v) => {
-                if rev {
-                    let end = if rank < v.len() { rank + 1 } else { 0 };
-                    ZIter::ListRev(v[..end].iter().rev())
-                } else {
-                    ZIter::List(v[rank.min(v.len())..].iter())
-                }
-            }
+            ZSetValue::Listpack(v) => ZIter::Pack(v.iter_from(rank, rev)),
             ZSetValue::Skiplist(s) => {
                 if rev {
                     ZIter::Tree(s.tree.iter_rev_from(rank))
@@ -214,10 +210,7 @@ impl ZSetValue {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => v
-                .iter()
-                .find(|(m, _)| m.as_slice() == member)
-                .map(|(_, s)| *s),
+            ZSetValue::Listpack(v) => v.score(member),
             ZSetValue::Skiplist(s) => s.map.get(member).copied(),
         }
     }
@@ -239,12 +232,12 @@ impl ZSetValue {
         decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
     ) -> R {
         if let ZSetValue::Listpack(v) = self {
-            match v.iter().position(|(m, _)| m.as_slice() == member) {
-                Some(i) => {
-                    let (new, out) = decide(Some(v[i].1));
+            match v.score(member) {
+                Some(cur) => {
+                    let (new, out) = decide(Some(cur));
                     if let Some(score) = new {
-                        let (m, _) = v.remove(i);
-                        list_insert(v, m, score);
+                        v.remove(member);
+                        v.insert_new(member, listpack_score(score));
                     }
                     return out;
                 }
@@ -256,7 +249,7 @@ impl ZSetValue {
                     if v.len() < cfg.zset_max_listpack_entries
                         && member.len() <= cfg.zset_max_listpack_value
                     {
-                        list_insert(v, Key::new(member), score);
+                        v.insert_new(member, listpack_score(score));
                         return out;
                     }
                     self.convert_to_skiplist();
@@ -277,10 +270,7 @@ impl ZSetValue {
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(v) => {
-                let i = v.iter().position(|(m, _)| m.as_slice() == member)?;
-                Some(v.remove(i).1)
-            }
+            ZSetValue::Listpack(v) => v.remove(member),
             ZSetValue::Skiplist(s) => {
                 let score = s.map.swap_remove(member)?;
                 s.tree.remove(member, score);
@@ -292,7 +282,7 @@ impl ZSetValue {
     /// Ascending rank of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match self {
-            ZSetValue::Listpack(v) => v.iter().position(|(m, _)| m.as_slice() == member),
+            ZSetValue::Listpack(v) => v.rank(member),
             ZSetValue::Skiplist(s) => {
                 let score = *s.map.get(member)?;
                 s.tree.rank(member, score)
@@ -311,7 +301,7 @@ impl ZSetValue {
     /// must hold for a prefix of the order (e.g. "score < min").
     pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSetValue::Listpack(v) => v.partition_point(|(m, s)| before(*s, m.as_slice())),
+            ZSetValue::Listpack(v) => v.count_before(before),
             ZSetValue::Skiplist(s) => s.tree.count_before(before),
         }
     }
@@ -319,7 +309,7 @@ impl ZSetValue {
     /// The element at position `i` of the member index (any fixed order; for sampling).
     pub fn entry_at(&self, i: usize) -> Option<(Bytes, f64)> {
         match self {
-            ZSetValue::Listpack(v) => v.get(i).map(|(m, sc)| (owned(m.as_slice()), *sc)),
+            ZSetValue::Listpack(v) => v.iter().nth(i).map(|(m, sc)| (owned(m), sc)),
             ZSetValue::Skiplist(s) => s.map.get_index(i).map(|(m, sc)| (owned(m.as_slice()), *sc)),
         }
     }
@@ -328,10 +318,7 @@ impl ZSetValue {
     /// a skiplist walks its member index downwards (see `SetValue::scan_step`).
     pub fn scan_step(&self, cursor: u64, count: usize) -> (u64, Vec<(Bytes, f64)>) {
         match self {
-            ZSetValue::Listpack(v) => (
-                0,
-                v.iter().map(|(m, sc)| (owned(m.as_slice()), *sc)).collect(),
-            ),
+            ZSetValue::Listpack(v) => (0, v.iter().map(|(m, sc)| (owned(m), sc)).collect()),
             ZSetValue::Skiplist(s) => {
                 let len = s.map.len();
                 let mut next = if cursor == 0 || cursor > len as u64 {
@@ -356,28 +343,18 @@ impl ZSetValue {
         if let ZSetValue::Listpack(v) = self {
             let mut idx = SkipIndex::default();
             idx.map.reserve(v.len() + 1);
-            for (m, s) in v.drain(..) {
-                idx.map.insert(m.as_slice(), s);
-                idx.tree.insert(m, s);
+            for (m, s) in v.iter() {
+                idx.map.insert(m, s);
+                idx.tree.insert(Key::new(m), s);
             }
             *self = ZSetValue::Skiplist(Box::new(idx));
         }
     }
 }
 
-fn list_insert(v: &mut Vec<(Key, f64)>, member: Key, score: f64) {
-    let score = listpack_score(score);
-    let pos = v.partition_point(|(m, s)| {
-        cmp_entry(*s, m.as_slice(), score, member.as_slice()) == Ordering::Less
-    });
-    super::reserve_small(v);
-    v.insert(pos, (member, score));
-}
-
 /// Iterator over (member, score) pairs (see [`ZSetValue::iter_from`]).
 pub enum ZIter<'a> {
-    List(std::slice::Iter<'a, (Key, f64)>),
-    ListRev(std::iter::Rev<std::slice::Iter<'a, (Key, f64)>>),
+    Pack(PackIter<'a>),
     Tree(TreeIter<'a>),
 }
 
@@ -386,8 +363,7 @@ impl<'a> Iterator for ZIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            ZIter::List(it) => it.next().map(|(m, s)| (m.as_slice(), *s)),
-            ZIter::ListRev(it) => it.next().map(|(m, s)| (m.as_slice(), *s)),
+            ZIter::Pack(it) => it.next(),
             ZIter::Tree(it) => it.next(),
         }
     }
