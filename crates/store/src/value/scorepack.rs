@@ -228,7 +228,7 @@ impl ScorePack {
         let n = encode_score(score, &mut enc);
         let size = entry_len_of(&[&enc[..n], member]);
         super::reserve_small(&mut self.buf, size);
-        self.buf.splice(at..at, std::iter::repeat(0).take(size));
+        self.buf.splice(at..at, std::iter::repeat_n(0, size));
         write_entry(&mut self.buf[at..at + size], &[&enc[..n], member]);
         self.len += 1;
     }
