@@ -165,7 +165,7 @@ fn write_value<W: Write>(
             w.write_list(key, meta, items.iter())
         }
         Value::Set(s) => match s.intset() {
-            Some(ints) => w.write_set_intset(key, meta, ints),
+            Some(ints) => w.write_set_intset(key, meta, &ints.to_vec()),
             None => {
                 let members: Vec<Bytes> = s.iter_bytes().collect();
                 w.write_set(key, meta, members.iter())

@@ -15,6 +15,7 @@
 use bytes::Bytes;
 use rand::Rng;
 
+use super::intset::Intset;
 use super::{int_bytes, parse_canonical_i64};
 use crate::config::StoreConfig;
 use crate::dense_map::{DenseMap, Entries};
@@ -30,14 +31,14 @@ fn owned(member: &Key) -> Bytes {
 #[derive(Debug, Clone)]
 pub enum SetValue {
     /// Sorted, unique.
-    Intset(Vec<i64>),
+    Intset(Intset),
     /// Boxed, so an intset costs 32 bytes plus its elements instead of the table's 120.
     Table(Box<MemberSet>),
 }
 
 impl Default for SetValue {
     fn default() -> Self {
-        SetValue::Intset(Vec::new())
+        SetValue::Intset(Intset::default())
     }
 }
 
@@ -73,7 +74,7 @@ impl SetValue {
             ints.sort_unstable();
             ints.dedup();
             if ints.len() <= cfg.set_max_intset_entries {
-                return SetValue::Intset(ints);
+                return SetValue::Intset(Intset::from_sorted(&ints));
             }
         }
         let mut set = MemberSet::default();
@@ -85,7 +86,7 @@ impl SetValue {
     }
 
     /// The members of an `intset`-encoded set, ascending (for the RDB writer).
-    pub fn intset(&self) -> Option<&[i64]> {
+    pub fn intset(&self) -> Option<&Intset> {
         match self {
             SetValue::Intset(v) => Some(v),
             SetValue::Table(_) => None,
@@ -95,7 +96,7 @@ impl SetValue {
     /// Every member, in the encoding's order (ascending for `intset`).
     pub fn iter_bytes(&self) -> SetIter<'_> {
         match self {
-            SetValue::Intset(v) => SetIter::Ints(v.iter()),
+            SetValue::Intset(v) => SetIter::Ints(v, 0..v.len()),
             SetValue::Table(s) => SetIter::Table(s.entries()),
         }
     }
@@ -103,7 +104,7 @@ impl SetValue {
     pub fn contains(&self, member: &[u8]) -> bool {
         match self {
             SetValue::Intset(v) => {
-                parse_canonical_i64(member).is_some_and(|i| v.binary_search(&i).is_ok())
+                parse_canonical_i64(member).is_some_and(|i| v.binary_search(i).is_ok())
             }
             SetValue::Table(s) => s.contains_key(member),
         }
@@ -114,10 +115,9 @@ impl SetValue {
     pub fn add(&mut self, member: &[u8], cfg: &StoreConfig) -> bool {
         match self {
             SetValue::Intset(v) => match parse_canonical_i64(member) {
-                Some(i) => match v.binary_search(&i) {
+                Some(i) => match v.binary_search(i) {
                     Ok(_) => false,
                     Err(pos) => {
-                        super::reserve_small(v, 1);
                         v.insert(pos, i);
                         if v.len() > cfg.set_max_intset_entries {
                             self.convert_to_table();
@@ -137,7 +137,7 @@ impl SetValue {
     /// Removes `member`. Returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self {
-            SetValue::Intset(v) => match parse_canonical_i64(member).map(|i| v.binary_search(&i)) {
+            SetValue::Intset(v) => match parse_canonical_i64(member).map(|i| v.binary_search(i)) {
                 Some(Ok(pos)) => {
                     v.remove(pos);
                     true
@@ -151,7 +151,7 @@ impl SetValue {
     /// The member at position `i` of the encoding's order (`i < len`).
     pub fn member_at(&self, i: usize) -> Option<Bytes> {
         match self {
-            SetValue::Intset(v) => v.get(i).map(|n| int_bytes(*n)),
+            SetValue::Intset(v) => v.get(i).map(int_bytes),
             SetValue::Table(s) => s.get_index(i).map(|(m, ())| owned(m)),
         }
     }
@@ -181,7 +181,7 @@ impl SetValue {
     /// index to visit is `c - 1`", walking downwards (see the module doc).
     pub fn scan_step(&self, cursor: u64, count: usize) -> (u64, Vec<Bytes>) {
         match self {
-            SetValue::Intset(v) => (0, v.iter().map(|n| int_bytes(*n)).collect()),
+            SetValue::Intset(v) => (0, v.iter().map(int_bytes).collect()),
             SetValue::Table(s) => {
                 let len = s.len();
                 let mut next = if cursor == 0 || cursor > len as u64 {
@@ -206,7 +206,7 @@ impl SetValue {
             let mut s = MemberSet::default();
             s.reserve(v.len() + 1);
             for n in v.iter() {
-                s.insert(&int_bytes(*n), ());
+                s.insert(&int_bytes(n), ());
             }
             *self = SetValue::Table(Box::new(s));
         }
@@ -216,7 +216,8 @@ impl SetValue {
 /// The decimal text of an intset member.
 /// Iterator over a set's members (see [`SetValue::iter_bytes`]).
 pub enum SetIter<'a> {
-    Ints(std::slice::Iter<'a, i64>),
+    /// An intset and the positions still to visit.
+    Ints(&'a Intset, std::ops::Range<usize>),
     Table(Entries<'a, ()>),
 }
 
@@ -225,14 +226,14 @@ impl Iterator for SetIter<'_> {
 
     fn next(&mut self) -> Option<Bytes> {
         match self {
-            SetIter::Ints(it) => it.next().map(|n| int_bytes(*n)),
+            SetIter::Ints(set, it) => it.next().and_then(|i| set.get(i)).map(int_bytes),
             SetIter::Table(it) => it.next().map(|(m, ())| owned(m)),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            SetIter::Ints(it) => it.size_hint(),
+            SetIter::Ints(_, it) => it.size_hint(),
             SetIter::Table(it) => it.size_hint(),
         }
     }
@@ -304,8 +305,10 @@ mod tests {
             "hashtable"
         );
         assert_eq!(
-            SetValue::from_members(b(&["2", "1", "2"]), &c).intset(),
-            Some(&[1, 2][..])
+            SetValue::from_members(b(&["2", "1", "2"]), &c)
+                .intset()
+                .map(Intset::to_vec),
+            Some(vec![1, 2])
         );
     }
 
