@@ -145,6 +145,19 @@ fn disk_payload_replica_converges() {
     assert!(sent > offset, "sent {sent}, offset {offset}");
     assert!(received > offset, "received {received}, offset {offset}");
     assert_eq!(stat(&mut c, "total_net_repl_output_bytes"), 0);
+    // The backlog reports the history it holds, not its configured size (1mb here).
+    let held: u64 = info_field(&mut p, "memory", "mem_replication_backlog")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(held > 0 && held < 1 << 20, "mem_replication_backlog {held}");
+    // The totals include replication (Redis 7.0 sums both there).
+    assert!(
+        stat(&mut p, "total_net_output_bytes") >= stat(&mut p, "total_net_repl_output_bytes") + 1
+    );
+    assert!(
+        stat(&mut c, "total_net_input_bytes") >= stat(&mut c, "total_net_repl_input_bytes") + 1
+    );
     assert!(stat(&mut p, "total_reads_processed") > 0);
     assert!(stat(&mut p, "total_writes_processed") > 0);
 }

@@ -240,7 +240,10 @@ fn memory_section(node: &mut Node, out: &mut String) {
         .borrow()
         .backlog
         .as_ref()
-        .map_or(0, |b| b.size());
+        .map_or(0, |b| b.histlen());
+    // Redis 7.0 reports the replication buffer it holds, up to the backlog's size (its
+    // 16 KB blocks); ferrokv's ring is zero-filled lazily by the kernel, so what it holds,
+    // and what it costs in RSS, is the history written so far.
     field!(out, "mem_replication_backlog", backlog);
     field!(out, "mem_aof_buffer", node.aof.buffer_len());
     field!(out, "mem_allocator", "jemalloc-5.3.0");
@@ -313,8 +316,8 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "total_commands_processed", s.total_commands_processed);
     let rates = s.instant_rates();
     field!(out, "instantaneous_ops_per_sec", rates.ops_per_sec);
-    field!(out, "total_net_input_bytes", s.total_net_input_bytes);
-    field!(out, "total_net_output_bytes", s.total_net_output_bytes);
+    field!(out, "total_net_input_bytes", s.net_input_bytes());
+    field!(out, "total_net_output_bytes", s.net_output_bytes());
     field!(
         out,
         "total_net_repl_input_bytes",

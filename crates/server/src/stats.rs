@@ -46,7 +46,8 @@ pub struct Stats {
     /// Error replies by code (the error's first word): `INFO errorstats`, in byte order as
     /// Redis lists them.
     pub errors: BTreeMap<Vec<u8>, u64>,
-    /// Bytes read from and written to clients, replication links excluded.
+    /// Bytes read from and written to clients, replication links excluded (INFO adds the
+    /// replication bytes back: [`Stats::net_input_bytes`]).
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
     /// Bytes read from our primary and written to our replicas.
@@ -94,10 +95,6 @@ pub struct InstantRates {
     pub output_repl_kbps: f64,
 }
 
-/// Error codes `INFO errorstats` tracks at most; later new codes are not added (Redis's
-/// `ERROR_STATS_NUMBER`), though they still count in `total_error_replies`.
-const MAX_ERROR_CODES: usize = 128;
-
 impl Stats {
     /// One execution of `name` (`failed`: it replied an error).
     pub fn record_call(&mut self, name: &'static str, elapsed: Duration, failed: bool) {
@@ -132,17 +129,20 @@ impl Stats {
     }
 
     /// One error reply, `line` without the leading `-`: counted under its code, the text
-    /// before the first space (as Redis, only a space within the first 31 bytes counts; an
-    /// error without one counts as `ERR`).
+    /// before the first space (as Redis 7.0's `afterErrorReply`, only a space within the
+    /// first 32 bytes of the reply, its `-` included, counts; an error without one counts as
+    /// `ERR`).
     pub fn record_error(&mut self, line: &[u8]) {
         self.total_error_replies += 1;
         let code = match line.iter().take(31).position(|&b| b == b' ') {
             Some(end) => &line[..end],
             None => b"ERR",
         };
+        // No cap on distinct codes: Redis 7.0 has none (7.2 added one), and every code
+        // ferrokv replies is one of its own fixed error prefixes, never client text.
         if let Some(n) = self.errors.get_mut(code) {
             *n += 1;
-        } else if self.errors.len() < MAX_ERROR_CODES {
+        } else {
             self.errors.insert(code.to_vec(), 1);
         }
     }
@@ -152,16 +152,28 @@ impl Stats {
         if self.rates[0].last.is_some_and(|(t, _)| now_ms - t < 100) {
             return;
         }
+        // As in Redis 7.0, the plain input/output rates cover replication traffic too.
         let totals = [
             self.total_commands_processed,
-            self.total_net_input_bytes,
-            self.total_net_output_bytes,
+            self.net_input_bytes(),
+            self.net_output_bytes(),
             self.total_net_repl_input_bytes,
             self.total_net_repl_output_bytes,
         ];
         for (rate, total) in self.rates.iter_mut().zip(totals) {
             rate.sample(now_ms, total);
         }
+    }
+
+    /// `total_net_input_bytes` as INFO reports it: clients and replication together (Redis
+    /// 7.0 sums them there and reports replication alone in `total_net_repl_input_bytes`).
+    pub fn net_input_bytes(&self) -> u64 {
+        self.total_net_input_bytes + self.total_net_repl_input_bytes
+    }
+
+    /// `total_net_output_bytes` as INFO reports it (see [`Stats::net_input_bytes`]).
+    pub fn net_output_bytes(&self) -> u64 {
+        self.total_net_output_bytes + self.total_net_repl_output_bytes
     }
 
     pub fn instant_rates(&self) -> InstantRates {
