@@ -108,7 +108,9 @@ pub fn save<W: Write>(
 }
 
 /// `rdb-key-save-delay` after the `n`th key (see [`WriterOptions::key_save_delay_us`]);
-/// the AOF rewrite's RESP base applies it too, as Redis does.
+/// the AOF rewrite's RESP base applies it too, as Redis does. A negative `-d` sleeps 1 µs
+/// on every `d`th key; Redis 7.0 (`debugDelay`) sleeps 1 µs with probability `1/d`, the
+/// same average, made deterministic here so that tests pacing a save are repeatable.
 pub fn key_save_delay(delay_us: i64, n: u64) {
     let us = match delay_us {
         0 => return,
