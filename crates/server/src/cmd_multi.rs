@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE};
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, STALE};
 
 use crate::client::{ClientId, Multi};
 use crate::commands::{self, NodeHandler};
@@ -40,7 +40,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "watch",
         arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_MULTI,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
         keys: KeySpec::ALL,
         run: watch,
     },

@@ -411,6 +411,14 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::NoAuth));
         }
+        // Right after authentication, as Redis 7.0 orders it: before the write gate, the
+        // pub/sub, loading and stale-data checks.
+        if in_multi && flags & store_cmd::NO_MULTI != 0 {
+            self.flag_multi_error(id);
+            return Err(Stop::Rejected(CmdError::msg(
+                "Command not allowed inside a transaction",
+            )));
+        }
         if cmd.name() == "debug"
             && crate::config::protected_action_denied(
                 &self.cfg.enable_debug_command,
@@ -459,12 +467,6 @@ impl Node {
             return Err(Stop::Rejected(CmdError::MasterDown));
         }
         if in_multi && !commands::runs_inside_multi(cmd.name()) {
-            if flags & store_cmd::NO_MULTI != 0 {
-                self.flag_multi_error(id);
-                return Err(Stop::Rejected(CmdError::msg(
-                    "Command not allowed inside a transaction",
-                )));
-            }
             let c = self.clients.get_mut(&id).expect("checked above");
             let tx = c.multi.as_mut().expect("in multi");
             tx.queued.push(argv.to_vec());
