@@ -57,18 +57,9 @@ impl ExactSizeIterator for Entries<'_> {}
 
 /// Decodes the length prefix at `pos`: (length, where the bytes start). The buffer is only
 /// ever written by [`put`], so the prefix is well formed.
-fn read_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = buf[pos];
-        pos += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return (len, pos);
-        }
-        shift += 7;
-    }
+fn read_len(buf: &[u8], pos: usize) -> (usize, usize) {
+    let (len, body) = super::packed::read_varint(buf, pos);
+    (len as usize, body)
 }
 
 /// `s` as an entry: its length (LEB128) then its bytes.

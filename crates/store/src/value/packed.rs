@@ -16,6 +16,20 @@ fn varint_len(mut n: usize) -> usize {
     k
 }
 
+/// The LEB128 number at `pos`: (its value, where the bytes after it start).
+pub fn read_varint(buf: &[u8], mut pos: usize) -> (u64, usize) {
+    let (mut n, mut shift) = (0u64, 0);
+    loop {
+        let b = buf[pos];
+        pos += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return (n, pos);
+        }
+        shift += 7;
+    }
+}
+
 /// Size of the entry whose body is `parts` concatenated.
 pub fn entry_len_of(parts: &[&[u8]]) -> usize {
     let body: usize = parts.iter().map(|p| p.len()).sum();
@@ -49,16 +63,8 @@ pub fn write_entry(out: &mut [u8], parts: &[&[u8]]) {
 /// The entry starting at `pos`: (where its body starts, where it ends, where the next
 /// entry starts).
 pub fn entry_at(buf: &[u8], pos: usize) -> (usize, usize, usize) {
-    let (mut len, mut shift, mut p) = (0usize, 0, pos);
-    loop {
-        let b = buf[p];
-        p += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
+    let (len, p) = read_varint(buf, pos);
+    let len = len as usize;
     let k = p - pos;
     (p, p + len, p + len + k)
 }

@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-use super::packed::{entry_at, entry_len_of, write_entry, Entries};
+use super::packed::{entry_at, entry_len_of, read_varint, write_entry, Entries};
 use super::zset::cmp_entry;
 
 const SMALL_MAX: u8 = 0xEF;
@@ -63,16 +63,7 @@ fn decode(body: &[u8]) -> (&[u8], f64) {
     match body[0] {
         t if t <= SMALL_MAX => (&body[1..], f64::from(t)),
         TAG_INT => {
-            let (mut z, mut shift, mut p) = (0u64, 0, 1);
-            loop {
-                let b = body[p];
-                p += 1;
-                z |= u64::from(b & 0x7f) << shift;
-                if b & 0x80 == 0 {
-                    break;
-                }
-                shift += 7;
-            }
+            let (z, p) = read_varint(body, 1);
             let i = (z >> 1) as i64 ^ -((z & 1) as i64);
             (&body[p..], i as f64)
         }
