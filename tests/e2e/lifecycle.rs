@@ -70,3 +70,59 @@ fn ferrokv_and_redis_run_side_by_side() {
         assert_eq!(conn.run("DBSIZE"), Frame::Integer(1));
     }
 }
+
+/// Debian's stock `/etc/redis/redis.conf` (installed with redis-server) loads in ferrokv, and
+/// every directive it sets reads back through CONFIG GET exactly as real Redis reads it.
+#[test]
+fn stock_redis_conf_loads_and_reads_back_like_redis() {
+    if !require_redis("stock_redis_conf_loads_and_reads_back_like_redis") {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string("/etc/redis/redis.conf") else {
+        eprintln!(
+            "skipping stock_redis_conf_loads_and_reads_back_like_redis: no /etc/redis/redis.conf"
+        );
+        return;
+    };
+    // Run in the foreground, log to stdout, no pidfile: what the harness needs.
+    let args = ["--daemonize", "no", "--logfile", "", "--pidfile", ""];
+    let redis = Server::start_with_config(Flavor::Redis, &text, &args);
+    let ours = Server::start_with_config(Flavor::subject(), &text, &args);
+    // Set by the harness on the command line (different per server).
+    let harness = [
+        "port",
+        "bind",
+        "dir",
+        "save",
+        "appendonly",
+        "daemonize",
+        "logfile",
+        "pidfile",
+    ];
+    let mut names: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| !harness.contains(n))
+        .collect();
+    names.dedup();
+    assert!(
+        names.len() > 40,
+        "only {} directives in the stock file",
+        names.len()
+    );
+    let mut differ = Vec::new();
+    for name in names {
+        let want = config_get(&redis, name);
+        let got = config_get(&ours, name);
+        if want != got {
+            differ.push(format!("{name}: redis {want:?}, ferrokv {got:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "CONFIG GET differs:\n{}",
+        differ.join("\n")
+    );
+}

@@ -372,3 +372,46 @@ fn replicaof_no_one_keeps_the_history() {
     assert_eq!(stat(&mut c, "sync_partial_ok"), 1);
     assert_eq!(digest(&mut p), digest(&mut c));
 }
+
+/// A replica ignores its own `maxmemory` by default (`replica-ignore-maxmemory yes`): it keeps
+/// every key its primary has instead of evicting on its own and diverging.
+#[test]
+fn replica_ignores_its_maxmemory_by_default() {
+    let primary = Server::start(Flavor::subject(), &["--repl-diskless-sync-delay", "0"]);
+    let mut p = primary.conn();
+    let r = Server::start(
+        Flavor::subject(),
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &primary.port().to_string(),
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "allkeys-random",
+        ],
+    );
+    let mut c = r.conn();
+    caught_up(&mut p, &mut c);
+    // About 8 MB of values, pipelined in batches.
+    let value = "v".repeat(400);
+    for batch in 0..20 {
+        let mut argv = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            argv.push(format!("k:{batch}:{i}"));
+            argv.push(value.clone());
+        }
+        assert_eq!(p.cmd(&argv), Frame::OK);
+    }
+    caught_up(&mut p, &mut c);
+    // Several cron ticks on the replica, where eviction would run.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(c.run("DBSIZE"), Frame::Integer(20_000));
+    assert_eq!(stat(&mut c, "evicted_keys"), 0);
+    // Turned off, the replica enforces its own limit.
+    assert_eq!(c.run("CONFIG SET replica-ignore-maxmemory no"), Frame::OK);
+    eventually(SYNC_WAIT, || match stat(&mut c, "evicted_keys") {
+        0 => Err("no eviction yet".to_string()),
+        _ => Ok(()),
+    });
+}

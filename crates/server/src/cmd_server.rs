@@ -205,6 +205,7 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             node.cfg = next;
             node.refresh_store_config();
             crate::aof::apply_config(node);
+            crate::syscheck::apply(&node.cfg);
             Ok(Frame::OK)
         }
         (b"resetstat", 2) => {

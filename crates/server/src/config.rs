@@ -17,6 +17,115 @@ use std::path::Path;
 
 use ferrokv_store::config::{EvictionPolicy, StoreConfig};
 
+/// `oom-score-adj-values <primary> <replica> <background child>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OomScoreAdjValues(pub [i64; 3]);
+
+impl ConfigValue for OomScoreAdjValues {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts.len() != 3 {
+            return Err("wrong number of arguments".into());
+        }
+        let mut v = [0; 3];
+        for (slot, p) in v.iter_mut().zip(parts) {
+            *slot = p
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (-2000..=2000).contains(n))
+                .ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
+        }
+        Ok(OomScoreAdjValues(v))
+    }
+    fn render(&self, _: Kind) -> String {
+        format!("{} {} {}", self.0[0], self.0[1], self.0[2])
+    }
+}
+
+/// `notify-keyspace-events`: the event classes, parsed and shown as Redis does. ferrokv
+/// publishes no keyspace notifications, so it accepts only settings that deliver none
+/// (neither `K` nor `E`, or no event class), and refuses the others with a clear error
+/// rather than silently sending nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyspaceEvents(pub u32);
+
+/// Class characters in the order Redis shows them, with their bits (`A` is all of them).
+const EVENT_CLASSES: &[(char, u32)] = &[
+    ('g', 1 << 2),
+    ('$', 1 << 3),
+    ('l', 1 << 4),
+    ('s', 1 << 5),
+    ('h', 1 << 6),
+    ('z', 1 << 7),
+    ('x', 1 << 8),
+    ('e', 1 << 9),
+    ('t', 1 << 10),
+    ('d', 1 << 12),
+    ('n', 1 << 13),
+];
+const EVENT_KEYSPACE: u32 = 1 << 0;
+const EVENT_KEYEVENT: u32 = 1 << 1;
+const EVENT_KEY_MISS: u32 = 1 << 11;
+const EVENT_ALL: u32 = (1 << 2)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 12);
+
+impl ConfigValue for KeyspaceEvents {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let mut flags = 0;
+        for c in s.chars() {
+            flags |= match c {
+                'A' => EVENT_ALL,
+                'K' => EVENT_KEYSPACE,
+                'E' => EVENT_KEYEVENT,
+                'm' => EVENT_KEY_MISS,
+                c => EVENT_CLASSES
+                    .iter()
+                    .find(|(k, _)| *k == c)
+                    .map(|(_, bit)| *bit)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?,
+            };
+        }
+        let channels = flags & (EVENT_KEYSPACE | EVENT_KEYEVENT) != 0;
+        let classes = flags & !(EVENT_KEYSPACE | EVENT_KEYEVENT) != 0;
+        if channels && classes {
+            return Err("keyspace notifications are not implemented by ferrokv".into());
+        }
+        Ok(KeyspaceEvents(flags))
+    }
+    fn render(&self, _: Kind) -> String {
+        let f = self.0;
+        let mut out = String::new();
+        if f & EVENT_ALL == EVENT_ALL {
+            out.push('A');
+        } else {
+            out.extend(
+                EVENT_CLASSES
+                    .iter()
+                    .filter(|(_, b)| f & b != 0)
+                    .map(|(c, _)| c),
+            );
+        }
+        for (bit, c) in [
+            (EVENT_KEYSPACE, 'K'),
+            (EVENT_KEYEVENT, 'E'),
+            (EVENT_KEY_MISS, 'm'),
+        ] {
+            if f & bit != 0 {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
 /// `save <seconds> <changes>` rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SaveRules(pub Vec<(u64, u64)>);
@@ -249,6 +358,10 @@ const I: i64 = i64::MAX;
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
 const PROTECTED_CONFIGS: &[&str] = &["no", "yes", "local"];
 const FSYNC: &[&str] = &["everysec", "always", "no"];
+const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
+const OOM_SCORE_ADJ: &[&str] = &["no", "yes", "relative", "absolute"];
+const SUPERVISED: &[&str] = &["upstart", "systemd", "auto", "no"];
+const PROPAGATION_ERROR: &[&str] = &["ignore", "panic", "panic-on-replicas"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -364,6 +477,34 @@ directives! {
     latency_monitor_threshold: i64 = 0, "latency-monitor-threshold", Kind::Int { min: 0, max: I }, true;
     hz: i64 = 10, "hz", Kind::Int { min: 1, max: 500 }, true;
     active_expire_effort: i64 = 1, "active-expire-effort", Kind::Int { min: 1, max: 10 }, true;
+    replica_ignore_maxmemory: bool = true, "replica-ignore-maxmemory" | "slave-ignore-maxmemory", Kind::Bool, true;
+    propagation_error_behavior: String = "ignore".into(), "propagation-error-behavior", Kind::Enum(PROPAGATION_ERROR), true;
+    disable_thp: bool = true, "disable-thp", Kind::Bool, false;
+    jemalloc_bg_thread: bool = true, "jemalloc-bg-thread", Kind::Bool, true;
+    notify_keyspace_events: KeyspaceEvents = KeyspaceEvents(0), "notify-keyspace-events", Kind::Special, true;
+    // Accepted with Redis's names, types and defaults so that a stock redis.conf loads, and
+    // reported by CONFIG GET; they tune parts of Redis that ferrokv does differently or does
+    // not have (README, "Deviations"), so they change nothing here.
+    always_show_logo: bool = false, "always-show-logo", Kind::Bool, false;
+    set_proc_title: bool = true, "set-proc-title", Kind::Bool, false;
+    proc_title_template: String = "{title} {listen-addr} {server-mode}".into(), "proc-title-template", Kind::Str, true;
+    supervised: String = "no".into(), "supervised", Kind::Enum(SUPERVISED), false;
+    rdb_del_sync_files: bool = false, "rdb-del-sync-files", Kind::Bool, true;
+    repl_diskless_load: String = "disabled".into(), "repl-diskless-load", Kind::Enum(DISKLESS_LOAD), true;
+    repl_disable_tcp_nodelay: bool = false, "repl-disable-tcp-nodelay", Kind::Bool, true;
+    acllog_max_len: i64 = 128, "acllog-max-len", Kind::Int { min: 0, max: I }, true;
+    lazyfree_lazy_server_del: bool = false, "lazyfree-lazy-server-del", Kind::Bool, true;
+    lazyfree_lazy_user_flush: bool = false, "lazyfree-lazy-user-flush", Kind::Bool, true;
+    replica_lazy_flush: bool = false, "replica-lazy-flush" | "slave-lazy-flush", Kind::Bool, true;
+    oom_score_adj: String = "no".into(), "oom-score-adj", Kind::Enum(OOM_SCORE_ADJ), true;
+    oom_score_adj_values: OomScoreAdjValues = OomScoreAdjValues([0, 200, 800]), "oom-score-adj-values", Kind::Special, true;
+    hll_sparse_max_bytes: i64 = 3000, "hll-sparse-max-bytes", Kind::Mem { min: 0, max: I }, true;
+    stream_node_max_bytes: i64 = 4096, "stream-node-max-bytes", Kind::Mem { min: 0, max: I }, true;
+    stream_node_max_entries: i64 = 100, "stream-node-max-entries", Kind::Int { min: 0, max: I }, true;
+    activerehashing: bool = true, "activerehashing", Kind::Bool, true;
+    dynamic_hz: bool = true, "dynamic-hz", Kind::Bool, true;
+    aof_rewrite_incremental_fsync: bool = true, "aof-rewrite-incremental-fsync", Kind::Bool, true;
+    rdb_save_incremental_fsync: bool = true, "rdb-save-incremental-fsync", Kind::Bool, true;
 }
 
 impl Config {

@@ -30,6 +30,7 @@ pub mod rdb_file;
 pub mod replication;
 pub mod slowlog;
 pub mod stats;
+pub mod syscheck;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -104,6 +105,7 @@ async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
 
 /// Runs a node until SHUTDOWN or SIGTERM/SIGINT. Blocks the calling thread.
 pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
+    syscheck::startup(&cfg);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

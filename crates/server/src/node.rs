@@ -352,6 +352,17 @@ impl Node {
                         String::from_utf8_lossy(line),
                         String::from_utf8_lossy(name)
                     );
+                    // `propagation-error-behavior panic|panic-on-replicas` on a read-only
+                    // replica: stop rather than go on diverging from the primary.
+                    if self.cfg.replica_read_only
+                        && self.cfg.propagation_error_behavior.starts_with("panic")
+                    {
+                        tracing::error!(
+                            "This replica panicked sending an error to its master after processing the command '{}'",
+                            String::from_utf8_lossy(name)
+                        );
+                        std::process::abort();
+                    }
                 }
                 let outcome = match reply {
                     Some(r) => Self::apply_reply_mode(c, r),
@@ -500,7 +511,7 @@ impl Node {
         let write = flags & store_cmd::WRITE != 0;
         let deny_oom = flags & store_cmd::DENYOOM != 0
             || (in_multi && !matches!(name, "exec" | "discard" | "quit" | "reset"));
-        if deny_oom && self.cfg.maxmemory > 0 && !self.is_replica() {
+        if deny_oom && self.enforces_maxmemory() {
             self.perform_evictions();
             if self.used_memory_now() > self.cfg.maxmemory as u64 {
                 return Err(CmdError::Oom);
@@ -875,8 +886,17 @@ impl Node {
         self.used_memory
     }
 
+    /// Whether `maxmemory` applies here: not on a replica under `replica-ignore-maxmemory`
+    /// (the default), which follows its primary's evictions instead of making its own.
+    pub fn enforces_maxmemory(&self) -> bool {
+        self.cfg.maxmemory > 0 && !(self.is_replica() && self.cfg.replica_ignore_maxmemory)
+    }
+
     /// Evicts keys while memory is over `maxmemory` and the policy allows it.
     pub fn perform_evictions(&mut self) {
+        if !self.enforces_maxmemory() {
+            return;
+        }
         let limit = self.cfg.maxmemory as u64;
         let mut rounds = 0;
         while self.used_memory_now() > limit && rounds < 10_000 {
@@ -920,7 +940,7 @@ impl Node {
                 self.pause = None;
             }
         }
-        if self.cfg.maxmemory > 0 {
+        if self.enforces_maxmemory() {
             self.perform_evictions();
         } else {
             self.used_memory_now();
