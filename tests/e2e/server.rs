@@ -589,3 +589,66 @@ fn debug_object_reads_the_selected_database() {
     };
     assert!(text.windows(12).any(|w| w == b"encoding:int"), "{text:?}");
 }
+
+/// Every INFO section lists the fields redis-server 7.0 lists, in the same order, so that
+/// tools reading INFO find each one where they expect it (ferrokv adds `ferrokv_version`).
+#[test]
+fn info_sections_have_redis_fields_in_redis_order() {
+    if !crate::harness::require_redis("info fields") {
+        return;
+    }
+    let fields = |flavor: Flavor, section: &str| -> Vec<String> {
+        let server = Server::start(flavor, &[] as &[&str]);
+        let reply = server.conn().cmd(&["INFO", section]);
+        String::from_utf8_lossy(&crate::harness::inspect::text(&reply))
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .filter(|k| k != "ferrokv_version")
+            .collect()
+    };
+    for section in [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+    ] {
+        assert_eq!(
+            fields(Flavor::subject(), section),
+            fields(Flavor::Redis, section),
+            "INFO {section}"
+        );
+    }
+}
+
+/// CLIENT LIST reports each connection's own file descriptor and buffers.
+#[test]
+fn client_list_reports_real_descriptors() {
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut a = server.conn();
+    let mut b = server.conn();
+    assert_eq!(b.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    let list = String::from_utf8_lossy(&crate::harness::inspect::text(&a.cmd(&["CLIENT", "LIST"])))
+        .into_owned();
+    let field = |line: &str, name: &str| -> String {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    let fds: Vec<i64> = list
+        .lines()
+        .map(|l| field(l, "fd").parse().unwrap())
+        .collect();
+    assert_eq!(fds.len(), 2, "{list}");
+    assert!(fds.iter().all(|&fd| fd > 2) && fds[0] != fds[1], "{list}");
+    for line in list.lines() {
+        assert_eq!(field(line, "rbs"), "16384", "{line}");
+        assert!(
+            field(line, "tot-mem").parse::<u64>().unwrap() > 16384,
+            "{line}"
+        );
+    }
+}

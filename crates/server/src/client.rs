@@ -111,8 +111,16 @@ pub struct Client {
     /// True for the link of our primary (replica side) and for replicas (primary side).
     pub flags: ClientFlags,
     pub tx: mpsc::UnboundedSender<Outbound>,
+    /// The socket's file descriptor (-1 for the AOF loader and the primary link, which
+    /// have no socket of their own in the client table).
+    pub fd: i32,
+    /// Bytes read and not yet parsed, and the read buffer's capacity.
     pub query_buf_len: usize,
+    pub query_buf_cap: usize,
+    /// Reply bytes waiting for the peer to read them (non-zero only while a write is
+    /// blocked on a slow reader), and the write buffer's capacity.
     pub output_buf_len: usize,
+    pub output_buf_cap: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,6 +141,25 @@ pub struct Blocked {
 }
 
 impl Client {
+    /// Bytes of the commands queued in MULTI (CLIENT LIST `multi-mem`).
+    pub fn multi_mem(&self) -> usize {
+        self.multi.as_ref().map_or(0, |m| {
+            m.queued
+                .iter()
+                .map(|argv| argv.iter().map(|a| a.len() + 16).sum::<usize>() + 24)
+                .sum()
+        })
+    }
+
+    /// What this client costs: its record, both buffers and its queued transaction (CLIENT
+    /// LIST `tot-mem`, INFO `mem_clients_*`).
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Client>()
+            + self.query_buf_cap
+            + self.output_buf_cap.max(self.output_buf_len)
+            + self.multi_mem()
+    }
+
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
@@ -180,11 +207,14 @@ impl Client {
             Protocol::Resp2 => 2,
             Protocol::Resp3 => 3,
         };
+        let multi_mem = self.multi_mem();
+        let events = if self.output_buf_len > 0 { "rw" } else { "r" };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd,
             name,
             age,
             idle,
@@ -194,7 +224,14 @@ impl Client {
             self.patterns.len(),
             multi,
             self.query_buf_len,
+            self.query_buf_cap.saturating_sub(self.query_buf_len),
+            multi_mem,
+            self.query_buf_cap,
+            self.query_buf_len,
             self.output_buf_len,
+            self.output_buf_len,
+            self.memory(),
+            events,
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
             resp,
         )

@@ -487,15 +487,61 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             })
         }
         (b"stats", 2) => {
-            let used = node.used_memory_now();
-            let keys: usize = node.ks.dbs.iter().map(|d| d.len()).sum();
-            Ok(Frame::Map(vec![
-                (Frame::bulk("peak.allocated"), Frame::Integer(node.peak_memory as i64)),
-                (Frame::bulk("total.allocated"), Frame::Integer(used as i64)),
-                (Frame::bulk("keys.count"), Frame::Integer(keys as i64)),
-                (Frame::bulk("keys.bytes-per-key"), Frame::Integer((used as usize).checked_div(keys).unwrap_or(0) as i64)),
-                (Frame::bulk("clients.normal"), Frame::Integer(node.clients.len() as i64)),
-            ]))
+            let m = crate::memory::overhead(node);
+            let a = m.allocator;
+            let int = |n: u64| Frame::Integer(n as i64);
+            let signed = |x: u64, y: u64| Frame::Integer(x as i64 - y as i64);
+            let ratio = |x: u64, y: u64| Frame::Double(crate::memory::ratio(x, y));
+            let mut fields = vec![
+                ("peak.allocated", int(m.peak)),
+                ("total.allocated", int(m.used)),
+                ("startup.allocated", int(m.startup)),
+                ("replication.backlog", int(m.repl_backlog)),
+                ("clients.slaves", int(m.clients_replicas)),
+                ("clients.normal", int(m.clients_normal)),
+                ("cluster.links", int(0)),
+                ("aof.buffer", int(m.aof_buffer)),
+                ("lua.caches", int(0)),
+                ("functions.caches", int(0)),
+            ];
+            let dbs: Vec<(String, Frame)> = m
+                .dbs
+                .iter()
+                .map(|&(db, main, expires, _)| {
+                    (
+                        format!("db.{db}"),
+                        Frame::Map(vec![
+                            (Frame::bulk("overhead.hashtable.main"), int(main)),
+                            (Frame::bulk("overhead.hashtable.expires"), int(expires)),
+                            (Frame::bulk("overhead.hashtable.slot-to-keys"), int(0)),
+                        ]),
+                    )
+                })
+                .collect();
+            let rest = [
+                ("overhead.total", int(m.total())),
+                ("keys.count", int(m.keys)),
+                ("keys.bytes-per-key", int(m.bytes_per_key())),
+                ("dataset.bytes", int(m.dataset())),
+                ("dataset.percentage", Frame::Double(m.dataset_perc())),
+                ("peak.percentage", Frame::Double(crate::memory::ratio(m.used, m.peak) * 100.0)),
+                ("allocator.allocated", int(a.allocated)),
+                ("allocator.active", int(a.active)),
+                ("allocator.resident", int(a.resident)),
+                ("allocator-fragmentation.ratio", ratio(a.active, a.allocated)),
+                ("allocator-fragmentation.bytes", signed(a.active, a.allocated)),
+                ("allocator-rss.ratio", ratio(a.resident, a.active)),
+                ("allocator-rss.bytes", signed(a.resident, a.active)),
+                ("rss-overhead.ratio", ratio(m.rss, a.resident)),
+                ("rss-overhead.bytes", signed(m.rss, a.resident)),
+                ("fragmentation", ratio(m.rss, m.used)),
+                ("fragmentation.bytes", signed(m.rss, m.used)),
+            ];
+            let mut out: Vec<(Frame, Frame)> =
+                fields.drain(..).map(|(k, v)| (Frame::bulk(k), v)).collect();
+            out.extend(dbs.into_iter().map(|(k, v)| (Frame::bulk(k), v)));
+            out.extend(rest.into_iter().map(|(k, v)| (Frame::bulk(k), v)));
+            Ok(Frame::Map(out))
         }
         (b"doctor", 2) => Ok(Frame::Verbatim {
             format: *b"txt",

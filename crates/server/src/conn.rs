@@ -35,11 +35,17 @@ enum Event {
 pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr) {
     let laddr = stream.local_addr().unwrap_or(addr);
     let _ = stream.set_nodelay(true);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let (id, mut rx) = node.borrow_mut().add_client(addr, laddr);
     debug!(id, peer = %addr, "accepted");
     let (mut rd, mut wr) = stream.into_split();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    if let Some(c) = node.borrow_mut().clients.get_mut(&id) {
+        c.fd = fd;
+        c.query_buf_cap = rbuf.capacity();
+        c.output_buf_cap = wbuf.capacity();
+    }
     let mut decoder = RequestDecoder::new(limits(&node.borrow()));
     let mut blocked = false;
     let mut pending: Option<Vec<Bytes>> = None;
@@ -147,6 +153,7 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                 node.stats.total_reads_processed += 1;
                 if let Some(c) = node.clients.get_mut(&id) {
                     c.query_buf_len = rbuf.len();
+                    c.query_buf_cap = rbuf.capacity();
                 }
             }
             Event::Message(msg) => {
@@ -239,7 +246,12 @@ async fn flush(
             }
         }
         // The peer is not reading: wait for room, checking every 200 ms whether the node
-        // wants this connection closed (a replica over its output limit).
+        // wants this connection closed (a replica over its output limit). Meanwhile CLIENT
+        // LIST and INFO see what is waiting.
+        if let Some(c) = node.borrow_mut().clients.get_mut(&id) {
+            c.output_buf_len = wbuf.len() - done;
+            c.output_buf_cap = wbuf.capacity();
+        }
         match tokio::time::timeout(Duration::from_millis(200), wr.writable()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
@@ -260,7 +272,14 @@ async fn flush(
     }
     let mut node = node.borrow_mut();
     // Bytes to our replicas (the stream, full-sync payloads) count apart, as in Redis.
-    let to_replica = node.clients.get(&id).is_some_and(|c| c.flags.replica);
+    let to_replica = match node.clients.get_mut(&id) {
+        Some(c) => {
+            c.output_buf_len = 0;
+            c.output_buf_cap = wbuf.capacity();
+            c.flags.replica
+        }
+        None => false,
+    };
     let stats = &mut node.stats;
     if to_replica {
         stats.total_net_repl_output_bytes += done as u64;

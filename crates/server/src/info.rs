@@ -182,38 +182,61 @@ fn clients(node: &Node, out: &mut String) {
 }
 
 fn memory_section(node: &mut Node, out: &mut String) {
-    let used = node.used_memory_now();
-    let rss = memory::rss().unwrap_or(0);
-    let peak = node.peak_memory.max(used);
+    let m = memory::overhead(node);
     let total_system = nix::sys::sysinfo::sysinfo()
         .map(|s| s.ram_total())
         .unwrap_or(0);
+    let a = m.allocator;
+    let pct = |x: f64| format!("{x:.2}%");
+    let r = |x: f64| format!("{x:.2}");
     out.push_str("# Memory\r\n");
-    field!(out, "used_memory", used);
-    field!(out, "used_memory_human", memory::human(used));
-    field!(out, "used_memory_rss", rss);
-    field!(out, "used_memory_rss_human", memory::human(rss));
-    field!(out, "used_memory_peak", peak);
-    field!(out, "used_memory_peak_human", memory::human(peak));
+    field!(out, "used_memory", m.used);
+    field!(out, "used_memory_human", memory::human(m.used));
+    field!(out, "used_memory_rss", m.rss);
+    field!(out, "used_memory_rss_human", memory::human(m.rss));
+    field!(out, "used_memory_peak", m.peak);
+    field!(out, "used_memory_peak_human", memory::human(m.peak));
     field!(
         out,
         "used_memory_peak_perc",
-        format!(
-            "{:.2}%",
-            if peak > 0 {
-                used as f64 * 100.0 / peak as f64
-            } else {
-                100.0
-            }
-        )
+        pct(if m.peak > 0 {
+            memory::ratio(m.used, m.peak) * 100.0
+        } else {
+            100.0
+        })
     );
-    field!(out, "allocator_allocated", used);
+    field!(out, "used_memory_overhead", m.total());
+    field!(out, "used_memory_startup", m.startup);
+    field!(out, "used_memory_dataset", m.dataset());
+    field!(out, "used_memory_dataset_perc", pct(m.dataset_perc()));
+    field!(out, "allocator_allocated", a.allocated);
+    field!(out, "allocator_active", a.active);
+    field!(out, "allocator_resident", a.resident);
     field!(out, "total_system_memory", total_system);
     field!(
         out,
         "total_system_memory_human",
         memory::human(total_system)
     );
+    // No scripting engine and no functions: nothing is held for them.
+    for name in ["used_memory_lua", "used_memory_vm_eval"] {
+        field!(out, name, 0);
+    }
+    field!(out, "used_memory_lua_human", memory::human(0));
+    for name in [
+        "used_memory_scripts_eval",
+        "number_of_cached_scripts",
+        "number_of_functions",
+        "number_of_libraries",
+        "used_memory_vm_functions",
+        "used_memory_vm_total",
+    ] {
+        field!(out, name, 0);
+    }
+    field!(out, "used_memory_vm_total_human", memory::human(0));
+    field!(out, "used_memory_functions", 0);
+    field!(out, "used_memory_scripts", 0);
+    field!(out, "used_memory_scripts_human", memory::human(0));
     field!(out, "maxmemory", node.cfg.maxmemory);
     field!(
         out,
@@ -223,31 +246,56 @@ fn memory_section(node: &mut Node, out: &mut String) {
     field!(out, "maxmemory_policy", node.cfg.maxmemory_policy);
     field!(
         out,
-        "mem_fragmentation_ratio",
-        format!(
-            "{:.2}",
-            if used > 0 {
-                rss as f64 / used as f64
-            } else {
-                0.0
-            }
-        )
+        "allocator_frag_ratio",
+        r(memory::ratio(a.active, a.allocated))
     );
-    field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
-    let backlog = node
-        .repl
-        .state
-        .borrow()
-        .backlog
-        .as_ref()
-        .map_or(0, |b| b.histlen());
+    field!(
+        out,
+        "allocator_frag_bytes",
+        a.active as i64 - a.allocated as i64
+    );
+    field!(
+        out,
+        "allocator_rss_ratio",
+        r(memory::ratio(a.resident, a.active))
+    );
+    field!(
+        out,
+        "allocator_rss_bytes",
+        a.resident as i64 - a.active as i64
+    );
+    field!(
+        out,
+        "rss_overhead_ratio",
+        r(memory::ratio(m.rss, a.resident))
+    );
+    field!(out, "rss_overhead_bytes", m.rss as i64 - a.resident as i64);
+    field!(
+        out,
+        "mem_fragmentation_ratio",
+        r(memory::ratio(m.rss, m.used))
+    );
+    field!(out, "mem_fragmentation_bytes", m.rss as i64 - m.used as i64);
+    // Eviction counts every allocated byte (Redis leaves the AOF and replication buffers
+    // out of it).
+    field!(out, "mem_not_counted_for_evict", 0);
     // Redis 7.0 reports the replication buffer it holds, up to the backlog's size (its
     // 16 KB blocks); ferrokv's ring is zero-filled lazily by the kernel, so what it holds,
     // and what it costs in RSS, is the history written so far.
-    field!(out, "mem_replication_backlog", backlog);
-    field!(out, "mem_aof_buffer", node.aof.buffer_len());
+    field!(out, "mem_replication_backlog", m.repl_backlog);
+    field!(
+        out,
+        "mem_total_replication_buffers",
+        m.repl_backlog + m.clients_replicas
+    );
+    field!(out, "mem_clients_slaves", m.clients_replicas);
+    field!(out, "mem_clients_normal", m.clients_normal);
+    field!(out, "mem_cluster_links", 0);
+    field!(out, "mem_aof_buffer", m.aof_buffer);
     field!(out, "mem_allocator", "jemalloc-5.3.0");
+    field!(out, "active_defrag_running", 0);
     field!(out, "lazyfree_pending_objects", 0);
+    field!(out, "lazyfreed_objects", 0);
 }
 
 fn persistence(node: &Node, out: &mut String) {
@@ -352,17 +400,56 @@ fn stats(node: &Node, out: &mut String) {
         "expired_time_cap_reached_count",
         k.expired_time_cap_reached_count
     );
+    field!(
+        out,
+        "expire_cycle_cpu_milliseconds",
+        s.expire_cycle_us / 1000
+    );
     field!(out, "evicted_keys", k.evicted_keys);
+    // No client eviction (`maxmemory-clients` is not supported).
+    field!(out, "evicted_clients", 0);
+    let (total_over, current_over) = s.eviction_exceeded_ms();
+    field!(out, "total_eviction_exceeded_time", total_over);
+    field!(out, "current_eviction_exceeded_time", current_over);
     field!(out, "keyspace_hits", k.keyspace_hits);
     field!(out, "keyspace_misses", k.keyspace_misses);
     field!(out, "pubsub_channels", node.pubsub.channels.len());
     field!(out, "pubsub_patterns", node.pubsub.patterns.len());
+    // Fields of Redis features ferrokv does not have (sharded pub/sub, MIGRATE, writable
+    // replica expiry tracking, active defragmentation, client-side caching, RESTORE deep
+    // sanitization, I/O threads, a resizable reply buffer): reported so that tools reading
+    // them find them, and zero because nothing here does that work.
+    field!(out, "pubsubshard_channels", 0);
     field!(out, "latest_fork_usec", node.children.latest_fork_usec);
     field!(out, "total_forks", node.children.total_forks);
+    for name in [
+        "migrate_cached_sockets",
+        "slave_expires_tracked_keys",
+        "active_defrag_hits",
+        "active_defrag_misses",
+        "active_defrag_key_hits",
+        "active_defrag_key_misses",
+        "total_active_defrag_time",
+        "current_active_defrag_time",
+        "tracking_total_keys",
+        "tracking_total_items",
+        "tracking_total_prefixes",
+    ] {
+        field!(out, name, 0);
+    }
     field!(out, "unexpected_error_replies", s.unexpected_error_replies);
     field!(out, "total_error_replies", s.total_error_replies);
+    field!(out, "dump_payload_sanitizations", 0);
     field!(out, "total_reads_processed", s.total_reads_processed);
     field!(out, "total_writes_processed", s.total_writes_processed);
+    for name in [
+        "io_threaded_reads_processed",
+        "io_threaded_writes_processed",
+        "reply_buffer_shrinks",
+        "reply_buffer_expands",
+    ] {
+        field!(out, name, 0);
+    }
 }
 
 fn errorstats(node: &Node, out: &mut String) {

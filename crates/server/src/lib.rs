@@ -124,6 +124,10 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     ))?;
     let hz = cfg.hz.max(1) as u64;
     let node = Rc::new(RefCell::new(Node::new(cfg, config_file)));
+    {
+        let mut n = node.borrow_mut();
+        n.used_memory_startup = n.used_memory_now();
+    }
     info!("Server initialized");
     let mut shutdown = node.borrow().shutdown.subscribe();
     node.borrow_mut().listener_fds = listeners

@@ -31,3 +31,168 @@ pub fn human(bytes: u64) -> String {
         format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
     }
 }
+
+/// jemalloc's view of the heap: bytes handed out, bytes in active pages, bytes resident.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocatorStats {
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+}
+
+/// The allocator's figures (after refreshing jemalloc's statistics epoch).
+pub fn allocator_stats() -> Option<AllocatorStats> {
+    use tikv_jemalloc_ctl::stats;
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    Some(AllocatorStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        active: stats::active::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
+/// Where the memory goes, as Redis's `getMemoryOverheadData` splits it: what the process
+/// needs to run and to serve (start-up, replication, clients, AOF buffer, the keyspace's
+/// tables) against the dataset (keys and values). INFO memory and MEMORY STATS both read it.
+#[derive(Debug, Clone, Default)]
+pub struct Overhead {
+    pub used: u64,
+    pub peak: u64,
+    pub startup: u64,
+    pub rss: u64,
+    pub allocator: AllocatorStats,
+    /// Replication history held in the backlog.
+    pub repl_backlog: u64,
+    /// Replica connections beyond the backlog (their buffers).
+    pub clients_replicas: u64,
+    /// Every other connection (normal, pub/sub, our primary's link).
+    pub clients_normal: u64,
+    pub aof_buffer: u64,
+    /// Per database with keys: (db, key map overhead, expires map, key count).
+    pub dbs: Vec<(usize, u64, u64, u64)>,
+    pub keys: u64,
+}
+
+impl Overhead {
+    pub fn total(&self) -> u64 {
+        self.startup
+            + self.repl_backlog
+            + self.clients_replicas
+            + self.clients_normal
+            + self.aof_buffer
+            + self.dbs.iter().map(|d| d.1 + d.2).sum::<u64>()
+    }
+
+    /// `used_memory_dataset`: what is left for keys and values.
+    pub fn dataset(&self) -> u64 {
+        self.used.saturating_sub(self.total())
+    }
+
+    /// What was allocated since start-up (at least 1, as Redis divides by it).
+    fn net(&self) -> u64 {
+        self.used.saturating_sub(self.startup).max(1)
+    }
+
+    /// `used_memory_dataset_perc`: the dataset's share of what was allocated since start-up.
+    pub fn dataset_perc(&self) -> f64 {
+        self.dataset() as f64 * 100.0 / self.net() as f64
+    }
+
+    /// MEMORY STATS `keys.bytes-per-key`: memory since start-up per key.
+    pub fn bytes_per_key(&self) -> u64 {
+        self.net().checked_div(self.keys).unwrap_or(0)
+    }
+}
+
+/// Ratio `a / b` as INFO prints it (0 when `b` is 0).
+pub fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Gathers [`Overhead`] for a node.
+pub fn overhead(node: &mut crate::node::Node) -> Overhead {
+    let used = node.used_memory_now();
+    let backlog = node
+        .repl
+        .state
+        .borrow()
+        .backlog
+        .as_ref()
+        .map_or(0, |b| b.histlen() as u64);
+    let (mut replicas, mut normal) = (0u64, 0u64);
+    for c in node.clients.values() {
+        if c.flags.replica {
+            replicas += c.memory() as u64;
+        } else {
+            normal += c.memory() as u64;
+        }
+    }
+    let dbs: Vec<(usize, u64, u64, u64)> = node
+        .ks
+        .dbs
+        .iter()
+        .enumerate()
+        .filter(|(_, db)| !db.is_empty())
+        .map(|(i, db)| {
+            (
+                i,
+                db.map.overhead_bytes() as u64,
+                db.expires.allocated_bytes() as u64,
+                db.len() as u64,
+            )
+        })
+        .collect();
+    Overhead {
+        used,
+        peak: node.peak_memory.max(used),
+        startup: node.used_memory_startup,
+        rss: rss().unwrap_or(0),
+        allocator: allocator_stats().unwrap_or(AllocatorStats {
+            allocated: used,
+            active: used,
+            resident: used,
+        }),
+        repl_backlog: backlog,
+        clients_replicas: replicas,
+        clients_normal: normal,
+        aof_buffer: node.aof.buffer_len() as u64,
+        keys: dbs.iter().map(|d| d.3).sum(),
+        dbs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overhead_splits_like_redis() {
+        let m = Overhead {
+            used: 10_000,
+            startup: 1_000,
+            repl_backlog: 500,
+            clients_normal: 300,
+            aof_buffer: 200,
+            dbs: vec![(0, 1_000, 0, 9), (3, 400, 100, 1)],
+            keys: 10,
+            ..Default::default()
+        };
+        assert_eq!(m.total(), 1_000 + 500 + 300 + 200 + 1_000 + 500);
+        assert_eq!(m.dataset(), 10_000 - 3_500);
+        assert!((m.dataset_perc() - 6_500.0 * 100.0 / 9_000.0).abs() < 1e-9);
+        assert_eq!(m.bytes_per_key(), 900);
+        // Below the start-up figure Redis divides by 1, and never goes negative.
+        let small = Overhead {
+            used: 500,
+            startup: 1_000,
+            ..Default::default()
+        };
+        assert_eq!(small.dataset(), 0);
+        assert_eq!(small.dataset_perc(), 0.0);
+        assert_eq!(small.bytes_per_key(), 0);
+    }
+}

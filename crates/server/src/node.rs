@@ -115,6 +115,9 @@ pub struct Node {
     /// Memory used as the allocator reports it, refreshed by the cron.
     pub used_memory: u64,
     pub peak_memory: u64,
+    /// `used_memory` once the node was set up, before it served anyone
+    /// (`used_memory_startup`).
+    pub used_memory_startup: u64,
     /// `DEBUG SET-ACTIVE-EXPIRE 0` turns the active expire cycle off (tests use it).
     pub active_expire_enabled: bool,
     /// The one fork child (BGSAVE, AOF rewrite, diskless sync) and fork statistics.
@@ -186,6 +189,7 @@ impl Node {
             pause: None,
             used_memory: 0,
             peak_memory: 0,
+            used_memory_startup: 0,
             active_expire_enabled: true,
             children: Default::default(),
             bgsave: Default::default(),
@@ -232,8 +236,11 @@ impl Node {
                 extra_replies: Vec::new(),
                 flags: ClientFlags::default(),
                 tx,
+                fd: -1,
                 query_buf_len: 0,
+                query_buf_cap: 0,
                 output_buf_len: 0,
+                output_buf_cap: 0,
             },
         );
         self.stats.total_connections_received += 1;
@@ -899,7 +906,9 @@ impl Node {
         }
         let limit = self.cfg.maxmemory as u64;
         let mut rounds = 0;
-        while self.used_memory_now() > limit && rounds < 10_000 {
+        let mut over = self.used_memory_now() > limit;
+        self.stats.note_over_maxmemory(over);
+        while over && rounds < 10_000 {
             rounds += 1;
             let Some((db, key)) = self.ks.evict_one(&mut self.rng) else {
                 break;
@@ -912,6 +921,7 @@ impl Node {
             };
             self.stream
                 .feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
+            over = self.used_memory_now() > limit;
         }
     }
 
@@ -920,7 +930,9 @@ impl Node {
         self.prepare_clock(false);
         let budget = std::time::Duration::from_micros(25_000 / self.cfg.hz.max(1) as u64 * 10 / 10);
         if self.active_expire_enabled && !self.repl.failover.pauses_writes() {
+            let started = std::time::Instant::now();
             self.ks.active_expire_cycle(budget);
+            self.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
         }
         let expired = std::mem::take(&mut self.ks.expired);
         for (db, key) in expired {

@@ -53,6 +53,12 @@ pub struct Stats {
     /// Bytes read from our primary and written to our replicas.
     pub total_net_repl_input_bytes: u64,
     pub total_net_repl_output_bytes: u64,
+    /// Time spent in the active expire cycle (`expire_cycle_cpu_milliseconds`).
+    pub expire_cycle_us: u64,
+    /// When `used_memory` last rose above `maxmemory` and is still there, and the total
+    /// of the periods it was (`*_eviction_exceeded_time`).
+    pub eviction_exceeded_since: Option<std::time::Instant>,
+    pub eviction_exceeded_total: std::time::Duration,
     /// read(2) / write(2) calls on client and replica sockets that moved bytes.
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
@@ -174,6 +180,30 @@ impl Stats {
     /// `total_net_output_bytes` as INFO reports it (see [`Stats::net_input_bytes`]).
     pub fn net_output_bytes(&self) -> u64 {
         self.total_net_output_bytes + self.total_net_repl_output_bytes
+    }
+
+    /// Notes whether memory is over `maxmemory` after an eviction round.
+    pub fn note_over_maxmemory(&mut self, over: bool) {
+        match (over, self.eviction_exceeded_since) {
+            (true, None) => self.eviction_exceeded_since = Some(std::time::Instant::now()),
+            (false, Some(since)) => {
+                self.eviction_exceeded_total += since.elapsed();
+                self.eviction_exceeded_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// (`total_eviction_exceeded_time`, `current_eviction_exceeded_time`) in milliseconds;
+    /// the total includes the current period.
+    pub fn eviction_exceeded_ms(&self) -> (u64, u64) {
+        let current = self
+            .eviction_exceeded_since
+            .map_or(0, |s| s.elapsed().as_millis() as u64);
+        (
+            self.eviction_exceeded_total.as_millis() as u64 + current,
+            current,
+        )
     }
 
     pub fn instant_rates(&self) -> InstantRates {

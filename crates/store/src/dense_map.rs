@@ -73,6 +73,23 @@ impl<V> DenseMap<V> {
         self.len
     }
 
+    /// Bytes of the structure around the entries: the index (a `u32` and a control byte
+    /// per bucket), unused entry slots, the chunk table and the spare chunk (INFO
+    /// `used_memory_overhead`, like Redis's dict buckets and entries).
+    pub fn overhead_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(Key, V)>();
+        let slots: usize = self.chunks.iter().map(Vec::capacity).sum();
+        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + (slots - self.len) * slot
+            + self.chunks.capacity() * std::mem::size_of::<Vec<(Key, V)>>()
+            + self.spare.as_ref().map_or(0, |c| c.capacity() * slot)
+    }
+
+    /// All bytes the map holds in place (entries included, not what they point to).
+    pub fn allocated_bytes(&self) -> usize {
+        self.overhead_bytes() + self.len * std::mem::size_of::<(Key, V)>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
