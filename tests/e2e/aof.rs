@@ -1180,3 +1180,56 @@ fn replica_aof_with_a_torn_write_full_syncs() {
     assert_eq!(digest(&mut r), want);
     assert_eq!(r.run("EXISTS torn"), Frame::Integer(0));
 }
+
+/// A command in the AOF that replies an error when replayed is logged and counted as Redis
+/// does (`unexpected_error_replies`, the CRITICAL line naming the AOF-loading client), and the
+/// rest of the file still loads; `propagation-error-behavior panic` refuses to go on.
+#[test]
+fn aof_command_that_errors_on_replay_is_reported() {
+    // A stopped server whose AOF ends with an INCR of a non-integer, then one more write.
+    let prepared = |flavor: Flavor| -> Server {
+        let mut s = Server::start(flavor, &["--appendonly", "yes"]);
+        let mut c = s.conn();
+        assert_eq!(c.run("SET k abc"), Frame::OK);
+        s.stop();
+        let incr = s.dir().join("appendonlydir").join(incr_name(s.dir()));
+        let mut tail = Conn::encode(&["INCR", "k"]);
+        tail.extend(Conn::encode(&["SET", "last", "2"]));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&incr)
+            .unwrap();
+        std::io::Write::write_all(&mut f, &tail).unwrap();
+        s
+    };
+    for flavor in [Flavor::Ferrokv, Flavor::Redis] {
+        if flavor == Flavor::Redis
+            && !require_redis("aof_command_that_errors_on_replay_is_reported")
+        {
+            continue;
+        }
+        let mut s = prepared(flavor);
+        s.restart_with(&["--appendonly", "yes"]);
+        let mut c = s.conn();
+        assert_eq!(c.run("GET last"), Frame::bulk("2"), "{}", flavor.name());
+        assert_eq!(
+            stat(&mut c, "unexpected_error_replies"),
+            1,
+            "{}",
+            flavor.name()
+        );
+        let log = s.log();
+        assert!(
+            log.contains("This server is sending an error to its AOF-loading-client")
+                && log.contains("after processing the command 'incr'"),
+            "{}: {log}",
+            flavor.name()
+        );
+    }
+    let s = prepared(Flavor::Ferrokv);
+    let log = refuses_to_start(s.dir(), &["--propagation-error-behavior", "panic"]);
+    assert!(
+        log.contains("This server panicked sending an error to its AOF-loading-client"),
+        "{log}"
+    );
+}

@@ -95,7 +95,7 @@ use tracing::{error, info, warn};
 use crate::client::ClientId;
 use crate::commands::{self, NodeHandler};
 use crate::loading;
-use crate::node::{unix_ms, Node};
+use crate::node::{unix_ms, Node, Unread};
 use crate::propagate::StreamTap;
 
 /// Redis's `AOF_REWRITE_LIMITE_THRESHOLD`: automatic rewrites slow down after this many
@@ -686,15 +686,24 @@ impl AofSink for NodeSink<'_> {
             let Some(cmd) = commands::lookup(&argv[0]) else {
                 return Err(String::from_utf8_lossy(&argv[0]).into_owned());
             };
+            let n = &mut *self.node;
             if !cmd.arity_ok(argv.len()) {
+                let line = CmdError::WrongArity(cmd.name().to_string()).to_line();
+                n.unread_error(Unread::AofLoader, line.as_bytes(), cmd.name().as_bytes());
                 continue;
             }
-            let n = &mut *self.node;
             n.ks.now_ms = unix_ms();
             n.ks.lru_clock = (n.ks.now_ms / 1000) as u32;
             // Expiry is the AOF's business (its DELs): act on exactly the data it describes.
             n.ks.mode = ExpireMode::ReplicaApply;
-            let _ = n.run_command(self.id, cmd, argv, true);
+            let error = match n.run_command(self.id, cmd, argv, true) {
+                Err(e) => Some(e.to_line()),
+                Ok(Some(Frame::Error(line))) => Some(String::from_utf8_lossy(&line).into_owned()),
+                Ok(_) => None,
+            };
+            if let Some(line) = error {
+                n.unread_error(Unread::AofLoader, line.as_bytes(), cmd.name().as_bytes());
+            }
         }
         Ok(())
     }

@@ -352,25 +352,23 @@ impl Node {
                     c.last_interaction_ms = now;
                 }
                 let close_after = c.close_after_reply;
-                if let (true, Some(Frame::Error(line))) = (c.flags.master, &reply) {
-                    self.stats.unexpected_error_replies += 1;
-                    tracing::warn!(
-                        "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
-                        String::from_utf8_lossy(line),
-                        String::from_utf8_lossy(name)
-                    );
-                    // `propagation-error-behavior panic|panic-on-replicas` on a read-only
-                    // replica: stop rather than go on diverging from the primary.
-                    if self.cfg.replica_read_only
-                        && self.cfg.propagation_error_behavior.starts_with("panic")
-                    {
-                        tracing::error!(
-                            "This replica panicked sending an error to its master after processing the command '{}'",
-                            String::from_utf8_lossy(name)
-                        );
-                        std::process::abort();
+                let unread = match (c.flags.master, c.flags.replica) {
+                    (true, _) => Some(Unread::Primary),
+                    (_, true) => Some(Unread::Replica),
+                    _ => None,
+                };
+                let c = match (unread, &reply) {
+                    (Some(to), Some(Frame::Error(line))) => {
+                        // Rare: the client is looked up again after the log line.
+                        let line = line.clone();
+                        self.unread_error(to, &line, stat.map_or(&name[..], str::as_bytes));
+                        match self.clients.get_mut(&id) {
+                            Some(c) => c,
+                            None => return Outcome::Silent,
+                        }
                     }
-                }
+                    _ => c,
+                };
                 let outcome = match reply {
                     Some(r) => Self::apply_reply_mode(c, r),
                     None => Outcome::Silent,
@@ -893,6 +891,37 @@ impl Node {
         self.used_memory
     }
 
+    /// An error replied where nobody reads it (to our primary's link, to a replica, or to
+    /// the AOF loader): Redis's `== CRITICAL ==` line and `unexpected_error_replies`, then
+    /// `propagation-error-behavior`, which can make such an error stop the process (a
+    /// read-only replica applying its primary's stream, or the AOF loader) rather than let
+    /// the data diverge.
+    pub fn unread_error(&mut self, to: Unread, line: &[u8], command: &[u8]) {
+        let (from, to_name) = match to {
+            Unread::Primary => ("replica", "master"),
+            Unread::Replica => ("master", "replica"),
+            Unread::AofLoader => ("server", "AOF-loading-client"),
+        };
+        let command = String::from_utf8_lossy(command);
+        self.stats.unexpected_error_replies += 1;
+        tracing::warn!(
+            "== CRITICAL == This {from} is sending an error to its {to_name}: '{}' after processing the command '{command}'",
+            String::from_utf8_lossy(&line[..line.len().min(4096)])
+        );
+        let behavior = self.cfg.propagation_error_behavior.as_str();
+        let panic = match to {
+            Unread::Primary => self.cfg.replica_read_only && behavior != "ignore",
+            Unread::AofLoader => behavior == "panic",
+            Unread::Replica => false,
+        };
+        if panic {
+            tracing::error!(
+                "This {from} panicked sending an error to its {to_name} after processing the command '{command}'"
+            );
+            std::process::abort();
+        }
+    }
+
     /// Whether `maxmemory` applies here: not on a replica under `replica-ignore-maxmemory`
     /// (the default), which follows its primary's evictions instead of making its own.
     pub fn enforces_maxmemory(&self) -> bool {
@@ -1043,6 +1072,17 @@ impl Node {
 }
 
 /// What a command that passed the gates did.
+/// Who receives an error nobody reads (see [`Node::unread_error`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Our primary's link (we are its replica).
+    Primary,
+    /// One of our replicas.
+    Replica,
+    /// The AOF loader replaying a file.
+    AofLoader,
+}
+
 pub(crate) enum Ran {
     Reply(Frame),
     /// Queued inside MULTI (`+QUEUED`): not executed, not counted as a call.
