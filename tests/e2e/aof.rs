@@ -1180,3 +1180,54 @@ fn replica_aof_with_a_torn_write_full_syncs() {
     assert_eq!(digest(&mut r), want);
     assert_eq!(r.run("EXISTS torn"), Frame::Integer(0));
 }
+
+/// Commands that fail while the AOF loads are counted and logged as Redis's AOF client's
+/// errors are: errorstats, `unexpected_error_replies`, a failed call (and no call) for a
+/// transaction's command, and one `== CRITICAL == This server is sending an error to its
+/// AOF-loading-client: ...` line each, naming EXEC for a transaction's command and showing
+/// the error as Redis's reply code gave it (`-WRONGTYPE ...`, bare `value is not an
+/// integer ...`).
+#[test]
+fn errors_while_loading_count_and_log_like_redis() {
+    if !require_redis("AOF load errors") {
+        return;
+    }
+    let session = |flavor: Flavor| -> Vec<String> {
+        let mut s = Server::start(flavor, &["--appendonly", "yes"]);
+        let mut c = s.conn();
+        ok(&mut c, "SET s str");
+        ok(&mut c, "SET n abc");
+        s.stop();
+        let incr = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
+        let mut bytes = std::fs::read(&incr).unwrap();
+        for argv in [
+            &["LPUSH", "s", "x"][..],
+            &["INCR", "n"],
+            &["MULTI"],
+            &["SET", "ok", "1"],
+            &["INCR", "n"],
+            &["EXEC"],
+        ] {
+            bytes.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+            for a in argv {
+                bytes.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        std::fs::write(&incr, &bytes).unwrap();
+        s.restart();
+        let mut c = s.conn();
+        let mut out = inspect::info_lines(&mut c, "errorstats", &[]);
+        out.push(inspect::info_field(&mut c, "stats", "unexpected_error_replies").unwrap());
+        out.extend(
+            inspect::info_lines(&mut c, "commandstats", &["usec"])
+                .into_iter()
+                .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_ping:")),
+        );
+        out.extend(inspect::log_messages(&s.log(), &["CRITICAL"]));
+        out
+    };
+    let ours = session(Flavor::Ferrokv);
+    let theirs = session(Flavor::Redis);
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
+    assert_eq!(ours, theirs);
+}

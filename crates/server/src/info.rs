@@ -234,16 +234,14 @@ fn memory_section(node: &mut Node, out: &mut String) {
         )
     );
     field!(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
-    let backlog = node
-        .repl
-        .state
-        .borrow()
-        .backlog
-        .as_ref()
-        .map_or(0, |b| b.histlen());
-    // Redis 7.0 reports the replication buffer it holds, up to the backlog's size (its
-    // 16 KB blocks); ferrokv's ring is zero-filled lazily by the kernel, so what it holds,
-    // and what it costs in RSS, is the history written so far.
+    // What Redis 7.0's block list would cost for the same history (0 before any replica
+    // ever attached; capped at the backlog's size while replicas are attached).
+    let backlog = {
+        let st = node.repl.state.borrow();
+        st.backlog
+            .as_ref()
+            .map_or(0, |b| b.reported_memory(!st.replicas.is_empty()))
+    };
     field!(out, "mem_replication_backlog", backlog);
     field!(out, "mem_aof_buffer", node.aof.buffer_len());
     field!(out, "mem_allocator", "jemalloc-5.3.0");
