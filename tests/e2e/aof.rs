@@ -1181,55 +1181,76 @@ fn replica_aof_with_a_torn_write_full_syncs() {
     assert_eq!(r.run("EXISTS torn"), Frame::Integer(0));
 }
 
-/// A command in the AOF that replies an error when replayed is logged and counted as Redis
-/// does (`unexpected_error_replies`, the CRITICAL line naming the AOF-loading client), and the
-/// rest of the file still loads; `propagation-error-behavior panic` refuses to go on.
+/// `propagation-error-behavior panic`: a command in the AOF that replies an error when
+/// replayed stops the server, with Redis's panic line (the counting and logging with the
+/// default `ignore` are compared with Redis in `errors_while_loading_count_and_log_like_redis`).
 #[test]
-fn aof_command_that_errors_on_replay_is_reported() {
-    // A stopped server whose AOF ends with an INCR of a non-integer, then one more write.
-    let prepared = |flavor: Flavor| -> Server {
-        let mut s = Server::start(flavor, &["--appendonly", "yes"]);
-        let mut c = s.conn();
-        assert_eq!(c.run("SET k abc"), Frame::OK);
-        s.stop();
-        let incr = s.dir().join("appendonlydir").join(incr_name(s.dir()));
-        let mut tail = Conn::encode(&["INCR", "k"]);
-        tail.extend(Conn::encode(&["SET", "last", "2"]));
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&incr)
-            .unwrap();
-        std::io::Write::write_all(&mut f, &tail).unwrap();
-        s
-    };
-    for flavor in [Flavor::Ferrokv, Flavor::Redis] {
-        if flavor == Flavor::Redis
-            && !require_redis("aof_command_that_errors_on_replay_is_reported")
-        {
-            continue;
-        }
-        let mut s = prepared(flavor);
-        s.restart_with(&["--appendonly", "yes"]);
-        let mut c = s.conn();
-        assert_eq!(c.run("GET last"), Frame::bulk("2"), "{}", flavor.name());
-        assert_eq!(
-            stat(&mut c, "unexpected_error_replies"),
-            1,
-            "{}",
-            flavor.name()
-        );
-        let log = s.log();
-        assert!(
-            log.contains("This server is sending an error to its AOF-loading-client")
-                && log.contains("after processing the command 'incr'"),
-            "{}: {log}",
-            flavor.name()
-        );
-    }
-    let s = prepared(Flavor::Ferrokv);
+fn aof_replay_error_panics_when_asked() {
+    let mut s = Server::start(Flavor::Ferrokv, &["--appendonly", "yes"]);
+    let mut c = s.conn();
+    assert_eq!(c.run("SET k abc"), Frame::OK);
+    s.stop();
+    let incr = s.dir().join("appendonlydir").join(incr_name(s.dir()));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &Conn::encode(&["INCR", "k"])).unwrap();
+    drop(f);
     let log = refuses_to_start(s.dir(), &["--propagation-error-behavior", "panic"]);
     assert!(
-        log.contains("This server panicked sending an error to its AOF-loading-client"),
+        log.contains("This server panicked sending an error to its AOF-loading-client after processing the command 'incr'"),
         "{log}"
     );
+}
+
+/// Commands that fail while the AOF loads are counted and logged as Redis's AOF client's
+/// errors are: errorstats, `unexpected_error_replies`, a failed call (and no call) for a
+/// transaction's command, and one `== CRITICAL == This server is sending an error to its
+/// AOF-loading-client: ...` line each, naming EXEC for a transaction's command and showing
+/// the error as Redis's reply code gave it (`-WRONGTYPE ...`, bare `value is not an
+/// integer ...`).
+#[test]
+fn errors_while_loading_count_and_log_like_redis() {
+    if !require_redis("AOF load errors") {
+        return;
+    }
+    let session = |flavor: Flavor| -> Vec<String> {
+        let mut s = Server::start(flavor, &["--appendonly", "yes"]);
+        let mut c = s.conn();
+        ok(&mut c, "SET s str");
+        ok(&mut c, "SET n abc");
+        s.stop();
+        let incr = s.dir().join("appendonlydir/appendonly.aof.1.incr.aof");
+        let mut bytes = std::fs::read(&incr).unwrap();
+        for argv in [
+            &["LPUSH", "s", "x"][..],
+            &["INCR", "n"],
+            &["MULTI"],
+            &["SET", "ok", "1"],
+            &["INCR", "n"],
+            &["EXEC"],
+        ] {
+            bytes.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+            for a in argv {
+                bytes.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        std::fs::write(&incr, &bytes).unwrap();
+        s.restart();
+        let mut c = s.conn();
+        let mut out = inspect::info_lines(&mut c, "errorstats", &[]);
+        out.push(inspect::info_field(&mut c, "stats", "unexpected_error_replies").unwrap());
+        out.extend(
+            inspect::info_lines(&mut c, "commandstats", &["usec"])
+                .into_iter()
+                .filter(|l| !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_ping:")),
+        );
+        out.extend(inspect::log_messages(&s.log(), &["CRITICAL"]));
+        out
+    };
+    let ours = session(Flavor::Ferrokv);
+    let theirs = session(Flavor::Redis);
+    assert_eq!(theirs.len(), 7, "{theirs:#?}");
+    assert_eq!(ours, theirs);
 }

@@ -415,3 +415,139 @@ fn replica_ignores_its_maxmemory_by_default() {
         _ => Ok(()),
     });
 }
+
+/// A replica whose dataset diverged (`replica-read-only no`) answers its primary's stream
+/// with errors nobody reads; it counts and logs them as Redis 7.0 does: errorstats,
+/// `unexpected_error_replies`, `== CRITICAL == This replica is sending an error to its
+/// master: '<error as Redis's reply code gave it>' after processing the command '<name>'`
+/// (EXEC for a transaction's command), then `Latest backlog is: '<last 256 bytes, quoted>'`.
+/// Both flavors follow one real Redis primary, so both see the same stream bytes.
+#[test]
+fn replica_errors_on_the_primary_stream_count_and_log_like_redis() {
+    if !require_redis("replica error log") {
+        return;
+    }
+    // No PINGs in the stream: both replicas' backlogs hold the same bytes.
+    let primary = Server::start(
+        Flavor::Redis,
+        &[
+            "--repl-diskless-sync-delay",
+            "0",
+            "--repl-ping-replica-period",
+            "3600",
+        ],
+    );
+    let mut p = primary.conn();
+    let port = primary.port().to_string();
+    let replicas: Vec<Server> = [Flavor::Ferrokv, Flavor::Redis]
+        .into_iter()
+        .map(|f| {
+            Server::start(
+                f,
+                &[
+                    "--replicaof",
+                    "127.0.0.1",
+                    &port,
+                    "--replica-read-only",
+                    "no",
+                ],
+            )
+        })
+        .collect();
+    for r in &replicas {
+        let mut c = r.conn();
+        caught_up(&mut p, &mut c);
+        run(&mut c, "SET list-here str");
+        run(&mut c, "SET counter abc");
+        run(&mut c, "SET hash-here str");
+    }
+    run(&mut p, &format!("SET filler {}", "x".repeat(300)));
+    run(&mut p, "LPUSH list-here x");
+    run(&mut p, "INCR counter");
+    run(&mut p, "MULTI");
+    run(&mut p, "HSET hash-here a b");
+    run(&mut p, "SET fine 1");
+    run(&mut p, "EXEC");
+    let outcome: Vec<Vec<String>> = replicas
+        .iter()
+        .map(|r| {
+            let mut c = r.conn();
+            caught_up(&mut p, &mut c);
+            let mut out = crate::harness::inspect::info_lines(&mut c, "errorstats", &[]);
+            out.push(info_field(&mut c, "stats", "unexpected_error_replies").unwrap());
+            eventually(SYNC_WAIT, || {
+                let lines = crate::harness::inspect::log_messages(
+                    &r.log(),
+                    &["== CRITICAL ==", "Latest backlog is"],
+                );
+                if lines.len() == 6 {
+                    Ok(lines)
+                } else {
+                    Err(lines)
+                }
+            });
+            out.extend(crate::harness::inspect::log_messages(
+                &r.log(),
+                &["== CRITICAL ==", "Latest backlog is"],
+            ));
+            out
+        })
+        .collect();
+    assert_eq!(outcome[0], outcome[1]);
+}
+
+/// `mem_replication_backlog` reports what Redis 7.0's replication buffer blocks cost: 0
+/// before any replica attached, the blocks' allocations (16 KiB and up, in jemalloc size
+/// classes) after writes, capped at `repl-backlog-size` while a replica is attached and the
+/// blocks still held once it left; `CONFIG SET repl-backlog-size` raises a value under 16
+/// KiB to 16 KiB and trims the history.
+#[test]
+fn mem_replication_backlog_matches_redis() {
+    if !require_redis("mem_replication_backlog") {
+        return;
+    }
+    let session = |flavor: Flavor| -> Vec<String> {
+        let primary = Server::start(
+            flavor,
+            &[
+                "--repl-diskless-sync-delay",
+                "0",
+                "--repl-ping-replica-period",
+                "3600",
+            ],
+        );
+        let mut p = primary.conn();
+        let mem = |p: &mut Conn| info_field(p, "memory", "mem_replication_backlog").unwrap();
+        let mut seen = Vec::new();
+        run(&mut p, "SET before replicas");
+        seen.push(mem(&mut p));
+        let mut replica = replica_of(Flavor::Redis, &primary);
+        let mut r = replica.conn();
+        caught_up(&mut p, &mut r);
+        seen.push(mem(&mut p));
+        run(&mut p, "SET c d");
+        seen.push(mem(&mut p));
+        p.cmd(&["SET", "big", &"x".repeat(200_000)]);
+        seen.push(mem(&mut p));
+        run(&mut p, "CONFIG SET repl-backlog-size 100");
+        let got = crate::harness::inspect::items(p.run("CONFIG GET repl-backlog-size"));
+        seen.push(String::from_utf8_lossy(&got[1]).into_owned());
+        for i in 0..30 {
+            p.cmd(&["SET", &format!("k{i}"), &"x".repeat(3000)]);
+        }
+        caught_up(&mut p, &mut r);
+        seen.push(mem(&mut p));
+        replica.stop();
+        eventually(SYNC_WAIT, || {
+            match info_field(&mut p, "replication", "connected_slaves").as_deref() {
+                Some("0") => Ok(()),
+                other => Err(format!("connected_slaves {other:?}")),
+            }
+        });
+        seen.push(mem(&mut p));
+        seen
+    };
+    let theirs = session(Flavor::Redis);
+    assert_eq!(theirs[0], "0");
+    assert_eq!(session(Flavor::Ferrokv), theirs);
+}

@@ -84,7 +84,7 @@ use ferrokv_proto::aof::manifest::temp_incr_name;
 use ferrokv_proto::aof::{Manifest, ReplMark};
 use ferrokv_proto::resp::{encode_command, Frame};
 use ferrokv_replica::persist::aof::{self as files, AofLayout, Flush, FsyncPolicy, Fsyncer};
-use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, BootOptions, ReplPosition};
+use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, Batch, BootOptions, ReplPosition};
 use ferrokv_replica::persist::rewrite::{self, RewriteOptions};
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
 use ferrokv_store::fork::{ChildExit, ChildKind};
@@ -95,8 +95,9 @@ use tracing::{error, info, warn};
 use crate::client::ClientId;
 use crate::commands::{self, NodeHandler};
 use crate::loading;
-use crate::node::{unix_ms, Node, Unread};
+use crate::node::{unix_ms, Node};
 use crate::propagate::StreamTap;
+use crate::stats::UnreadError;
 
 /// Redis's `AOF_REWRITE_LIMITE_THRESHOLD`: automatic rewrites slow down after this many
 /// consecutive failures.
@@ -681,15 +682,22 @@ impl AofSink for NodeSink<'_> {
         self.node.ks.replace_dbs(loaded.dbs);
     }
 
-    fn apply(&mut self, cmds: &[Vec<Bytes>]) -> Result<(), String> {
+    /// Error replies go nowhere but count as Redis's AOF client's do: in errorstats and
+    /// `unexpected_error_replies`, with the CRITICAL log line; a command of a transaction
+    /// is logged under EXEC and counted as a failed call (Redis's EXEC runs it through
+    /// `call`, which counts failures but, while loading, no calls).
+    fn apply(&mut self, cmds: &[Vec<Bytes>], batch: Batch) -> Result<(), String> {
+        let in_tx = batch == Batch::Transaction;
         for argv in cmds {
             let Some(cmd) = commands::lookup(&argv[0]) else {
                 return Err(String::from_utf8_lossy(&argv[0]).into_owned());
             };
             let n = &mut *self.node;
             if !cmd.arity_ok(argv.len()) {
+                // Redis would run it anyway; ferrokv skips it and reports it like an error.
                 let line = CmdError::WrongArity(cmd.name().to_string()).to_line();
-                n.unread_error(Unread::AofLoader, line.as_bytes(), cmd.name().as_bytes());
+                n.stats.record_error(line.as_bytes());
+                n.note_unread_error(UnreadError::ToAofLoader, line.as_bytes(), Some(cmd.name()));
                 continue;
             }
             n.ks.now_ms = unix_ms();
@@ -697,12 +705,20 @@ impl AofSink for NodeSink<'_> {
             // Expiry is the AOF's business (its DELs): act on exactly the data it describes.
             n.ks.mode = ExpireMode::ReplicaApply;
             let error = match n.run_command(self.id, cmd, argv, true) {
-                Err(e) => Some(e.to_line()),
-                Ok(Some(Frame::Error(line))) => Some(String::from_utf8_lossy(&line).into_owned()),
+                Err(e) => Some(Bytes::from(e.to_line())),
+                Ok(Some(Frame::Error(line))) => Some(line),
                 Ok(_) => None,
             };
             if let Some(line) = error {
-                n.unread_error(Unread::AofLoader, line.as_bytes(), cmd.name().as_bytes());
+                let stat = commands::stat_name(cmd.name(), argv);
+                n.stats.record_error(&line);
+                if in_tx {
+                    if let Some(name) = stat {
+                        n.stats.record_failed_only(name);
+                    }
+                }
+                let logged_as = if in_tx { Some("exec") } else { stat };
+                n.note_unread_error(UnreadError::ToAofLoader, &line, logged_as);
             }
         }
         Ok(())
@@ -1309,7 +1325,7 @@ mod tests {
         struct Nothing;
         impl AofSink for Nothing {
             fn install_rdb(&mut self, _: Loaded) {}
-            fn apply(&mut self, _: &[Vec<Bytes>]) -> Result<(), String> {
+            fn apply(&mut self, _: &[Vec<Bytes>], _: Batch) -> Result<(), String> {
                 Ok(())
             }
         }

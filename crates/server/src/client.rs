@@ -160,6 +160,18 @@ impl Client {
             + self.multi_mem()
     }
 
+    /// Where this client's error replies go unread (Redis's master and replica client types),
+    /// or `None` for an ordinary client.
+    pub fn unread_errors(&self) -> Option<crate::stats::UnreadError> {
+        if self.flags.master {
+            Some(crate::stats::UnreadError::ToPrimary)
+        } else if self.flags.replica {
+            Some(crate::stats::UnreadError::ToReplica)
+        } else {
+            None
+        }
+    }
+
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, STALE};
 
-use crate::client::{ClientId, Multi};
+use crate::client::{Client, ClientId, Multi};
 use crate::commands::{self, NodeHandler};
 use crate::node::Node;
 
@@ -98,6 +98,12 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
         };
         let name = commands::stat_name(cmd.name(), argv);
         node.stats.record_executed(name, start.elapsed(), &reply);
+        // Redis logs these under the command its client last sent: EXEC.
+        if let Frame::Error(line) = &reply {
+            if let Some(peer) = node.clients.get(&id).and_then(Client::unread_errors) {
+                node.note_unread_error(peer, line, Some("exec"));
+            }
+        }
         replies.push(reply);
     }
     node.stream.end_transaction();

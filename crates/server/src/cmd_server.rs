@@ -194,6 +194,9 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 }
                 directives.push((d, name, lossy(&pair[1])));
             }
+            let backlog_resized = directives
+                .iter()
+                .any(|(d, _, _)| d.name == "repl-backlog-size");
             let mut next = node.cfg.clone();
             for (d, name, value) in directives {
                 (d.set)(&mut next, &value).map_err(|e| {
@@ -203,13 +206,16 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 })?;
             }
             node.cfg = next;
+            if backlog_resized {
+                crate::replication::apply_backlog_size(node);
+            }
             node.refresh_store_config();
             crate::aof::apply_config(node);
             crate::syscheck::apply(&node.cfg);
             Ok(Frame::OK)
         }
         (b"resetstat", 2) => {
-            node.stats.reset();
+            node.stats.reset(crate::node::unix_ms());
             node.ks.stats = Default::default();
             node.slowlog.entries.clear();
             Ok(Frame::OK)

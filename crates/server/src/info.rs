@@ -279,9 +279,8 @@ fn memory_section(node: &mut Node, out: &mut String) {
     // Eviction counts every allocated byte (Redis leaves the AOF and replication buffers
     // out of it).
     field!(out, "mem_not_counted_for_evict", 0);
-    // Redis 7.0 reports the replication buffer it holds, up to the backlog's size (its
-    // 16 KB blocks); ferrokv's ring is zero-filled lazily by the kernel, so what it holds,
-    // and what it costs in RSS, is the history written so far.
+    // What Redis 7.0's block list would cost for the same history (0 before any replica
+    // ever attached; capped at the backlog's size while replicas are attached).
     field!(out, "mem_replication_backlog", m.repl_backlog);
     field!(
         out,

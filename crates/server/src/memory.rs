@@ -61,7 +61,7 @@ pub struct Overhead {
     pub startup: u64,
     pub rss: u64,
     pub allocator: AllocatorStats,
-    /// Replication history held in the backlog.
+    /// The replication backlog, as Redis 7.0's buffer blocks would cost it.
     pub repl_backlog: u64,
     /// Replica connections beyond the backlog (their buffers).
     pub clients_replicas: u64,
@@ -116,13 +116,12 @@ pub fn ratio(a: u64, b: u64) -> f64 {
 /// Gathers [`Overhead`] for a node.
 pub fn overhead(node: &mut crate::node::Node) -> Overhead {
     let used = node.used_memory_now();
-    let backlog = node
-        .repl
-        .state
-        .borrow()
-        .backlog
-        .as_ref()
-        .map_or(0, |b| b.histlen() as u64);
+    let backlog = {
+        let st = node.repl.state.borrow();
+        st.backlog
+            .as_ref()
+            .map_or(0, |b| b.reported_memory(!st.replicas.is_empty()))
+    };
     let (mut replicas, mut normal) = (0u64, 0u64);
     for c in node.clients.values() {
         if c.flags.replica {

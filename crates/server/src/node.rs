@@ -39,7 +39,11 @@ use crate::config::Config;
 use crate::propagate::ReplStream;
 use crate::pubsub::PubSub;
 use crate::slowlog::Slowlog;
-use crate::stats::Stats;
+use crate::stats::{Stats, UnreadError};
+
+/// How much of the backlog's end the log shows after an error to our primary (Redis's
+/// `showLatestBacklog`).
+const LATEST_BACKLOG_LOG_BYTES: usize = 256;
 
 pub fn unix_ms() -> i64 {
     unix_ms_of(SystemTime::now())
@@ -176,7 +180,7 @@ impl Node {
             watched: HashMap::new(),
             stream,
             repl,
-            stats: Stats::default(),
+            stats: Stats::new(unix_ms()),
             rng,
             role,
             run_id,
@@ -263,6 +267,39 @@ impl Node {
             .map_or(Protocol::Resp2, |c| c.protocol)
     }
 
+    /// Redis's `afterErrorReply` for an error nobody reads (`peer`), replied by command
+    /// `cmd` (full name; `None` when unknown): counts it in `unexpected_error_replies`, logs
+    /// the CRITICAL warning, for our primary's stream also the last 256 bytes of the backlog
+    /// (`Latest backlog is: '...'`), and stops the process when `propagation-error-behavior`
+    /// says so.
+    ///
+    /// Deviation: Redis quotes the dump per 16 KiB buffer block, so a dump spanning two
+    /// blocks shows as two quoted strings; ferrokv's ring gives one.
+    pub(crate) fn note_unread_error(&mut self, peer: UnreadError, line: &[u8], cmd: Option<&str>) {
+        self.stats.unexpected_error_replies += 1;
+        tracing::warn!("{}", peer.log_line(line, cmd));
+        if peer == UnreadError::ToPrimary {
+            let st = self.repl.state.borrow();
+            if let Some(backlog) = st.backlog.as_ref().filter(|b| b.histlen() > 0) {
+                let len = backlog.histlen().min(LATEST_BACKLOG_LOG_BYTES) as u64;
+                let tail = backlog
+                    .since(backlog.offset() + 1 - len)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    "Latest backlog is: '{}'",
+                    ferrokv_proto::resp::quote_arg(&tail)
+                );
+            }
+        }
+        if peer.panics(
+            &self.cfg.propagation_error_behavior,
+            self.cfg.replica_read_only,
+        ) {
+            tracing::error!("{}", peer.panic_line(cmd));
+            std::process::abort();
+        }
+    }
+
     pub fn is_replica(&self) -> bool {
         matches!(self.role, Role::Replica { .. })
     }
@@ -341,6 +378,11 @@ impl Node {
         let woff =
             (self.stream.commands != propagated_before).then(|| self.repl.state.borrow().offset);
         let now = self.ks.now_ms;
+        if let Some(Frame::Error(line)) = &reply {
+            if let Some(peer) = self.clients.get(&id).and_then(Client::unread_errors) {
+                self.note_unread_error(peer, line, stat);
+            }
+        }
         // One client lookup for the bookkeeping, the write offset and the reply mode.
         let (close_after, outcome) = match self.clients.get_mut(&id) {
             Some(c) => {
@@ -352,23 +394,6 @@ impl Node {
                     c.last_interaction_ms = now;
                 }
                 let close_after = c.close_after_reply;
-                let unread = match (c.flags.master, c.flags.replica) {
-                    (true, _) => Some(Unread::Primary),
-                    (_, true) => Some(Unread::Replica),
-                    _ => None,
-                };
-                let c = match (unread, &reply) {
-                    (Some(to), Some(Frame::Error(line))) => {
-                        // Rare: the client is looked up again after the log line.
-                        let line = line.clone();
-                        self.unread_error(to, &line, stat.map_or(&name[..], str::as_bytes));
-                        match self.clients.get_mut(&id) {
-                            Some(c) => c,
-                            None => return Outcome::Silent,
-                        }
-                    }
-                    _ => c,
-                };
                 let outcome = match reply {
                     Some(r) => Self::apply_reply_mode(c, r),
                     None => Outcome::Silent,
@@ -423,6 +448,18 @@ impl Node {
         let client = self.clients.get(&id).ok_or(Stop::Close(Frame::Null))?;
         let in_multi = client.multi.is_some();
         let from_master = client.flags.master;
+        // Protected commands first, before authentication (Redis 7.0's processCommand).
+        if cmd.name() == "debug"
+            && crate::config::protected_action_denied(
+                &self.cfg.enable_debug_command,
+                client.addr.ip(),
+            )
+        {
+            self.flag_multi_error(id);
+            return Err(Stop::Rejected(CmdError::msg(
+                crate::config::DEBUG_COMMAND_DENIED,
+            )));
+        }
         if !client.authenticated && flags & store_cmd::NO_AUTH == 0 {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::NoAuth));
@@ -433,17 +470,6 @@ impl Node {
             self.flag_multi_error(id);
             return Err(Stop::Rejected(CmdError::msg(
                 "Command not allowed inside a transaction",
-            )));
-        }
-        if cmd.name() == "debug"
-            && crate::config::protected_action_denied(
-                &self.cfg.enable_debug_command,
-                client.addr.ip(),
-            )
-        {
-            self.flag_multi_error(id);
-            return Err(Stop::Rejected(CmdError::msg(
-                crate::config::DEBUG_COMMAND_DENIED,
             )));
         }
         // The write gate, in Redis's place: before the pub/sub, loading and stale-data
@@ -891,37 +917,6 @@ impl Node {
         self.used_memory
     }
 
-    /// An error replied where nobody reads it (to our primary's link, to a replica, or to
-    /// the AOF loader): Redis's `== CRITICAL ==` line and `unexpected_error_replies`, then
-    /// `propagation-error-behavior`, which can make such an error stop the process (a
-    /// read-only replica applying its primary's stream, or the AOF loader) rather than let
-    /// the data diverge.
-    pub fn unread_error(&mut self, to: Unread, line: &[u8], command: &[u8]) {
-        let (from, to_name) = match to {
-            Unread::Primary => ("replica", "master"),
-            Unread::Replica => ("master", "replica"),
-            Unread::AofLoader => ("server", "AOF-loading-client"),
-        };
-        let command = String::from_utf8_lossy(command);
-        self.stats.unexpected_error_replies += 1;
-        tracing::warn!(
-            "== CRITICAL == This {from} is sending an error to its {to_name}: '{}' after processing the command '{command}'",
-            String::from_utf8_lossy(&line[..line.len().min(4096)])
-        );
-        let behavior = self.cfg.propagation_error_behavior.as_str();
-        let panic = match to {
-            Unread::Primary => self.cfg.replica_read_only && behavior != "ignore",
-            Unread::AofLoader => behavior == "panic",
-            Unread::Replica => false,
-        };
-        if panic {
-            tracing::error!(
-                "This {from} panicked sending an error to its {to_name} after processing the command '{command}'"
-            );
-            std::process::abort();
-        }
-    }
-
     /// Whether `maxmemory` applies here: not on a replica under `replica-ignore-maxmemory`
     /// (the default), which follows its primary's evictions instead of making its own.
     pub fn enforces_maxmemory(&self) -> bool {
@@ -1072,17 +1067,6 @@ impl Node {
 }
 
 /// What a command that passed the gates did.
-/// Who receives an error nobody reads (see [`Node::unread_error`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unread {
-    /// Our primary's link (we are its replica).
-    Primary,
-    /// One of our replicas.
-    Replica,
-    /// The AOF loader replaying a file.
-    AofLoader,
-}
-
 pub(crate) enum Ran {
     Reply(Frame),
     /// Queued inside MULTI (`+QUEUED`): not executed, not counted as a call.

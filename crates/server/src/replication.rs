@@ -1152,6 +1152,23 @@ impl ReplicaHost for NodeHost {
     }
 }
 
+/// Redis's smallest backlog, which `CONFIG SET repl-backlog-size` raises smaller values to
+/// (a config file's value is taken as it is).
+const REPL_BACKLOG_MIN_SIZE: i64 = 16 * 1024;
+
+/// `CONFIG SET repl-backlog-size`: raises the setting to at least 16 KiB, as Redis's
+/// `resizeReplicationBacklog` does, and resizes the backlog, keeping the newest history
+/// that fits.
+pub fn apply_backlog_size(node: &mut Node) {
+    node.cfg.repl_backlog_size = node.cfg.repl_backlog_size.max(REPL_BACKLOG_MIN_SIZE);
+    let size = node.cfg.repl_backlog_size as usize;
+    if let Some(backlog) = node.repl.state.borrow_mut().backlog.as_mut() {
+        if backlog.size() != size {
+            backlog.resize(size);
+        }
+    }
+}
+
 /// Follows whatever primary `node.repl.target` names, restarting the driver when it changes.
 pub async fn supervise(node: Rc<RefCell<Node>>) {
     let mut rx = node.borrow().repl.target.subscribe();

@@ -68,8 +68,9 @@ pub struct Stats {
     rates: [Rate; 5],
 }
 
-/// Redis's `trackInstantaneousMetric`: every 100 ms the rate since the previous sample goes
-/// into a ring of 16, and the figure is the ring's average (so it ramps up over 1.6 s).
+/// Redis's `trackInstantaneousMetric`: every 100 ms the rate since the previous sample
+/// (`delta * 1000 / ms`, in integers) goes into a ring of 16, and the figure is the ring's
+/// average, rounded down (so it ramps up over 1.6 s).
 #[derive(Debug, Default)]
 struct Rate {
     last: Option<(i64, u64)>,
@@ -80,8 +81,11 @@ struct Rate {
 impl Rate {
     fn sample(&mut self, now_ms: i64, total: u64) {
         if let Some((t, v)) = self.last {
-            let dt = (now_ms - t).max(1) as u64;
-            self.samples[self.next] = total.saturating_sub(v) * 1000 / dt;
+            let dt = now_ms - t;
+            self.samples[self.next] = match u64::try_from(dt) {
+                Ok(dt) if dt > 0 => total.saturating_sub(v) * 1000 / dt,
+                _ => 0,
+            };
             self.next = (self.next + 1) % self.samples.len();
         }
         self.last = Some((now_ms, total));
@@ -89,6 +93,106 @@ impl Rate {
 
     fn per_sec(&self) -> u64 {
         self.samples.iter().sum::<u64>() / self.samples.len() as u64
+    }
+}
+
+/// Where an error reply went that nobody reads: Redis's `afterErrorReply` logs each one
+/// (`== CRITICAL == This replica is sending an error to its master: ...`) and counts it in
+/// `unexpected_error_replies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreadError {
+    /// This replica answered a command from its primary's stream.
+    ToPrimary,
+    /// This primary answered a command sent by an attached replica.
+    ToReplica,
+    /// A command read back from the AOF at startup.
+    ToAofLoader,
+}
+
+/// Redis's cap on the error text in the CRITICAL log line.
+const UNREAD_ERROR_LOG_MAX: usize = 4096;
+
+/// `ERR` messages Redis replies from shared objects or formats with their `-ERR` prefix: the
+/// log shows those as `-ERR msg`, while every other `ERR` message was given to
+/// `addReplyError` bare and is logged bare (`value is not an integer or out of range`).
+const PREFIXED_ERR_MESSAGES: &[&str] = &[
+    "no such key",
+    "syntax error",
+    "source and destination objects are the same",
+    "index out of range",
+];
+const PREFIXED_ERR_STARTS: &[&str] = &["invalid longitude,latitude pair "];
+
+impl UnreadError {
+    /// (this node, the receiver) as Redis's log names them.
+    fn roles(self) -> (&'static str, &'static str) {
+        match self {
+            UnreadError::ToPrimary => ("replica", "master"),
+            UnreadError::ToReplica => ("master", "replica"),
+            UnreadError::ToAofLoader => ("server", "AOF-loading-client"),
+        }
+    }
+
+    /// The warning Redis 7.0 logs for error reply `line` (without its `-`) after command
+    /// `cmd` (its full name, `config|set`; `None` for an unknown command or subcommand).
+    ///
+    /// Redis prints the error as the reply code gave it: a code other than `ERR` always
+    /// comes with its `-` (`'-WRONGTYPE Operation ...'`), a plain `ERR` message without its
+    /// code (`'value is not an integer or out of range'`) unless it is one of the few Redis
+    /// keeps prefixed ([`PREFIXED_ERR_MESSAGES`]). The text is cut at 4096 bytes.
+    pub fn log_line(self, line: &[u8], cmd: Option<&str>) -> String {
+        let (from, to) = self.roles();
+        let text = redis_error_text(line);
+        let text = &text[..text.len().min(UNREAD_ERROR_LOG_MAX)];
+        format!(
+            "== CRITICAL == This {from} is sending an error to its {to}: '{}' after processing the command '{}'",
+            String::from_utf8_lossy(text),
+            cmd.unwrap_or("<unknown>")
+        )
+    }
+
+    /// The message of the stop `propagation-error-behavior` asks for.
+    pub fn panic_line(self, cmd: Option<&str>) -> String {
+        let (from, to) = self.roles();
+        format!(
+            "This {from} panicked sending an error to its {to} after processing the command '{}'",
+            cmd.unwrap_or("<unknown>")
+        )
+    }
+
+    /// Whether `propagation-error-behavior` (with `replica-read-only`) stops the server:
+    /// `panic` and `panic-on-replicas` on a read-only replica for its primary's stream,
+    /// only `panic` for the AOF, never for errors sent to replicas.
+    pub fn panics(self, behavior: &str, replica_read_only: bool) -> bool {
+        match self {
+            UnreadError::ToPrimary => {
+                replica_read_only && matches!(behavior, "panic" | "panic-on-replicas")
+            }
+            UnreadError::ToAofLoader => behavior == "panic",
+            UnreadError::ToReplica => false,
+        }
+    }
+}
+
+/// The error text as Redis handed it to its reply functions (see [`UnreadError::log_line`]).
+fn redis_error_text(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let prefixed = || {
+        let mut v = Vec::with_capacity(line.len() + 1);
+        v.push(b'-');
+        v.extend_from_slice(line);
+        std::borrow::Cow::Owned(v)
+    };
+    let Some(msg) = line.strip_prefix(b"ERR ") else {
+        return prefixed();
+    };
+    let keeps_code = PREFIXED_ERR_MESSAGES.iter().any(|m| msg == m.as_bytes())
+        || PREFIXED_ERR_STARTS
+            .iter()
+            .any(|m| msg.starts_with(m.as_bytes()));
+    if keeps_code {
+        prefixed()
+    } else {
+        std::borrow::Cow::Borrowed(msg)
     }
 }
 
@@ -127,6 +231,12 @@ impl Stats {
         if let Some(name) = name {
             self.record_call(name, elapsed, failed);
         }
+    }
+
+    /// A failed execution of `name` that Redis counts without counting the call (a command
+    /// of an AOF transaction, run while loading).
+    pub fn record_failed_only(&mut self, name: &'static str) {
+        self.commands.entry(CmdName(name)).or_default().failed += 1;
     }
 
     /// `name` refused before it ran (arity, NOAUTH, OOM, MISCONF, READONLY, ...).
@@ -207,7 +317,9 @@ impl Stats {
     }
 
     pub fn instant_rates(&self) -> InstantRates {
-        let kbps = |r: &Rate| r.per_sec() as f64 / 1024.0;
+        // Redis divides in single precision (`(float)bytes_per_sec/1024`), which shows from
+        // 64 MiB/s on (67108869 B/s: 65536.01, not 65536.00).
+        let kbps = |r: &Rate| f64::from(r.per_sec() as f32 / 1024.0);
         InstantRates {
             ops_per_sec: self.rates[0].per_sec(),
             input_kbps: kbps(&self.rates[1]),
@@ -217,9 +329,20 @@ impl Stats {
         }
     }
 
-    pub fn reset(&mut self) {
+    /// Counters at zero, the rates sampling from `now_ms` (Redis's `resetServerStats`: the
+    /// first sample covers the time since then).
+    pub fn new(now_ms: i64) -> Stats {
+        let mut s = Stats::default();
+        for rate in &mut s.rates {
+            rate.last = Some((now_ms, 0));
+        }
+        s
+    }
+
+    /// `CONFIG RESETSTAT` at `now_ms` (the blocked-client count is a gauge and stays).
+    pub fn reset(&mut self, now_ms: i64) {
         let blocked = self.blocked_clients;
-        *self = Stats::default();
+        *self = Stats::new(now_ms);
         self.blocked_clients = blocked;
     }
 }
@@ -267,5 +390,127 @@ mod tests {
             codes,
             vec![("ERR".to_string(), 3), ("WRONGTYPE".to_string(), 1)]
         );
+    }
+
+    /// Redis's `afterErrorReply`: the code is the text before a space found within the
+    /// reply's first 32 bytes, `-` included (so a code of up to 30 bytes); none: `ERR`.
+    #[test]
+    fn error_code_is_the_word_before_a_space_within_32_bytes() {
+        let code30 = "C".repeat(30);
+        let code31 = "C".repeat(31);
+        let table: &[(String, &str)] = &[
+            (format!("{code30} msg"), code30.as_str()),
+            (format!("{code31} msg"), "ERR"),
+            ("NOSPACE".to_string(), "ERR"),
+            (" leading space".to_string(), ""),
+            (
+                "BUSYKEY Target key name already exists.".to_string(),
+                "BUSYKEY",
+            ),
+        ];
+        for (line, want) in table {
+            let mut s = Stats::default();
+            s.record_error(line.as_bytes());
+            let codes: Vec<&[u8]> = s.errors.keys().map(|k| &k[..]).collect();
+            assert_eq!(codes, vec![want.as_bytes()], "{line}");
+        }
+    }
+
+    /// Redis 7.0 keeps every distinct code (the 128-code cap came with 7.2).
+    #[test]
+    fn distinct_error_codes_are_not_capped() {
+        let mut s = Stats::default();
+        for i in 0..300 {
+            s.record_error(format!("CODE{i} x").as_bytes());
+        }
+        assert_eq!(s.errors.len(), 300);
+        assert_eq!(s.total_error_replies, 300);
+    }
+
+    #[test]
+    fn unread_error_log_lines_match_redis() {
+        let table: &[(UnreadError, &[u8], Option<&str>, &str)] = &[
+            (
+                UnreadError::ToPrimary,
+                b"WRONGTYPE Operation against a key holding the wrong kind of value",
+                Some("lpush"),
+                "== CRITICAL == This replica is sending an error to its master: '-WRONGTYPE Operation against a key holding the wrong kind of value' after processing the command 'lpush'",
+            ),
+            (
+                UnreadError::ToPrimary,
+                b"ERR value is not an integer or out of range",
+                Some("exec"),
+                "== CRITICAL == This replica is sending an error to its master: 'value is not an integer or out of range' after processing the command 'exec'",
+            ),
+            (
+                UnreadError::ToReplica,
+                b"ERR syntax error",
+                Some("config|set"),
+                "== CRITICAL == This master is sending an error to its replica: '-ERR syntax error' after processing the command 'config|set'",
+            ),
+            (
+                UnreadError::ToAofLoader,
+                b"ERR unknown command 'x', with args beginning with: ",
+                None,
+                "== CRITICAL == This server is sending an error to its AOF-loading-client: 'unknown command 'x', with args beginning with: ' after processing the command '<unknown>'",
+            ),
+        ];
+        for (peer, line, cmd, want) in table {
+            assert_eq!(peer.log_line(line, *cmd), *want);
+        }
+        // The error text is cut at 4096 bytes.
+        let long = format!("ERR {}", "y".repeat(5000));
+        let logged = UnreadError::ToPrimary.log_line(long.as_bytes(), Some("set"));
+        assert!(
+            logged.contains(&format!("'{}'", "y".repeat(4096))),
+            "{logged}"
+        );
+        assert_eq!(
+            UnreadError::ToAofLoader.panic_line(Some("incr")),
+            "This server panicked sending an error to its AOF-loading-client after processing the command 'incr'"
+        );
+    }
+
+    #[test]
+    fn propagation_error_behavior_panics_where_redis_does() {
+        use UnreadError::*;
+        assert!(ToPrimary.panics("panic-on-replicas", true));
+        assert!(ToPrimary.panics("panic", true));
+        assert!(!ToPrimary.panics("panic", false));
+        assert!(!ToPrimary.panics("ignore", true));
+        assert!(ToAofLoader.panics("panic", false));
+        assert!(!ToAofLoader.panics("panic-on-replicas", true));
+        assert!(!ToReplica.panics("panic", true));
+    }
+
+    /// The first sample covers the time since the stats started (or were reset), as Redis
+    /// primes `last_sample_time` and a zero count in `resetServerStats`.
+    #[test]
+    fn first_sample_counts_from_the_start() {
+        let mut s = Stats::new(1_000);
+        s.total_commands_processed = 160;
+        s.cron(1_100);
+        // 160 commands in 100 ms: one sample of 1,600/s, averaged over 16 slots.
+        assert_eq!(s.instant_rates().ops_per_sec, 100);
+        s.reset(5_000);
+        assert_eq!(s.instant_rates().ops_per_sec, 0);
+        s.total_commands_processed = 16;
+        s.cron(5_200);
+        assert_eq!(s.instant_rates().ops_per_sec, 5);
+    }
+
+    /// kbps is `(float)bytes_per_sec / 1024` in single precision, printed with two decimals.
+    #[test]
+    fn kbps_divide_in_single_precision() {
+        let mut s = Stats::new(0);
+        // 67,108,869 B/s in every sample (one a second).
+        for i in 1..=16u64 {
+            s.total_net_input_bytes = i * 67_108_869;
+            s.cron(i as i64 * 1000);
+        }
+        let r = s.instant_rates();
+        assert_eq!(s.rates[1].per_sec(), 67_108_869);
+        assert_eq!(format!("{:.2}", r.input_kbps), "65536.01");
+        assert_eq!(format!("{:.2}", 67_108_869f64 / 1024.0), "65536.00");
     }
 }

@@ -73,8 +73,10 @@ mod tests {
 
     #[test]
     fn background_thread_follows_the_setting() {
-        let mut cfg = Config::default();
-        cfg.jemalloc_bg_thread = false;
+        let cfg = Config {
+            jemalloc_bg_thread: false,
+            ..Config::default()
+        };
         apply(&cfg);
         assert_eq!(
             tikv_jemalloc_ctl::background_thread::read().ok(),

@@ -112,13 +112,20 @@ pub fn save<W: Write>(
 /// on every `d`th key; Redis 7.0 (`debugDelay`) sleeps 1 µs with probability `1/d`, the
 /// same average, made deterministic here so that tests pacing a save are repeatable.
 pub fn key_save_delay(delay_us: i64, n: u64) {
-    let us = match delay_us {
-        0 => return,
+    let us = key_save_sleep_us(delay_us, n);
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
+/// The microseconds [`key_save_delay`] sleeps after the `n`th key (counting from 1).
+fn key_save_sleep_us(delay_us: i64, n: u64) -> u64 {
+    match delay_us {
+        0 => 0,
         d if d > 0 => d.unsigned_abs(),
         d if n.is_multiple_of(d.unsigned_abs()) => 1,
-        _ => return,
-    };
-    std::thread::sleep(std::time::Duration::from_micros(us));
+        _ => 0,
+    }
 }
 
 /// Which per-key metadata the policy makes Redis write.

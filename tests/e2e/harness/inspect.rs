@@ -31,6 +31,38 @@ pub fn ok(conn: &mut Conn, line: &str) -> Frame {
     f
 }
 
+/// The lines of `INFO <section>` without its header and blank lines, sorted; fields named in
+/// `skip` (timings) are left out of `k=v,k=v` values.
+pub fn info_lines(conn: &mut Conn, section: &str, skip: &[&str]) -> Vec<String> {
+    let info = String::from_utf8(text(&conn.run(&format!("INFO {section}")))).unwrap();
+    let mut lines: Vec<String> = info
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            l.split(',')
+                .filter(|f| !skip.iter().any(|s| f.starts_with(s)))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The messages of the log lines that contain any of `needles`, without Redis's
+/// `pid:role date time level` prefix (`12:S 01 Jan 2026 10:00:00.000 # text` -> `text`).
+pub fn log_messages(log: &str, needles: &[&str]) -> Vec<String> {
+    log.lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
+        .map(|l| {
+            l.split_once(" # ")
+                .or_else(|| l.split_once(" * "))
+                .map_or(l, |(_, m)| m)
+                .to_string()
+        })
+        .collect()
+}
+
 /// One field of `INFO <section>`, if present.
 pub fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> {
     let info = String::from_utf8(text(&conn.run(&format!("INFO {section}")))).unwrap();

@@ -200,12 +200,6 @@ impl Server {
 
     /// Stops the server (if running) and starts it again in the same directory with the same
     /// directives. The address may change: read [`Server::addr`] again.
-    /// [`Server::restart`] with these flags instead of the ones it was started with.
-    pub fn restart_with<S: AsRef<std::ffi::OsStr>>(&mut self, extra: &[S]) {
-        self.extra = extra.iter().map(|s| s.as_ref().to_owned()).collect();
-        self.restart();
-    }
-
     pub fn restart(&mut self) {
         self.stop();
         let (process, addr) = launch(

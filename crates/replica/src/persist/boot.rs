@@ -64,14 +64,24 @@ use super::rewrite::{self, RewriteOptions};
 /// RDB items or commands per step of [`load_aof`].
 const STEP_UNITS: usize = 1024;
 
+/// How the commands handed to [`AofSink::apply`] appear in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    /// One command on its own.
+    Single,
+    /// The commands between a `MULTI` and its `EXEC` (both left out), possibly none.
+    Transaction,
+}
+
 /// What loading needs from the node.
 pub trait AofSink {
     /// Replaces the dataset with a loaded RDB base.
     fn install_rdb(&mut self, loaded: Loaded);
     /// Applies one command, or the commands of one `MULTI`/`EXEC`, the way a client's would
     /// be applied. `Err(name)` only for a command that does not exist (fatal); error
-    /// replies of existing commands are ignored, as Redis's AOF client ignores them.
-    fn apply(&mut self, commands: &[Vec<Bytes>]) -> Result<(), String>;
+    /// replies of existing commands go to no client (the sink may count and log them, as
+    /// Redis does for its AOF client).
+    fn apply(&mut self, commands: &[Vec<Bytes>], batch: Batch) -> Result<(), String>;
 }
 
 /// How to load.
@@ -475,11 +485,15 @@ impl AofLoader {
                 self.mark = Some(m);
                 self.after_mark = false;
             }
-            let (cmds, offset) = match next {
-                NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start),
+            let (cmds, offset, batch) = match next {
+                NextUnit::Unit(Unit::Command(c)) => (vec![c.argv], c.start, Batch::Single),
                 NextUnit::Unit(Unit::Transaction {
                     commands, start, ..
-                }) => (commands.into_iter().map(|c| c.argv).collect(), start),
+                }) => (
+                    commands.into_iter().map(|c| c.argv).collect(),
+                    start,
+                    Batch::Transaction,
+                ),
                 NextUnit::End => return Ok(Replayed::End(None)),
                 NextUnit::Truncated { valid_up_to, why } => {
                     if why == Truncation::OpenMulti {
@@ -491,7 +505,7 @@ impl AofLoader {
                     return Ok(Replayed::End(Some(valid_up_to)));
                 }
             };
-            sink.apply(&cmds)
+            sink.apply(&cmds, batch)
                 .map_err(|command| BootError::UnknownCommand {
                     name: file.name.clone(),
                     offset,
@@ -649,7 +663,7 @@ mod tests {
         fn install_rdb(&mut self, loaded: Loaded) {
             self.rdb_keys += loaded.keys_loaded;
         }
-        fn apply(&mut self, commands: &[Vec<Bytes>]) -> Result<(), String> {
+        fn apply(&mut self, commands: &[Vec<Bytes>], _: Batch) -> Result<(), String> {
             if commands.iter().any(|c| &c[0][..] == b"NOSUCH") {
                 return Err("NOSUCH".into());
             }

@@ -13,6 +13,8 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::backlog_mem::BufferModel;
+
 #[derive(Debug)]
 pub struct Backlog {
     ring: Vec<u8>,
@@ -22,6 +24,8 @@ pub struct Backlog {
     histlen: usize,
     /// Total stream bytes ever fed (`master_repl_offset`).
     offset: u64,
+    /// What Redis's block list would cost for the same stream (`mem_replication_backlog`).
+    redis_blocks: BufferModel,
 }
 
 impl Backlog {
@@ -32,6 +36,7 @@ impl Backlog {
             head: 0,
             histlen: 0,
             offset,
+            redis_blocks: BufferModel::default(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Backlog {
 
     pub fn feed(&mut self, mut data: &[u8]) {
         self.offset += data.len() as u64;
+        self.redis_blocks.feed(data.len(), self.ring.len());
         let size = self.ring.len();
         if data.len() > size {
             data = &data[data.len() - size..];
@@ -89,8 +95,18 @@ impl Backlog {
             .since(self.offset + 1 - self.histlen.min(size) as u64)
             .unwrap_or_default();
         let offset = self.offset;
+        let mut redis_blocks = std::mem::take(&mut self.redis_blocks);
+        redis_blocks.trim(size.max(1));
         *self = Backlog::new(size, offset - keep.len() as u64);
         self.feed(&keep);
+        self.redis_blocks = redis_blocks;
+    }
+
+    /// `INFO memory`'s `mem_replication_backlog`: what Redis 7.0 would report for this
+    /// history ([`BufferModel`]), with or without replicas attached.
+    pub fn reported_memory(&self, replicas_attached: bool) -> u64 {
+        self.redis_blocks
+            .reported(self.ring.len(), replicas_attached)
     }
 }
 

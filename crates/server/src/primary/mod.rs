@@ -2,6 +2,7 @@
 //! attached replica's link.
 //!
 //! - `backlog`: the ring of recent stream bytes used by partial resyncs.
+//! - `backlog_mem`: what Redis 7.0's block list would cost for that history (INFO memory).
 //! - `replicas`: one [`ReplicaLink`] per attached replica (state, ACKs, buffered stream,
 //!   output-buffer limits).
 //! - `psync`: answering `PSYNC`/`SYNC` (`+CONTINUE` from the backlog, or a full sync through a
@@ -20,6 +21,7 @@
 //! along a chain.
 
 pub mod backlog;
+pub mod backlog_mem;
 pub mod psync;
 pub mod replicas;
 pub mod wait;

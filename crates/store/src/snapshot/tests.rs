@@ -763,3 +763,20 @@ fn key_save_delay_slows_each_key_and_changes_no_byte() {
     let (fast, _) = save(&ks, Vec::new(), &plain).unwrap();
     assert_eq!(delayed, fast);
 }
+
+/// Redis's `debugDelay`: a positive delay sleeps that many µs after every key; a negative
+/// `-d` sleeps 1 µs with probability 1/d, here on every d-th key (the same average).
+#[test]
+fn key_save_delay_follows_debug_delay() {
+    let slept = |delay: i64, keys: u64| -> Vec<u64> {
+        (1..=keys).map(|n| key_save_sleep_us(delay, n)).collect()
+    };
+    assert_eq!(slept(0, 3), [0, 0, 0]);
+    assert_eq!(slept(250, 3), [250, 250, 250]);
+    assert_eq!(slept(-1, 3), [1, 1, 1]);
+    assert_eq!(slept(-3, 7), [0, 0, 1, 0, 0, 1, 0]);
+    // 1 µs per 10 keys on average, never the 10 µs a magnitude reading would give.
+    let total: u64 = slept(-10, 1_000).iter().sum();
+    assert_eq!(total, 100);
+    assert_eq!(key_save_sleep_us(i64::from(i32::MIN), 1), 0);
+}
