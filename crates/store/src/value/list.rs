@@ -225,10 +225,38 @@ impl ListValue {
     }
 
     /// A list holding `items` in order (head first), e.g. when loading an RDB.
+    /// A list holding `items` in order (head first), e.g. when loading an RDB: full chunks,
+    /// each allocated once at its exact size.
     pub fn from_items<T: AsRef<[u8]>>(items: impl IntoIterator<Item = T>) -> ListValue {
+        let items: Vec<T> = items.into_iter().collect();
         let mut list = ListValue::new();
-        for item in items {
-            list.push(End::Right, item.as_ref());
+        let mut start = 0;
+        while start < items.len() {
+            // The items that fill this chunk (at least one, however large).
+            let (mut end, mut bytes) = (start, 0);
+            while end < items.len() {
+                let size = entry_len(items[end].as_ref());
+                if end > start && bytes + size > CHUNK_BYTES {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            let mut buf = vec![0; bytes];
+            let mut at = 0;
+            for item in &items[start..end] {
+                let size = entry_len(item.as_ref());
+                write_entry(&mut buf[at..at + size], &[item.as_ref()]);
+                at += size;
+            }
+            list.new_chunk();
+            list.chunks.push_back(Chunk {
+                buf,
+                head: 0,
+                count: end - start,
+            });
+            list.len += end - start;
+            start = end;
         }
         list
     }
@@ -715,8 +743,10 @@ mod tests {
                 }
                 check(&l, &m)?;
             }
-            // A clone (COPY, the fork-free snapshot paths) reads the same.
+            // A clone (COPY, the fork-free snapshot paths) reads the same, and so does the
+            // same content built in one go (RDB load).
             check(&l.clone(), &m)?;
+            check(&ListValue::from_items(m.iter()), &m)?;
         }
     }
 

@@ -106,14 +106,27 @@ impl DoubleEndedIterator for PackIter<'_> {
 
 impl ScorePack {
     /// A pack of pairs already in (score, member) order with unique members.
-    pub fn from_sorted<'a>(pairs: impl IntoIterator<Item = (&'a [u8], f64)>) -> ScorePack {
-        let mut pack = ScorePack::default();
+    /// One allocation of the exact size (RDB load and the `*STORE` commands build many).
+    pub fn from_sorted<'a>(pairs: impl IntoIterator<Item = (&'a [u8], f64)> + Clone) -> ScorePack {
+        let mut enc = [0; 11];
+        let size: usize = pairs
+            .clone()
+            .into_iter()
+            .map(|(m, s)| {
+                let n = encode_score(s, &mut enc);
+                entry_len_of(&[&enc[..n], m])
+            })
+            .sum();
+        let mut buf = vec![0; size];
+        let (mut at, mut len) = (0, 0);
         for (m, s) in pairs {
-            let at = pack.buf.len();
-            pack.put(at, m, s);
+            let n = encode_score(s, &mut enc);
+            let entry = entry_len_of(&[&enc[..n], m]);
+            write_entry(&mut buf[at..at + entry], &[&enc[..n], m]);
+            at += entry;
+            len += 1;
         }
-        pack.buf.shrink_to_fit();
-        pack
+        ScorePack { buf, len }
     }
 
     pub fn len(&self) -> usize {
