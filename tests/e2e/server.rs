@@ -652,3 +652,45 @@ fn client_list_reports_real_descriptors() {
         );
     }
 }
+
+/// COMMAND INFO for every command ferrokv has: name, arity, flags (in Redis's order, with
+/// `movablekeys`), the legacy key range and the ACL categories read as redis-server 7.0
+/// reads them. (Tips, key specs and subcommands are not modelled; see the README.)
+#[test]
+fn command_info_matches_redis() {
+    if !crate::harness::require_redis("command info") {
+        return;
+    }
+    let ours = Server::start(Flavor::subject(), &[] as &[&str]);
+    let redis = Server::start(Flavor::Redis, &[] as &[&str]);
+    let (mut a, mut b) = (ours.conn(), redis.conn());
+    let Frame::Array(all) = a.cmd(&["COMMAND"]) else {
+        panic!("COMMAND is not an array");
+    };
+    assert!(all.len() > 150, "only {} commands", all.len());
+    let head = |f: Frame| -> Vec<Frame> {
+        match f {
+            Frame::Array(mut items) => match items.pop() {
+                Some(Frame::Array(info)) => info.into_iter().take(7).collect(),
+                other => panic!("not a command entry: {other:?}"),
+            },
+            other => panic!("not an array: {other:?}"),
+        }
+    };
+    let mut differ = Vec::new();
+    for entry in all {
+        let Frame::Array(info) = entry else {
+            panic!("not a command entry");
+        };
+        let name = match &info[0] {
+            Frame::Bulk(n) => String::from_utf8_lossy(n).into_owned(),
+            other => panic!("no name: {other:?}"),
+        };
+        let want = head(b.cmd(&["COMMAND", "INFO", &name]));
+        let got = head(a.cmd(&["COMMAND", "INFO", &name]));
+        if want != got {
+            differ.push(format!("{name}:\n  redis   {want:?}\n  ferrokv {got:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

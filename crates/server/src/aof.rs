@@ -86,7 +86,7 @@ use ferrokv_proto::resp::{encode_command, Frame};
 use ferrokv_replica::persist::aof::{self as files, AofLayout, Flush, FsyncPolicy, Fsyncer};
 use ferrokv_replica::persist::boot::{self, AofBoot, AofSink, Batch, BootOptions, ReplPosition};
 use ferrokv_replica::persist::rewrite::{self, RewriteOptions};
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_ASYNC_LOADING};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use ferrokv_store::keyspace::ExpireMode;
 use ferrokv_store::snapshot::{LoadOptions, Loaded, Step};
@@ -110,7 +110,7 @@ const WRITE_ERROR_LOG_SECS: i64 = 30;
 pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
     name: "bgrewriteaof",
     arity: 1,
-    flags: ADMIN | NOSCRIPT,
+    flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
     keys: KeySpec::None,
     run: bgrewriteaof,
 }];

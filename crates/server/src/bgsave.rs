@@ -14,7 +14,7 @@ use ferrokv_proto::rdb::{ReplAux, WriterOptions};
 use ferrokv_proto::resp::Frame;
 use ferrokv_replica::persist::rdb_file::{self, RdbTarget};
 use ferrokv_replica::persist::save_rules;
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT};
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_ASYNC_LOADING};
 use ferrokv_store::fork::{ChildExit, ChildKind};
 use tracing::{debug, info, warn};
 
@@ -73,7 +73,7 @@ impl BgsaveState {
 pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
     name: "bgsave",
     arity: -1,
-    flags: ADMIN | NOSCRIPT,
+    flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
     keys: KeySpec::None,
     run: bgsave,
 }];

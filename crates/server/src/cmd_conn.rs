@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::{Frame, Protocol};
 use ferrokv_store::cmd::{
-    parse_i64, CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE,
+    parse_i64, CmdError, KeySpec, Spec, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE,
 };
 
 use crate::client::{ClientId, ReplyMode};
@@ -28,21 +28,21 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "quit",
         arity: -1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
         keys: KeySpec::None,
         run: quit,
     },
     Spec {
         name: "hello",
         arity: -1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
         keys: KeySpec::None,
         run: hello,
     },
     Spec {
         name: "auth",
         arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
         keys: KeySpec::None,
         run: auth,
     },
@@ -56,7 +56,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "reset",
         arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        flags: NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
         keys: KeySpec::None,
         run: reset,
     },

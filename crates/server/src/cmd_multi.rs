@@ -9,7 +9,9 @@
 
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, FAST, LOADING, NOSCRIPT, STALE};
+use ferrokv_store::cmd::{
+    CmdError, KeySpec, Spec, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, SKIP_SLOWLOG, STALE,
+};
 
 use crate::client::{Client, ClientId, Multi};
 use crate::commands::{self, NodeHandler};
@@ -19,35 +21,35 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "multi",
         arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         keys: KeySpec::None,
         run: multi,
     },
     Spec {
         name: "exec",
         arity: 1,
-        flags: NOSCRIPT | LOADING | STALE,
+        flags: NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
         keys: KeySpec::None,
         run: exec,
     },
     Spec {
         name: "discard",
         arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         keys: KeySpec::None,
         run: discard,
     },
     Spec {
         name: "watch",
         arity: -2,
-        flags: NOSCRIPT | LOADING | STALE | FAST,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         keys: KeySpec::ALL,
         run: watch,
     },
     Spec {
         name: "unwatch",
         arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST,
+        flags: NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         keys: KeySpec::None,
         run: unwatch,
     },
@@ -97,7 +99,9 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
             Err(e) => Frame::Error(Bytes::from(e.to_line())),
         };
         let name = commands::stat_name(cmd.name(), argv);
-        node.stats.record_executed(name, start.elapsed(), &reply);
+        let elapsed = start.elapsed();
+        node.stats.record_executed(name, elapsed, &reply);
+        node.record_duration(id, cmd, argv, elapsed);
         // Redis logs these under the command its client last sent: EXEC.
         if let Frame::Error(line) = &reply {
             if let Some(peer) = node.clients.get(&id).and_then(Client::unread_errors) {

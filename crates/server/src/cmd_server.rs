@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 use ferrokv_store::cmd::{
-    parse_i64, CmdError, KeySpec, Spec, ADMIN, FAST, FLAG_NAMES, LOADING, NOSCRIPT, NO_MULTI,
-    STALE, STALE_SUBCOMMANDS,
+    parse_i64, CmdError, KeySpec, Spec, ADMIN, ALLOW_BUSY, FAST, FLAG_NAMES, LOADING, NOSCRIPT,
+    NO_MULTI, STALE, STALE_SUBCOMMANDS,
 };
 use ferrokv_store::glob::{glob_match, glob_match_case};
 
@@ -45,7 +45,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "shutdown",
         arity: -1,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
         keys: KeySpec::None,
         run: shutdown,
     },
@@ -572,15 +572,20 @@ fn flag_frames(flags: u32) -> Frame {
 }
 
 fn command_info(c: Command) -> Frame {
-    let (first, last, step) = c.keys().legacy_triple();
+    let (first, last, step) = commands::legacy_key_range(c);
     Frame::Array(vec![
         Frame::bulk(c.name()),
         Frame::Integer(c.arity() as i64),
-        flag_frames(c.flags()),
+        flag_frames(commands::info_flags(c)),
         Frame::Integer(first),
         Frame::Integer(last),
         Frame::Integer(step),
-        Frame::Set(vec![]),
+        Frame::Set(
+            commands::acl_categories(c)
+                .into_iter()
+                .map(|cat| Frame::Simple(Bytes::from(format!("@{cat}"))))
+                .collect(),
+        ),
         Frame::Set(vec![]),
         Frame::Array(vec![]),
         Frame::Array(vec![]),
@@ -669,7 +674,7 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
                                     Frame::bulk(c.name().to_ascii_uppercase()),
                                 ),
                                 (Frame::bulk("since"), Frame::bulk("1.0.0")),
-                                (Frame::bulk("group"), Frame::bulk(group_of(c))),
+                                (Frame::bulk("group"), Frame::bulk(commands::group(c))),
                             ]),
                         )
                     })
@@ -712,12 +717,5 @@ fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdEr
             ))
         }
         _ => Err(commands::subcommand_error(argv, "command")),
-    }
-}
-
-fn group_of(c: Command) -> &'static str {
-    match c {
-        Command::Node(_) => "server",
-        Command::Store(_) => "generic",
     }
 }

@@ -55,24 +55,169 @@ impl Command {
     }
 }
 
-static NODE_FAMILIES: &[&[Spec<NodeHandler>]] = &[
-    cmd_conn::COMMANDS,
-    cmd_multi::COMMANDS,
-    pubsub::COMMANDS,
-    cmd_server::COMMANDS,
-    bgsave::COMMANDS,
-    crate::rdb_file::COMMANDS,
-    crate::replication::COMMANDS,
-    crate::failover::COMMANDS,
-    crate::aof::COMMANDS,
+/// The node's command families, with the group Redis files their commands under.
+static NODE_FAMILIES: &[(&str, &[Spec<NodeHandler>])] = &[
+    ("connection", cmd_conn::COMMANDS),
+    ("transactions", cmd_multi::COMMANDS),
+    ("pubsub", pubsub::COMMANDS),
+    ("server", cmd_server::COMMANDS),
+    ("server", bgsave::COMMANDS),
+    ("server", crate::rdb_file::COMMANDS),
+    ("server", crate::replication::COMMANDS),
+    ("server", crate::failover::COMMANDS),
+    ("server", crate::aof::COMMANDS),
 ];
 
 pub fn all() -> impl Iterator<Item = Command> {
     NODE_FAMILIES
         .iter()
-        .flat_map(|f| f.iter())
+        .flat_map(|(_, f)| f.iter())
         .map(Command::Node)
         .chain(store_cmd::all().map(Command::Store))
+}
+
+/// Commands Redis files under another group than their family's here, with that group.
+const GROUP_EXCEPTIONS: &[(&str, &str)] = &[
+    ("dbsize", "server"),
+    ("flushall", "server"),
+    ("flushdb", "server"),
+    ("swapdb", "server"),
+    ("select", "connection"),
+    ("echo", "connection"),
+    ("ping", "connection"),
+    ("quit", "connection"),
+    ("hello", "connection"),
+    ("auth", "connection"),
+    ("client", "connection"),
+    ("reset", "connection"),
+];
+
+/// The group COMMAND DOCS reports for `c` (`string`, `list`, `generic`, `server`, ...).
+pub fn group(c: Command) -> &'static str {
+    if let Some((_, g)) = GROUP_EXCEPTIONS.iter().find(|(n, _)| *n == c.name()) {
+        return g;
+    }
+    match c {
+        Command::Node(spec) => NODE_FAMILIES
+            .iter()
+            .find(|(_, f)| f.iter().any(|s| std::ptr::eq(s, spec)))
+            .map_or("server", |(g, _)| g),
+        Command::Store(spec) => store_cmd::family_group(spec),
+    }
+}
+
+/// COMMAND INFO's legacy `first last step` for `c`. A command whose keys move with its
+/// arguments reports `0 0 0`, except the `*STORE` forms whose destination is always the
+/// first argument: Redis reports that fixed key (`1 1 1`).
+pub fn legacy_key_range(c: Command) -> (i64, i64, i64) {
+    match (c.keys(), c.name()) {
+        (KeySpec::Movable(_), "zunionstore" | "zinterstore" | "zdiffstore") => (1, 1, 1),
+        (keys, _) => keys.legacy_triple(),
+    }
+}
+
+/// ACL categories in the order COMMAND INFO lists them (Redis's category table).
+const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Categories Redis gives a command beyond what its group and flags imply.
+const EXTRA_CATEGORIES: &[(&str, &[&str])] = &[
+    ("command", &["connection"]),
+    ("wait", &["connection"]),
+    ("dbsize", &["keyspace"]),
+    ("flushall", &["keyspace", "dangerous"]),
+    ("flushdb", &["keyspace", "dangerous"]),
+    ("swapdb", &["keyspace", "dangerous"]),
+    ("keys", &["dangerous"]),
+    ("restore", &["dangerous"]),
+    ("info", &["dangerous"]),
+    ("lastsave", &["admin", "dangerous"]),
+    ("role", &["admin", "dangerous"]),
+];
+
+/// The flags COMMAND INFO shows for `c`: none for a container (its subcommands carry
+/// them), `movablekeys` added when its keys move with its arguments.
+pub fn info_flags(c: Command) -> u32 {
+    if is_container(c.name()) {
+        // COMMAND declares `loading stale` on the container itself; the others declare none.
+        return match c.name() {
+            "command" => store_cmd::LOADING | store_cmd::STALE,
+            _ => 0,
+        };
+    }
+    match c.keys() {
+        KeySpec::Movable(_) => c.flags() | store_cmd::MOVABLE_KEYS,
+        _ => c.flags(),
+    }
+}
+
+/// `c`'s ACL categories, in [`CATEGORIES`] order: its group's category, the ones its flags
+/// imply (as Redis derives them: write, read, admin and dangerous, pubsub, fast or else
+/// slow, blocking), and any listed in [`EXTRA_CATEGORIES`]. A container has only `@slow`
+/// (and its extras): the rest belongs to its subcommands.
+pub fn acl_categories(c: Command) -> Vec<&'static str> {
+    let mut set: Vec<&str> = Vec::new();
+    let container = is_container(c.name());
+    let by_group = match group(c) {
+        "generic" => Some("keyspace"),
+        "string" => Some("string"),
+        "list" => Some("list"),
+        "hash" => Some("hash"),
+        "set" => Some("set"),
+        "sorted_set" => Some("sortedset"),
+        "connection" => Some("connection"),
+        "transactions" => Some("transaction"),
+        "pubsub" => Some("pubsub"),
+        _ => None,
+    };
+    let f = if container { 0 } else { c.flags() };
+    if !container {
+        set.extend(by_group);
+    }
+    for (bit, cats) in [
+        (store_cmd::WRITE, &["write"][..]),
+        (store_cmd::READONLY, &["read"][..]),
+        (store_cmd::ADMIN, &["admin", "dangerous"][..]),
+        (store_cmd::PUBSUB, &["pubsub"][..]),
+        (store_cmd::FAST, &["fast"][..]),
+        (store_cmd::BLOCKING, &["blocking"][..]),
+    ] {
+        if f & bit != 0 {
+            set.extend(cats);
+        }
+    }
+    if f & store_cmd::FAST == 0 {
+        set.push("slow");
+    }
+    if let Some((_, extra)) = EXTRA_CATEGORIES.iter().find(|(n, _)| *n == c.name()) {
+        set.extend(*extra);
+    }
+    CATEGORIES
+        .iter()
+        .copied()
+        .filter(|cat| set.contains(cat))
+        .collect()
 }
 
 /// Looks a command up by name, in any letter case.
@@ -120,7 +265,7 @@ fn lookup_uncached(name: &[u8]) -> Option<Command> {
     index.get(&*lower).copied()
 }
 
-pub use ferrokv_store::cmd::subcommands::{stat_name, subcommand_error};
+pub use ferrokv_store::cmd::subcommands::{is_container, stat_name, subcommand_error};
 
 /// The error of a command that parses its subcommands itself (DEBUG; Redis's
 /// `addReplySubcommandSyntaxError`): `unknown subcommand or wrong number of arguments for

@@ -300,6 +300,27 @@ impl Node {
         }
     }
 
+    /// A command's run time for SLOWLOG and the `command` latency event, as Redis's `call()`
+    /// notes it: not for commands flagged `skip_slowlog` (EXEC, whose queued commands are
+    /// noted one by one instead).
+    pub(crate) fn record_duration(
+        &mut self,
+        id: ClientId,
+        cmd: commands::Command,
+        argv: &[Bytes],
+        elapsed: std::time::Duration,
+    ) {
+        if cmd.flags() & store_cmd::SKIP_SLOWLOG != 0 {
+            return;
+        }
+        let threshold = self.cfg.slowlog_log_slower_than;
+        if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
+            self.slowlog
+                .maybe_record(&self.cfg, id, argv, elapsed, self.clients.get(&id));
+        }
+        self.record_latency("command", elapsed);
+    }
+
     pub fn is_replica(&self) -> bool {
         matches!(self.role, Role::Replica { .. })
     }
@@ -365,13 +386,8 @@ impl Node {
             (Some(Frame::Error(line)), false) => self.stats.record_error(line),
             _ => {}
         }
-        if let (true, Some(_)) = (executed, stat) {
-            let threshold = self.cfg.slowlog_log_slower_than;
-            if threshold >= 0 && elapsed.as_micros() as i64 >= threshold {
-                self.slowlog
-                    .maybe_record(&self.cfg, id, &argv, elapsed, self.clients.get(&id));
-            }
-            self.record_latency("command", elapsed);
+        if let (true, Some(_), Some(cmd)) = (executed, stat, cmd) {
+            self.record_duration(id, cmd, &argv, elapsed);
         }
         self.stats.total_commands_processed += 1;
         // WAIT waits for this client's own last write (Redis's `c->woff`).

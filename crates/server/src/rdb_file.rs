@@ -39,7 +39,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 use ferrokv_replica::persist::rdb_file::{save_to_disk, SaveError};
-use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_MULTI};
+use ferrokv_store::cmd::{CmdError, KeySpec, Spec, ADMIN, NOSCRIPT, NO_ASYNC_LOADING, NO_MULTI};
 use ferrokv_store::fork::ChildKind;
 use ferrokv_store::snapshot::{
     self, LoadError, LoadOptions, Loaded, Loader, RdbAux, SaveStats, Step,
@@ -57,7 +57,7 @@ const STEP_ITEMS: usize = 256;
 pub static COMMANDS: &[Spec<NodeHandler>] = &[Spec {
     name: "save",
     arity: 1,
-    flags: ADMIN | NOSCRIPT | NO_MULTI,
+    flags: ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
     keys: KeySpec::None,
     run: save,
 }];

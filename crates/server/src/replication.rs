@@ -37,7 +37,8 @@ use ferrokv_replica::driver::ReplicaHost;
 use ferrokv_replica::link::{LinkConfig, LinkState, PsyncFrom};
 use ferrokv_replica::ReplError;
 use ferrokv_store::cmd::{
-    CmdError, KeySpec, Spec, ADMIN, FAST, LOADING, NOSCRIPT, NO_MULTI, STALE,
+    CmdError, KeySpec, Spec, ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_ASYNC_LOADING,
+    NO_MULTI, STALE,
 };
 use ferrokv_store::snapshot::{self, LoadOptions};
 use tokio::sync::watch;
@@ -54,14 +55,14 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "replicaof",
         arity: 3,
-        flags: ADMIN | NOSCRIPT | STALE,
+        flags: ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
         keys: KeySpec::None,
         run: replicaof,
     },
     Spec {
         name: "slaveof",
         arity: 3,
-        flags: ADMIN | NOSCRIPT | STALE,
+        flags: ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
         keys: KeySpec::None,
         run: replicaof,
     },
@@ -82,21 +83,21 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
     Spec {
         name: "replconf",
         arity: -1,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
         keys: KeySpec::None,
         run: replconf,
     },
     Spec {
         name: "psync",
         arity: -3,
-        flags: ADMIN | NOSCRIPT | NO_MULTI,
+        flags: ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
         keys: KeySpec::None,
         run: psync,
     },
     Spec {
         name: "sync",
         arity: 1,
-        flags: ADMIN | NOSCRIPT | NO_MULTI,
+        flags: ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
         keys: KeySpec::None,
         run: sync,
     },

@@ -61,6 +61,11 @@ pub const NO_AUTH: u32 = 1 << 11;
 pub const MAY_REPLICATE: u32 = 1 << 12;
 pub const NO_MULTI: u32 = 1 << 13;
 pub const ALLOW_BUSY: u32 = 1 << 14;
+pub const SKIP_SLOWLOG: u32 = 1 << 15;
+pub const NO_ASYNC_LOADING: u32 = 1 << 16;
+/// Never set in a table: COMMAND INFO adds it for commands whose keys move with their
+/// arguments ([`KeySpec::Movable`]), as Redis derives `movablekeys`.
+pub const MOVABLE_KEYS: u32 = 1 << 17;
 /// Not a Redis flag: the command rewrites every key of a database (FLUSHDB, SWAPDB...), so
 /// WATCH and blocked clients treat all keys as touched.
 pub const TOUCHES_ALL: u32 = 1 << 20;
@@ -69,6 +74,8 @@ pub const TOUCHES_ALL: u32 = 1 << 20;
 /// `replica-serve-stale-data no`. Not printed by `COMMAND INFO` (Redis shows no flags there).
 pub const STALE_SUBCOMMANDS: u32 = 1 << 21;
 
+/// The flags COMMAND INFO prints, in Redis 7.0's order (`may_replicate` is hidden there on
+/// purpose).
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
     (READONLY, "readonly"),
@@ -80,10 +87,12 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
     (LOADING, "loading"),
     (STALE, "stale"),
     (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
     (FAST, "fast"),
     (NO_AUTH, "no_auth"),
-    (MAY_REPLICATE, "may_replicate"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
     (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
     (ALLOW_BUSY, "allow_busy"),
 ];
 
@@ -393,20 +402,29 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Every keyspace command family.
-static FAMILIES: &[&[Spec<Handler>]] = &[
-    string::COMMANDS,
-    keys::COMMANDS,
-    list::COMMANDS,
-    hash::COMMANDS,
-    set::COMMANDS,
-    zset::COMMANDS,
-    dump::COMMANDS,
+/// Every keyspace command family, with the group Redis files its commands under (COMMAND
+/// DOCS `group`; a few commands differ, see the server's `commands::group`).
+static FAMILIES: &[(&str, &[Spec<Handler>])] = &[
+    ("string", string::COMMANDS),
+    ("generic", keys::COMMANDS),
+    ("list", list::COMMANDS),
+    ("hash", hash::COMMANDS),
+    ("set", set::COMMANDS),
+    ("sorted_set", zset::COMMANDS),
+    ("generic", dump::COMMANDS),
 ];
 
 /// All keyspace commands.
 pub fn all() -> impl Iterator<Item = &'static Spec<Handler>> {
-    FAMILIES.iter().flat_map(|f| f.iter())
+    FAMILIES.iter().flat_map(|(_, f)| f.iter())
+}
+
+/// The group of `spec`'s family.
+pub fn family_group(spec: &Spec<Handler>) -> &'static str {
+    FAMILIES
+        .iter()
+        .find(|(_, f)| f.iter().any(|s| std::ptr::eq(s, spec)))
+        .map_or("generic", |(g, _)| g)
 }
 
 /// Looks a command up by name (ASCII case-insensitive).

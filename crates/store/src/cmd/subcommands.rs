@@ -101,6 +101,12 @@ const CONTAINERS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Whether `name` (lower case) is a container command (COMMAND INFO shows no flags for it:
+/// they belong to its subcommands).
+pub fn is_container(name: &str) -> bool {
+    subcommands_of(name).is_some()
+}
+
 /// The subcommands of `container` (a command name in lower case), if it is a container.
 fn subcommands_of(container: &str) -> Option<&'static [&'static str]> {
     CONTAINERS
