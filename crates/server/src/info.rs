@@ -244,32 +244,15 @@ fn memory_section(node: &mut Node, out: &mut String) {
         memory::human(node.cfg.maxmemory as u64)
     );
     field!(out, "maxmemory_policy", node.cfg.maxmemory_policy);
-    field!(
-        out,
-        "allocator_frag_ratio",
-        r(memory::ratio(a.active, a.allocated))
-    );
-    field!(
-        out,
-        "allocator_frag_bytes",
-        a.active as i64 - a.allocated as i64
-    );
-    field!(
-        out,
-        "allocator_rss_ratio",
-        r(memory::ratio(a.resident, a.active))
-    );
-    field!(
-        out,
-        "allocator_rss_bytes",
-        a.resident as i64 - a.active as i64
-    );
-    field!(
-        out,
-        "rss_overhead_ratio",
-        r(memory::ratio(m.rss, a.resident))
-    );
-    field!(out, "rss_overhead_bytes", m.rss as i64 - a.resident as i64);
+    // Each ratio of a larger figure to a smaller one, then their difference.
+    for (name, x, y) in [
+        ("allocator_frag", a.active, a.allocated),
+        ("allocator_rss", a.resident, a.active),
+        ("rss_overhead", m.rss, a.resident),
+    ] {
+        field!(out, format!("{name}_ratio"), r(memory::ratio(x, y)));
+        field!(out, format!("{name}_bytes"), x as i64 - y as i64);
+    }
     field!(
         out,
         "mem_fragmentation_ratio",
