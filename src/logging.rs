@@ -1,6 +1,7 @@
 //! Redis-style log lines through `tracing`:
 //! `<pid>:M 22 Nov 2026 03:55:20.123 * message` (`*` info, `#` warn/error, `-` debug,
-//! `.` trace), to stdout or to `logfile`.
+//! `.` trace), to stdout or to `logfile`. The letter after the pid is the role
+//! (`ferrokv_server::log_role`: `M` primary, `S` replica, `C` fork child).
 
 use std::fmt;
 use std::io::Write;
@@ -37,8 +38,9 @@ where
         };
         write!(
             w,
-            "{}:M {} {}.{:03} {} ",
+            "{}:{} {} {}.{:03} {} ",
             std::process::id(),
+            ferrokv_server::log_role::letter(),
             date,
             time,
             now.subsec_millis(),

@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .first()
         .filter(|a| !a.starts_with("--"))
         .map(PathBuf::from);
+    ferrokv_server::log_role::init();
     logging::init(&cfg).context("setting up logging")?;
     tracing::info!("oO0OoO0OoO0Oo ferrokv is starting oO0OoO0OoO0Oo");
     tracing::info!(

@@ -145,6 +145,13 @@ fn disk_payload_replica_converges() {
     assert!(sent > offset, "sent {sent}, offset {offset}");
     assert!(received > offset, "received {received}, offset {offset}");
     assert_eq!(stat(&mut c, "total_net_repl_output_bytes"), 0);
+    // Log lines carry the role letter: `S` on the replica once it follows.
+    let log = r.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(":S ") && l.contains("MASTER <-> REPLICA sync")),
+        "{log}"
+    );
     // The backlog reports the history it holds, not its configured size (1mb here).
     let held: u64 = info_field(&mut p, "memory", "mem_replication_backlog")
         .unwrap()

@@ -21,6 +21,7 @@ pub mod conn;
 pub mod failover;
 pub mod info;
 pub mod loading;
+pub mod log_role;
 pub mod memory;
 pub mod node;
 pub mod primary;

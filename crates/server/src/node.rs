@@ -160,6 +160,7 @@ impl Node {
             },
             None => Role::Primary,
         };
+        crate::log_role::set_replica(matches!(role, Role::Replica { .. }));
         let mut stream = ReplStream::default();
         let repl = crate::replication::Replication::new(
             random_hex(&mut rng, 40),

@@ -793,6 +793,7 @@ impl Node {
             host: host.clone(),
             port,
         };
+        crate::log_role::set_replica(true);
         self.repl.link = LinkInfo::default();
         self.repl.link.down_since = Some(Instant::now());
         let _ = self.repl.target.send(Some((host, port)));
@@ -803,6 +804,7 @@ impl Node {
         let _ = self.repl.target.send(None);
         self.drop_master_client();
         self.role = Role::Primary;
+        crate::log_role::set_replica(false);
         self.repl.link = LinkInfo::default();
         self.repl.pending_full = None;
         let new_id = random_hex(&mut self.rng, 40);
