@@ -152,6 +152,16 @@ fn bgsave_is_a_point_in_time_snapshot_while_writes_continue() {
         .parse()
         .unwrap();
     println!("latest_fork_usec={fork_usec}");
+    // Redis's log sequence for each successful BGSAVE.
+    let log = server.log();
+    let saved = log.matches("DB saved on disk").count();
+    let done = log
+        .matches("Background saving terminated with success")
+        .count();
+    assert!(
+        saved >= 3 && saved == done,
+        "{saved} saved, {done} done:\n{log}"
+    );
 }
 
 #[test]

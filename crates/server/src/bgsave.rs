@@ -204,6 +204,9 @@ fn finished(node: &mut Node, exit: ChildExit) {
     node.bgsave.last_cow_size = exit.progress.cow_bytes;
     match &exit.result {
         Ok(()) => {
+            // Redis's child logs these two lines itself; ferrokv's child does not log (a
+            // forked child must not take the logger's lock), so the parent logs them for it.
+            info!("DB saved on disk");
             if exit.progress.cow_bytes > 0 {
                 info!(
                     "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
