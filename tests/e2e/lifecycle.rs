@@ -126,3 +126,59 @@ fn stock_redis_conf_loads_and_reads_back_like_redis() {
         differ.join("\n")
     );
 }
+
+/// CONFIG SET port moves the listener at run time, as in Redis 7.0: new connections go to the
+/// new port, the old one closes, open connections stay. A port that cannot be bound is
+/// refused with Redis's error and changes nothing.
+#[test]
+fn config_set_port_moves_the_listener() {
+    use crate::harness::conn::Conn;
+    for flavor in [Flavor::subject(), Flavor::Redis] {
+        if flavor == Flavor::Redis && !require_redis("config_set_port_moves_the_listener") {
+            continue;
+        }
+        let server = Server::start(flavor, &[] as &[&str]);
+        let mut c = server.conn();
+        let before = config_get(&server, "port");
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy_port = busy.local_addr().unwrap().port().to_string();
+        let refused = c.cmd(&["CONFIG", "SET", "port", &busy_port]);
+        assert_eq!(
+            refused,
+            Frame::Error(
+                "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs."
+                    .into()
+            ),
+            "{}",
+            flavor.name()
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "port"]),
+            before,
+            "{}",
+            flavor.name()
+        );
+        drop(busy);
+        let port = crate::harness::free_port();
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "port", &port.to_string()]),
+            Frame::OK,
+            "{}",
+            flavor.name()
+        );
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut moved = Conn::connect(addr).unwrap();
+        assert_eq!(moved.cmd(&["PING"]), Frame::Simple("PONG".into()));
+        let tcp_port = crate::harness::inspect::info_field(&mut moved, "server", "tcp_port");
+        assert_eq!(tcp_port, Some(port.to_string()), "{}", flavor.name());
+        eventually(
+            Duration::from_secs(5),
+            || match std::net::TcpStream::connect(server.addr()) {
+                Err(_) => Ok(()),
+                Ok(_) => Err("the old port still accepts".to_string()),
+            },
+        );
+        // The connection made on the old port is still served.
+        assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    }
+}

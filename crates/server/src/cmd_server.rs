@@ -205,7 +205,24 @@ fn config(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                     ))
                 })?;
             }
+            // A new port is bound before anything changes: if it cannot be, nothing does.
+            let rebind = if next.port != node.cfg.port {
+                // Exactly the port asked for, even if the server started on an ephemeral one.
+                let mut exact = next.clone();
+                exact.listen_ephemeral_port = false;
+                Some(crate::bind(&exact).map_err(|e| {
+                    tracing::warn!("{e}");
+                    CmdError::msg(
+                        "CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.",
+                    )
+                })?)
+            } else {
+                None
+            };
             node.cfg = next;
+            if let (Some(listeners), Some(me)) = (rebind, node.self_ref.upgrade()) {
+                crate::start_listeners(node, &me, listeners);
+            }
             if backlog_resized {
                 crate::replication::apply_backlog_size(node);
             }

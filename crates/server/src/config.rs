@@ -402,7 +402,7 @@ macro_rules! directives {
 }
 
 directives! {
-    port: i64 = 6379, "port", Kind::Int { min: 0, max: 65535 }, false;
+    port: i64 = 6379, "port", Kind::Int { min: 0, max: 65535 }, true;
     bind: String = DEFAULT_BIND.into(), "bind", Kind::Str, false;
     listen_ephemeral_port: bool = false, "listen-ephemeral-port", Kind::Bool, false;
     protected_mode: bool = true, "protected-mode", Kind::Bool, true;

@@ -65,7 +65,8 @@ fn bind_addrs(cfg: &Config) -> Vec<(IpAddr, bool)> {
         .collect()
 }
 
-async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
+/// Binds the listeners `cfg` asks for (none for `port 0`). Runs inside the runtime.
+pub(crate) fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let port = if cfg.listen_ephemeral_port {
         0
     } else {
@@ -104,6 +105,59 @@ async fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
+/// Serves `listeners` from now on, in place of any previous ones (start-up, and CONFIG SET
+/// port): their accept loops replace the old ones, and forks close their descriptors.
+pub(crate) fn start_listeners(n: &mut Node, node: &Rc<RefCell<Node>>, listeners: Vec<TcpListener>) {
+    for task in n.listener_tasks.drain(..) {
+        task.abort();
+    }
+    n.listener_fds = listeners
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    n.listen_addr = listeners.first().and_then(|l| l.local_addr().ok());
+    for l in listeners {
+        let task = tokio::task::spawn_local(accept_loop(node.clone(), l));
+        n.listener_tasks.push(task.abort_handle());
+    }
+}
+
+/// Accepts connections on one listener for the node, refusing them past `maxclients` and
+/// under protected mode with Redis's errors.
+async fn accept_loop(node: Rc<RefCell<Node>>, l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((stream, peer)) => {
+                let max = node.borrow().cfg.maxclients as usize;
+                if node.borrow().clients.len() >= max {
+                    node.borrow_mut().stats.rejected_connections += 1;
+                    let mut s = stream;
+                    let _ = tokio::io::AsyncWriteExt::write_all(
+                        &mut s,
+                        b"-ERR max number of clients reached\r\n",
+                    )
+                    .await;
+                    continue;
+                }
+                if config::protected_mode_denies(&node.borrow().cfg, peer.ip()) {
+                    let mut s = stream;
+                    let _ = tokio::io::AsyncWriteExt::write_all(
+                        &mut s,
+                        config::PROTECTED_MODE_DENIED.as_bytes(),
+                    )
+                    .await;
+                    continue;
+                }
+                tokio::task::spawn_local(conn::serve(node.clone(), stream, peer));
+            }
+            Err(e) => {
+                warn!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
 /// Runs a node until SHUTDOWN or SIGTERM/SIGINT. Blocks the calling thread.
 pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
     syscheck::startup(&cfg);
@@ -115,7 +169,7 @@ pub fn run(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
 }
 
 async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()> {
-    let listeners = bind(&cfg).await?;
+    let listeners = bind(&cfg)?;
     // A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process
     // (Redis dies so). Catching it makes such a write fail with EFBIG instead, handled like
     // a full disk (`aof_last_write_status:err`, -MISCONF until a retry succeeds). tokio
@@ -131,50 +185,8 @@ async fn serve(cfg: Config, config_file: Option<PathBuf>) -> std::io::Result<()>
     }
     info!("Server initialized");
     let mut shutdown = node.borrow().shutdown.subscribe();
-    node.borrow_mut().listener_fds = listeners
-        .iter()
-        .map(std::os::fd::AsRawFd::as_raw_fd)
-        .collect();
-    for l in listeners {
-        let addr = l.local_addr()?;
-        if node.borrow().listen_addr.is_none() {
-            node.borrow_mut().listen_addr = Some(addr);
-        }
-        let node = node.clone();
-        tokio::task::spawn_local(async move {
-            loop {
-                match l.accept().await {
-                    Ok((stream, peer)) => {
-                        let max = node.borrow().cfg.maxclients as usize;
-                        if node.borrow().clients.len() >= max {
-                            node.borrow_mut().stats.rejected_connections += 1;
-                            let mut s = stream;
-                            let _ = tokio::io::AsyncWriteExt::write_all(
-                                &mut s,
-                                b"-ERR max number of clients reached\r\n",
-                            )
-                            .await;
-                            continue;
-                        }
-                        if config::protected_mode_denies(&node.borrow().cfg, peer.ip()) {
-                            let mut s = stream;
-                            let _ = tokio::io::AsyncWriteExt::write_all(
-                                &mut s,
-                                config::PROTECTED_MODE_DENIED.as_bytes(),
-                            )
-                            .await;
-                            continue;
-                        }
-                        tokio::task::spawn_local(conn::serve(node.clone(), stream, peer));
-                    }
-                    Err(e) => {
-                        warn!("Accepting client connection: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
+    node.borrow_mut().self_ref = Rc::downgrade(&node);
+    start_listeners(&mut node.borrow_mut(), &node, listeners);
     // Connections are accepted (and told -LOADING) while the dataset loads; the ready line
     // comes after it, as in Redis.
     if let Some(aux) = rdb_file::load_at_startup(&node).await? {

@@ -129,6 +129,10 @@ pub struct Node {
     pub bgsave: crate::bgsave::BgsaveState,
     /// Listening sockets, which a fork child closes.
     pub listener_fds: Vec<std::os::fd::RawFd>,
+    /// The accept loops of those listeners (replaced when CONFIG SET changes the port).
+    pub listener_tasks: Vec<tokio::task::AbortHandle>,
+    /// The node's own handle, for work that must spawn tasks holding it (rebinding).
+    pub self_ref: std::rc::Weak<std::cell::RefCell<Node>>,
     /// LATENCY events by name.
     pub latency: std::collections::BTreeMap<&'static str, LatencyEvent>,
     /// Set while the dataset is being loaded (commands without the `loading` flag get
@@ -199,6 +203,8 @@ impl Node {
             children: Default::default(),
             bgsave: Default::default(),
             listener_fds: Vec::new(),
+            listener_tasks: Vec::new(),
+            self_ref: std::rc::Weak::new(),
             latency: Default::default(),
             loading: None,
             aof: Default::default(),
