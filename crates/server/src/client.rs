@@ -98,7 +98,11 @@ pub struct Client {
     pub blocked: Option<Blocked>,
     pub created_ms: i64,
     pub last_interaction_ms: i64,
+    /// The full name (`client|list`) of the command running or last run; empty after an
+    /// unknown command (CLIENT LIST `cmd=NULL`).
     pub last_cmd: &'static str,
+    /// Bytes of the arguments of the command being run (CLIENT LIST `argv-mem`).
+    pub argv_mem: usize,
     pub no_evict: bool,
     /// Close the connection once the current reply is written (QUIT, CLIENT KILL of self).
     pub close_after_reply: bool,
@@ -155,6 +159,7 @@ impl Client {
     /// LIST `tot-mem`, INFO `mem_clients_*`).
     pub fn memory(&self) -> usize {
         std::mem::size_of::<Client>()
+            + self.argv_mem
             + self.query_buf_cap
             + self.output_buf_cap.max(self.output_buf_len)
             + self.multi_mem()
@@ -222,7 +227,7 @@ impl Client {
         let multi_mem = self.multi_mem();
         let events = if self.output_buf_len > 0 { "rw" } else { "r" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -237,6 +242,7 @@ impl Client {
             multi,
             self.query_buf_len,
             self.query_buf_cap.saturating_sub(self.query_buf_len),
+            self.argv_mem,
             multi_mem,
             self.query_buf_cap,
             self.query_buf_len,

@@ -241,6 +241,7 @@ impl Node {
                 created_ms: now,
                 last_interaction_ms: now,
                 last_cmd: "",
+                argv_mem: 0,
                 no_evict: false,
                 close_after_reply: false,
                 woff: 0,
@@ -353,17 +354,26 @@ impl Node {
         let Some(name) = argv.first() else {
             return Outcome::Silent;
         };
-        let from_master = self.clients.get(&id).is_some_and(|c| c.flags.master);
-        // One clock read gives both the command's instant and the start of its duration.
-        let start = SystemTime::now();
-        self.prepare_clock_at(from_master, unix_ms_of(start));
         let cmd = commands::lookup(name);
-        let propagated_before = self.stream.commands;
-        let result = self.gatekeep_and_run(id, cmd, &argv);
-        let elapsed = start.elapsed().unwrap_or_default();
         // What INFO commandstats counts this under (`config|set`); none for an unknown
         // command or subcommand, as in Redis.
         let stat = cmd.and_then(|c| commands::stat_name(c.name(), &argv));
+        // CLIENT LIST shows the command being run (`cmd=`, its `argv-mem`), as Redis sets
+        // its `lastcmd` before running it.
+        let from_master = match self.clients.get_mut(&id) {
+            Some(c) => {
+                c.last_cmd = stat.unwrap_or("");
+                c.argv_mem = argv.iter().map(Bytes::len).sum();
+                c.flags.master
+            }
+            None => false,
+        };
+        // One clock read gives both the command's instant and the start of its duration.
+        let start = SystemTime::now();
+        self.prepare_clock_at(from_master, unix_ms_of(start));
+        let propagated_before = self.stream.commands;
+        let result = self.gatekeep_and_run(id, cmd, &argv);
+        let elapsed = start.elapsed().unwrap_or_default();
         let mut executed = true;
         let (reply, close) = match result {
             Ok(Ran::Reply(frame)) => (Some(frame), false),
@@ -412,8 +422,8 @@ impl Node {
                 if let Some(offset) = woff {
                     c.woff = offset;
                 }
-                if let Some(cmd) = cmd {
-                    c.last_cmd = cmd.name();
+                c.argv_mem = 0;
+                if cmd.is_some() {
                     c.last_interaction_ms = now;
                 }
                 let close_after = c.close_after_reply;
