@@ -51,6 +51,9 @@ pub trait ReplicaHost {
     /// input counters) and the payload's progress: `(total or None for EOF-marked, read so
     /// far)`.
     fn io(&mut self, read: usize, transfer: Option<(Option<u64>, u64)>);
+    /// `bytes` were written to the primary after the handshake (REPLCONF ACKs): Redis counts
+    /// them as ordinary output of the link.
+    fn sent(&mut self, bytes: usize);
     /// The primary announced a full sync of `replid` at `offset`.
     fn full_resync(&mut self, replid: &str, offset: u64);
     /// Loads the complete payload into fresh databases and swaps them in (with the replid
@@ -166,12 +169,15 @@ async fn session<H: ReplicaHost>(node: &mut H, host: &str, port: u16) -> Result<
                 last_io = Instant::now();
                 let actions = link.feed(&rbuf[..n])?;
                 perform(node, &mut link, &mut stream, &mut payload, &mut full, actions).await?;
-                node.io(n, payload.as_ref().map(|p| (p.total, p.read)));
+                // Handshake replies are not replication input (Redis reads them apart).
+                let counted = n.saturating_sub(link.take_handshake_bytes());
+                node.io(counted, payload.as_ref().map(|p| (p.total, p.read)));
             }
             _ = ack.tick() => {
                 if let Some(a) = link.ack() {
                     node.before_ack();
                     stream.write_all(&a).await?;
+                    node.sent(a.len());
                 }
                 if last_io.elapsed() > timeout {
                     return Err(ReplError::Silent);
@@ -195,7 +201,10 @@ async fn perform<H: ReplicaHost>(
         match a {
             Action::Send(b) => {
                 node.before_ack();
-                stream.write_all(&b).await?
+                stream.write_all(&b).await?;
+                if link.is_streaming() {
+                    node.sent(b.len());
+                }
             }
             Action::State(s) => node.set_state(s),
             Action::FullResync { replid, offset } => {

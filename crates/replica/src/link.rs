@@ -145,6 +145,9 @@ pub struct Link {
     eof_payload: bool,
     /// The `+FULLRESYNC` restarted the history we knew (see [`Link::guard_empty`]).
     guard_empty: bool,
+    /// Bytes of handshake replies read since [`Link::take_handshake_bytes`] (Redis reads
+    /// them synchronously and counts them nowhere).
+    handshake_bytes: usize,
 }
 
 /// Longest handshake line accepted (Redis reads them with a small fixed buffer).
@@ -164,6 +167,7 @@ impl Link {
             presync: false,
             eof_payload: false,
             guard_empty: false,
+            handshake_bytes: 0,
         }
     }
 
@@ -191,6 +195,12 @@ impl Link {
     /// The read offset.
     pub fn read_offset(&self) -> u64 {
         self.read_offset
+    }
+
+    /// Handshake reply bytes read since the last call: the caller leaves them out of the
+    /// replication input counters, as Redis does.
+    pub fn take_handshake_bytes(&mut self) -> usize {
+        std::mem::take(&mut self.handshake_bytes)
     }
 
     pub fn is_streaming(&self) -> bool {
@@ -512,6 +522,12 @@ impl Link {
                 return Ok(None);
             };
             let mut line = self.buf.split_to(nl + 1);
+            if matches!(
+                self.state,
+                State::WaitPong | State::WaitReplies(_) | State::WaitPsync
+            ) {
+                self.handshake_bytes += nl + 1;
+            }
             line.truncate(nl);
             if line.last() == Some(&b'\r') {
                 line.truncate(nl - 1);

@@ -1029,6 +1029,10 @@ impl ReplicaHost for NodeHost {
         }
     }
 
+    fn sent(&mut self, bytes: usize) {
+        self.0.borrow_mut().stats.total_net_output_bytes += bytes as u64;
+    }
+
     fn io(&mut self, read: usize, transfer: Option<(Option<u64>, u64)>) {
         let mut n = self.0.borrow_mut();
         n.stats.total_net_repl_input_bytes += read as u64;
