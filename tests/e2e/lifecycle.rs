@@ -182,3 +182,26 @@ fn config_set_port_moves_the_listener() {
         assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
     }
 }
+
+/// The default `bind * -::*` listens on IPv4 and IPv6 alike (the IPv6 socket is IPv6-only,
+/// as Redis makes it, so the two do not collide on the port).
+#[test]
+fn default_bind_serves_ipv4_and_ipv6() {
+    use crate::harness::conn::Conn;
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping default_bind_serves_ipv4_and_ipv6: no IPv6 loopback here");
+        return;
+    }
+    let server = Server::start(Flavor::subject(), &["--bind", "* -::*"]);
+    let port = server.port();
+    for ip in ["127.0.0.1", "::1"] {
+        let addr = std::net::SocketAddr::new(ip.parse().unwrap(), port);
+        let mut c = Conn::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}\n{}", server.log()));
+        assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()), "{addr}");
+    }
+    assert!(
+        !server.log().contains("Could not create"),
+        "{}",
+        server.log()
+    );
+}

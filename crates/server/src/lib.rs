@@ -82,6 +82,12 @@ pub(crate) fn bind(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
         };
         socket.set_reuseaddr(true)?;
+        if ip.is_ipv6() {
+            // IPv6 only, as Redis sets it: otherwise `::` would also claim the IPv4 port that
+            // the `*` listener holds, and the default `bind * -::*` would lose IPv6.
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv6V6Only, &true)
+                .map_err(std::io::Error::from)?;
+        }
         // The first listener fixes the port when an ephemeral one was asked for.
         let p = out.first().map_or(port, |l: &TcpListener| {
             l.local_addr().map(|a| a.port()).unwrap_or(port)
