@@ -653,9 +653,22 @@ fn client_list_reports_real_descriptors() {
     }
 }
 
+/// The `group` of a one-command COMMAND DOCS reply (RESP2: name, then the flat map).
+fn docs_group(reply: Frame) -> Option<Frame> {
+    let Frame::Array(items) = reply else {
+        return None;
+    };
+    let Some(Frame::Array(doc)) = items.into_iter().nth(1) else {
+        return None;
+    };
+    doc.chunks(2)
+        .find(|kv| kv[0] == Frame::bulk("group"))
+        .map(|kv| kv[1].clone())
+}
+
 /// COMMAND INFO for every command ferrokv has: name, arity, flags (in Redis's order, with
-/// `movablekeys`), the legacy key range and the ACL categories read as redis-server 7.0
-/// reads them. (Tips, key specs and subcommands are not modelled; see the README.)
+/// `movablekeys`), the legacy key range, the ACL categories and the COMMAND DOCS group read
+/// as redis-server 7.0 reads them. (Tips, key specs and subcommands are not modelled; see the README.)
 #[test]
 fn command_info_matches_redis() {
     if !crate::harness::require_redis("command info") {
@@ -677,6 +690,10 @@ fn command_info_matches_redis() {
             other => panic!("not an array: {other:?}"),
         }
     };
+    assert_eq!(
+        docs_group(b.cmd(&["COMMAND", "DOCS", "get"])),
+        Some(Frame::bulk("string"))
+    );
     let mut differ = Vec::new();
     for entry in all {
         let Frame::Array(info) = entry else {
@@ -690,6 +707,13 @@ fn command_info_matches_redis() {
         let got = head(a.cmd(&["COMMAND", "INFO", &name]));
         if want != got {
             differ.push(format!("{name}:\n  redis   {want:?}\n  ferrokv {got:?}"));
+        }
+        let (want, got) = (
+            docs_group(b.cmd(&["COMMAND", "DOCS", &name])),
+            docs_group(a.cmd(&["COMMAND", "DOCS", &name])),
+        );
+        if want != got {
+            differ.push(format!("{name}: group redis {want:?}, ferrokv {got:?}"));
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));

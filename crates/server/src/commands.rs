@@ -76,34 +76,30 @@ pub fn all() -> impl Iterator<Item = Command> {
         .chain(store_cmd::all().map(Command::Store))
 }
 
-/// Commands Redis files under another group than their family's here, with that group.
+/// Commands Redis files (COMMAND DOCS) under another group than the family that implements
+/// them here.
 const GROUP_EXCEPTIONS: &[(&str, &str)] = &[
     ("dbsize", "server"),
     ("flushall", "server"),
     ("flushdb", "server"),
     ("swapdb", "server"),
-    ("select", "connection"),
-    ("echo", "connection"),
-    ("ping", "connection"),
-    ("quit", "connection"),
-    ("hello", "connection"),
-    ("auth", "connection"),
-    ("client", "connection"),
-    ("reset", "connection"),
+    ("wait", "generic"),
 ];
+
+/// The group of the family that implements `c` (its ACL category follows from it).
+fn family_group(c: Command) -> &'static str {
+    match c {
+        Command::Node(spec) => store_cmd::family_of(NODE_FAMILIES, spec).unwrap_or("server"),
+        Command::Store(spec) => store_cmd::family_group(spec),
+    }
+}
 
 /// The group COMMAND DOCS reports for `c` (`string`, `list`, `generic`, `server`, ...).
 pub fn group(c: Command) -> &'static str {
-    if let Some((_, g)) = GROUP_EXCEPTIONS.iter().find(|(n, _)| *n == c.name()) {
-        return g;
-    }
-    match c {
-        Command::Node(spec) => NODE_FAMILIES
-            .iter()
-            .find(|(_, f)| f.iter().any(|s| std::ptr::eq(s, spec)))
-            .map_or("server", |(g, _)| g),
-        Command::Store(spec) => store_cmd::family_group(spec),
-    }
+    GROUP_EXCEPTIONS
+        .iter()
+        .find(|(n, _)| *n == c.name())
+        .map_or_else(|| family_group(c), |(_, g)| g)
 }
 
 /// COMMAND INFO's legacy `first last step` for `c`. A command whose keys move with its
@@ -145,10 +141,9 @@ const CATEGORIES: &[&str] = &[
 const EXTRA_CATEGORIES: &[(&str, &[&str])] = &[
     ("command", &["connection"]),
     ("wait", &["connection"]),
-    ("dbsize", &["keyspace"]),
-    ("flushall", &["keyspace", "dangerous"]),
-    ("flushdb", &["keyspace", "dangerous"]),
-    ("swapdb", &["keyspace", "dangerous"]),
+    ("flushall", &["dangerous"]),
+    ("flushdb", &["dangerous"]),
+    ("swapdb", &["dangerous"]),
     ("keys", &["dangerous"]),
     ("restore", &["dangerous"]),
     ("info", &["dangerous"]),
@@ -172,20 +167,20 @@ pub fn info_flags(c: Command) -> u32 {
     }
 }
 
-/// `c`'s ACL categories, in [`CATEGORIES`] order: its group's category, the ones its flags
+/// `c`'s ACL categories, in [`CATEGORIES`] order: its family's category, the ones its flags
 /// imply (as Redis derives them: write, read, admin and dangerous, pubsub, fast or else
 /// slow, blocking), and any listed in [`EXTRA_CATEGORIES`]. A container has only `@slow`
 /// (and its extras): the rest belongs to its subcommands.
 pub fn acl_categories(c: Command) -> Vec<&'static str> {
     let mut set: Vec<&str> = Vec::new();
     let container = is_container(c.name());
-    let by_group = match group(c) {
+    let by_group = match family_group(c) {
         "generic" => Some("keyspace"),
         "string" => Some("string"),
         "list" => Some("list"),
         "hash" => Some("hash"),
         "set" => Some("set"),
-        "sorted_set" => Some("sortedset"),
+        "sorted-set" => Some("sortedset"),
         "connection" => Some("connection"),
         "transactions" => Some("transaction"),
         "pubsub" => Some("pubsub"),

@@ -410,7 +410,7 @@ static FAMILIES: &[(&str, &[Spec<Handler>])] = &[
     ("list", list::COMMANDS),
     ("hash", hash::COMMANDS),
     ("set", set::COMMANDS),
-    ("sorted_set", zset::COMMANDS),
+    ("sorted-set", zset::COMMANDS),
     ("generic", dump::COMMANDS),
 ];
 
@@ -419,12 +419,20 @@ pub fn all() -> impl Iterator<Item = &'static Spec<Handler>> {
     FAMILIES.iter().flat_map(|(_, f)| f.iter())
 }
 
-/// The group of `spec`'s family.
-pub fn family_group(spec: &Spec<Handler>) -> &'static str {
-    FAMILIES
+/// The group of the family in `families` that holds `spec` (the same `Spec` in memory).
+pub fn family_of<H>(
+    families: &[(&'static str, &[Spec<H>])],
+    spec: &Spec<H>,
+) -> Option<&'static str> {
+    families
         .iter()
         .find(|(_, f)| f.iter().any(|s| std::ptr::eq(s, spec)))
-        .map_or("generic", |(g, _)| g)
+        .map(|(g, _)| *g)
+}
+
+/// The group of `spec`'s keyspace family.
+pub fn family_group(spec: &Spec<Handler>) -> &'static str {
+    family_of(FAMILIES, spec).unwrap_or("generic")
 }
 
 /// Looks a command up by name (ASCII case-insensitive).
