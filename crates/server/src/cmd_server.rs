@@ -589,7 +589,7 @@ fn flag_frames(flags: u32) -> Frame {
 }
 
 fn command_info(c: Command) -> Frame {
-    let (first, last, step) = commands::legacy_key_range(c);
+    let (first, last, step) = c.keys().legacy_triple();
     Frame::Array(vec![
         Frame::bulk(c.name()),
         Frame::Integer(c.arity() as i64),

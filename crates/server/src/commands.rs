@@ -102,16 +102,6 @@ pub fn group(c: Command) -> &'static str {
         .map_or_else(|| family_group(c), |(_, g)| g)
 }
 
-/// COMMAND INFO's legacy `first last step` for `c`. A command whose keys move with its
-/// arguments reports `0 0 0`, except the `*STORE` forms whose destination is always the
-/// first argument: Redis reports that fixed key (`1 1 1`).
-pub fn legacy_key_range(c: Command) -> (i64, i64, i64) {
-    match (c.keys(), c.name()) {
-        (KeySpec::Movable(_), "zunionstore" | "zinterstore" | "zdiffstore") => (1, 1, 1),
-        (keys, _) => keys.legacy_triple(),
-    }
-}
-
 /// ACL categories in the order COMMAND INFO lists them (Redis's category table).
 const CATEGORIES: &[&str] = &[
     "keyspace",
@@ -162,7 +152,7 @@ pub fn info_flags(c: Command) -> u32 {
         };
     }
     match c.keys() {
-        KeySpec::Movable(_) => c.flags() | store_cmd::MOVABLE_KEYS,
+        KeySpec::Movable(_) | KeySpec::DestThenMovable(_) => c.flags() | store_cmd::MOVABLE_KEYS,
         _ => c.flags(),
     }
 }

@@ -91,12 +91,6 @@ pub struct Db {
 }
 
 impl Db {
-    /// Bytes of this database's tables beyond its keys and values: the key map's structure
-    /// and the whole expires map (Redis counts both dicts so in `used_memory_overhead`).
-    pub fn overhead_bytes(&self) -> usize {
-        self.map.overhead_bytes() + self.expires.allocated_bytes()
-    }
-
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -64,7 +64,8 @@ pub const ALLOW_BUSY: u32 = 1 << 14;
 pub const SKIP_SLOWLOG: u32 = 1 << 15;
 pub const NO_ASYNC_LOADING: u32 = 1 << 16;
 /// Never set in a table: COMMAND INFO adds it for commands whose keys move with their
-/// arguments ([`KeySpec::Movable`]), as Redis derives `movablekeys`.
+/// arguments ([`KeySpec::Movable`], [`KeySpec::DestThenMovable`]), as Redis derives
+/// `movablekeys`.
 pub const MOVABLE_KEYS: u32 = 1 << 17;
 /// Not a Redis flag: the command rewrites every key of a database (FLUSHDB, SWAPDB...), so
 /// WATCH and blocked clients treat all keys as touched.
@@ -102,8 +103,15 @@ pub const FLAG_NAMES: &[(u32, &str)] = &[
 #[derive(Clone, Copy)]
 pub enum KeySpec {
     None,
-    Range { first: i32, last: i32, step: i32 },
+    Range {
+        first: i32,
+        last: i32,
+        step: i32,
+    },
     Movable(fn(&[Bytes]) -> Vec<usize>),
+    /// A destination key at argument 1, then keys that move with the arguments (the
+    /// `*STORE` forms with `numkeys`): Redis's legacy range is that fixed key, `1 1 1`.
+    DestThenMovable(fn(&[Bytes]) -> Vec<usize>),
 }
 
 impl KeySpec {
@@ -138,7 +146,7 @@ impl KeySpec {
                 }
                 out
             }
-            KeySpec::Movable(f) => f(argv),
+            KeySpec::Movable(f) | KeySpec::DestThenMovable(f) => f(argv),
         }
     }
 
@@ -146,6 +154,7 @@ impl KeySpec {
     pub fn legacy_triple(&self) -> (i64, i64, i64) {
         match *self {
             KeySpec::None | KeySpec::Movable(_) => (0, 0, 0),
+            KeySpec::DestThenMovable(_) => (1, 1, 1),
             KeySpec::Range { first, last, step } => (first as i64, last as i64, step as i64),
         }
     }
