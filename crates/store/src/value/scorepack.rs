@@ -75,6 +75,14 @@ fn decode(body: &[u8]) -> (&[u8], f64) {
     }
 }
 
+/// A member located by [`ScorePack::find`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found {
+    pub rank: usize,
+    pub score: f64,
+    span: (usize, usize),
+}
+
 /// (member, score) pairs of a [`ScorePack`]: ascending, or descending when `rev`.
 #[derive(Debug, Clone)]
 pub struct PackIter<'a> {
@@ -182,14 +190,19 @@ impl ScorePack {
         }
     }
 
-    /// `member`'s rank, score and entry bytes.
-    fn find(&self, member: &[u8]) -> Option<(usize, f64, usize, usize)> {
+    /// Where `member` is: its rank, score and entry bytes (one scan serves a lookup and the
+    /// removal that may follow).
+    pub fn find(&self, member: &[u8]) -> Option<Found> {
         let mut pos = 0;
         for rank in 0..self.len {
             let (body, body_end, next) = entry_at(&self.buf, pos);
             let (m, s) = decode(&self.buf[body..body_end]);
             if m == member {
-                return Some((rank, s, pos, next));
+                return Some(Found {
+                    rank,
+                    score: s,
+                    span: (pos, next),
+                });
             }
             pos = next;
         }
@@ -197,18 +210,24 @@ impl ScorePack {
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.find(member).map(|(_, s, _, _)| s)
+        self.find(member).map(|f| f.score)
     }
 
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        self.find(member).map(|(r, _, _, _)| r)
+        self.find(member).map(|f| f.rank)
+    }
+
+    /// Removes the entry [`ScorePack::find`] found (nothing changed in between).
+    pub fn remove_found(&mut self, found: Found) {
+        self.buf.drain(found.span.0..found.span.1);
+        self.len -= 1;
     }
 
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (_, score, start, end) = self.find(member)?;
-        self.buf.drain(start..end);
-        self.len -= 1;
+        let found = self.find(member)?;
+        let score = found.score;
+        self.remove_found(found);
         Some(score)
     }
 

@@ -232,11 +232,11 @@ impl ZSetValue {
         decide: impl FnOnce(Option<f64>) -> (Option<f64>, R),
     ) -> R {
         if let ZSetValue::Listpack(v) = self {
-            match v.score(member) {
-                Some(cur) => {
-                    let (new, out) = decide(Some(cur));
+            match v.find(member) {
+                Some(found) => {
+                    let (new, out) = decide(Some(found.score));
                     if let Some(score) = new {
-                        v.remove(member);
+                        v.remove_found(found);
                         v.insert_new(member, listpack_score(score));
                     }
                     return out;
