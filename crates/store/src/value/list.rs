@@ -489,36 +489,40 @@ impl ListValue {
             self.len = 0;
             return;
         };
-        let mut drop_back = self.len - 1 - end;
-        while let Some(c) = self.chunks.back_mut() {
-            if drop_back == 0 {
-                break;
-            }
-            if c.count <= drop_back {
-                drop_back -= c.count;
-                self.chunks.pop_back();
-            } else {
-                let at = c.offset_of(c.count - drop_back);
-                c.buf.truncate(at);
-                c.count -= drop_back;
-                drop_back = 0;
-            }
-        }
-        let mut drop_front = start;
-        while let Some(c) = self.chunks.front_mut() {
-            if drop_front == 0 {
-                break;
-            }
-            if c.count <= drop_front {
-                drop_front -= c.count;
-                self.chunks.pop_front();
-            } else {
-                c.head = c.offset_of(drop_front);
-                c.count -= drop_front;
-                drop_front = 0;
-            }
-        }
+        self.drop_from(End::Right, self.len - 1 - end);
+        self.drop_from(End::Left, start);
         self.len = end - start + 1;
+    }
+
+    /// Drops `n` elements at `end` (whole chunks, then part of the boundary chunk); leaves
+    /// `len` to the caller.
+    fn drop_from(&mut self, end: End, mut n: usize) {
+        while n > 0 {
+            let chunk = match end {
+                End::Left => self.chunks.front_mut(),
+                End::Right => self.chunks.back_mut(),
+            };
+            let Some(c) = chunk else {
+                break;
+            };
+            if c.count <= n {
+                n -= c.count;
+                match end {
+                    End::Left => self.chunks.pop_front(),
+                    End::Right => self.chunks.pop_back(),
+                };
+                continue;
+            }
+            match end {
+                End::Left => c.head = c.offset_of(n),
+                End::Right => {
+                    let at = c.offset_of(c.count - n);
+                    c.buf.truncate(at);
+                }
+            }
+            c.count -= n;
+            n = 0;
+        }
     }
 
     /// Turns a Redis index (negative counts from the tail) into a position, if in range.
