@@ -116,7 +116,15 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                 break;
             }
         }
-        // 2. Flush what we have.
+        // 2. Flush what we have, after the other connections that woke with this one have
+        //    run their commands: like Redis's write-before-sleep, the replies of one wake-up
+        //    leave in a burst, so a client waiting on several sockets is woken once for all
+        //    of them rather than once per reply (waking a sleeping client took about 7% of
+        //    the server's CPU at pipeline 16). `yield_now` puts this task behind them; a
+        //    lone client has nobody to wait for.
+        if !wbuf.is_empty() && node.borrow().clients.len() > 1 {
+            tokio::task::yield_now().await;
+        }
         if !flush(&mut wr, &mut wbuf, &node, id).await || close {
             break 'conn;
         }

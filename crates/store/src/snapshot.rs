@@ -56,7 +56,7 @@ use ferrokv_proto::rdb::{
 use crate::config::{EvictionPolicy, StoreConfig};
 use crate::evict::{access_with_freq, access_with_idle, lfu_decayed, lfu_initial, lru_idle_secs};
 use crate::keyspace::{Db, Entry, Keyspace};
-use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
+use crate::value::{share_str, HashValue, ListValue, SetValue, Value, ZSetValue};
 use decode::{Decoder, Item, Source};
 
 /// Items a [`load`] call reads between two progress reports.
@@ -221,7 +221,7 @@ fn zset_entries(z: &ZSetValue) -> (bool, Vec<(&[u8], f64)>) {
 /// The plain RDB form of `value` and the encoding Redis would write it in.
 pub fn to_rdb(value: &Value) -> (RdbValue, ValueEncoding) {
     match value {
-        Value::Str(s) => (RdbValue::String(s.clone()), ValueEncoding::String),
+        Value::Str(s) => (RdbValue::String(share_str(s, ..)), ValueEncoding::String),
         Value::List(l) => (
             RdbValue::List(l.iter().map(Bytes::copy_from_slice).collect()),
             ValueEncoding::ListQuicklist2,

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use ferrokv_proto::resp::{encode_command, Frame};
 
 use super::reply::{self, Reply};
@@ -20,7 +20,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    buf: Vec<u8>,
+    /// Read but not yet parsed (`advance` drops a parsed reply in O(1)).
+    buf: BytesMut,
 }
 
 impl Conn {
@@ -32,7 +33,7 @@ impl Conn {
         Ok(Conn {
             stream,
             peer: addr,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
         })
     }
 
@@ -58,11 +59,12 @@ impl Conn {
 
     /// Reads the next reply (pushes included).
     pub fn read_reply(&mut self) -> io::Result<Reply> {
-        let mut chunk = vec![0u8; 64 * 1024];
+        // Allocated on the first read only: pipelined replies are mostly buffered already.
+        let mut chunk = Vec::new();
         loop {
             match reply::parse(&self.buf) {
                 Ok(Some((reply, used))) => {
-                    self.buf.drain(..used);
+                    self.buf.advance(used);
                     return Ok(reply);
                 }
                 Ok(None) => {}
@@ -72,6 +74,9 @@ impl Conn {
                         format!("{e} in {}", reply::show(&self.buf)),
                     ))
                 }
+            }
+            if chunk.is_empty() {
+                chunk = vec![0u8; 64 * 1024];
             }
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
@@ -117,7 +122,7 @@ impl Conn {
     /// (after anything already buffered). Fails if the server keeps it open past `timeout`.
     pub fn read_to_close(&mut self, timeout: Duration) -> io::Result<Vec<u8>> {
         let deadline = Instant::now() + timeout;
-        let mut out = std::mem::take(&mut self.buf);
+        let mut out = std::mem::take(&mut self.buf).to_vec();
         let mut chunk = [0u8; 16 * 1024];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -17,7 +17,7 @@ use super::{
     WRITE,
 };
 use crate::keyspace::ExpireMode;
-use crate::value::{int_bytes, StrEncoding, Value};
+use crate::value::{int_bytes, share_str, StrEncoding, Value};
 
 /// Largest string a client may build with APPEND/SETRANGE (Redis's default
 /// `proto-max-bulk-len`, 512 MB).
@@ -126,7 +126,7 @@ pub(crate) fn del_command(ctx: &Ctx) -> Bytes {
 fn get(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     Ok(Executed::read(match ctx.get_str(key)? {
-        Some(v) => Frame::Bulk(v.clone()),
+        Some(v) => Frame::Bulk(share_str(v, ..)),
         None => Frame::Null,
     }))
 }
@@ -212,7 +212,7 @@ struct SetCall<'a> {
 fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdError> {
     let old = if c.get {
         Some(match ctx.get_str(c.key)? {
-            Some(v) => Frame::Bulk(v.clone()),
+            Some(v) => Frame::Bulk(share_str(v, ..)),
             None => Frame::Null,
         })
     } else {
@@ -344,7 +344,7 @@ fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let value = args.next_bytes()?;
     let old = match ctx.get_str(key)? {
-        Some(v) => Frame::Bulk(v.clone()),
+        Some(v) => Frame::Bulk(share_str(v, ..)),
         None => Frame::Null,
     };
     ctx.set(key, Value::Str(Bytes::copy_from_slice(value)));
@@ -356,7 +356,7 @@ fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
-    let Some(v) = ctx.get_str(key)?.cloned() else {
+    let Some(v) = ctx.get_str(key)?.map(|v| share_str(v, ..)) else {
         return Ok(Executed::read(Frame::Null));
     };
     ctx.delete(key);
@@ -369,7 +369,7 @@ fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let o = parse_set_opts(args, false)?;
-    let Some(v) = ctx.get_str(key)?.cloned() else {
+    let Some(v) = ctx.get_str(key)?.map(|v| share_str(v, ..)) else {
         return Ok(Executed::read(Frame::Null));
     };
     let reply = Frame::Bulk(v);
@@ -404,7 +404,7 @@ fn mget(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         .take_rest()
         .iter()
         .map(|k| match ctx.get(k) {
-            Some(Value::Str(s)) => Frame::Bulk(s.clone()),
+            Some(Value::Str(s)) => Frame::Bulk(share_str(s, ..)),
             _ => Frame::Null,
         })
         .collect();
@@ -562,9 +562,10 @@ fn getrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     if start > end || len == 0 {
         return Ok(empty);
     }
-    Ok(Executed::read(Frame::Bulk(
-        v.slice(start as usize..=end as usize),
-    )))
+    Ok(Executed::read(Frame::Bulk(share_str(
+        v,
+        start as usize..=end as usize,
+    ))))
 }
 
 fn setrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -601,7 +602,7 @@ fn lcs(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let fetch = |ctx: &mut Ctx, k: &[u8]| -> Result<Bytes, CmdError> {
         match ctx.get(k) {
             None => Ok(Bytes::new()),
-            Some(Value::Str(s)) => Ok(s.clone()),
+            Some(Value::Str(s)) => Ok(share_str(s, ..)),
             Some(_) => Err(CmdError::msg(
                 "The specified keys must contain string values",
             )),
