@@ -11,6 +11,11 @@
 //! which must give back the same bytes: a free check of the proto crate against real output.
 //! Such failures are reported as `proto round trip`.
 //!
+//! Keyspace notifications are compared too: both servers start with
+//! `notify-keyspace-events AKEn`, a [`Watcher`] connection pattern-subscribes to every
+//! notification channel, and after each line the events it raised must be the same, in the
+//! same order (a script may change the setting; both servers follow it).
+//!
 //! `E2E_SCRIPTS=string,hash` runs only the named files (without `.redis`).
 
 use std::fmt::Write as _;
@@ -19,6 +24,7 @@ use std::path::{Path, PathBuf};
 use bytes::BytesMut;
 use ferrokv_proto::resp::{encode, FrameDecoder, Limits, Protocol};
 
+use crate::harness::notify::Watcher;
 use crate::harness::reply::show;
 use crate::harness::script::{parse_script, Compare, Line};
 use crate::harness::{require_redis, Conn, Flavor, Reply, Server};
@@ -122,6 +128,7 @@ struct Side {
     conn: Option<Conn>,
     resp3: bool,
     reference: bool,
+    watcher: Watcher,
 }
 
 /// A reply, or what happened instead.
@@ -144,12 +151,14 @@ impl Side {
     }
 
     fn start(flavor: Flavor, resp3: bool, reference: bool) -> Side {
-        let server = Server::start(flavor, &[] as &[&str]);
+        let server = Server::start(flavor, &["--notify-keyspace-events", "AKEn"]);
+        let watcher = Watcher::start(&server);
         let mut side = Side {
             server,
             conn: None,
             resp3,
             reference,
+            watcher,
         };
         match side.ask(&[b"FLUSHALL".to_vec()]) {
             Answer::Reply(r) if r.raw == b"+OK\r\n" => {}
@@ -221,6 +230,16 @@ fn run_lines(name: &str, lines: &[Line], reference: &mut Side, subject: &mut Sid
             (Answer::Broken(_), Answer::Broken(_)) => true,
             _ => false,
         };
+        let (want_events, got_events) = (reference.watcher.events(), subject.watcher.events());
+        if want_events != got_events {
+            outcome.mismatches.push(format!(
+                "{name}:{}: {}\n    notifications\n    {:<8} {want_events:?}\n    {:<8} {got_events:?}\n",
+                line.number,
+                line.text,
+                reference.name(),
+                subject.name(),
+            ));
+        }
         if same {
             continue;
         }

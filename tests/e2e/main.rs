@@ -7,6 +7,7 @@
 //! - `client_lib`: the `redis` crate against ferrokv (pipelines, transactions, pub/sub, RESP3).
 //! - `protocol`: malformed RESP, big pipelines and inline commands over raw TCP.
 //! - `lifecycle`: config file and flags, restart, crash, side by side with redis-server.
+//! - `notify`: keyspace notifications across connections, expiry, eviction, MULTI.
 //! - `server`: auth, maxmemory, blocking FIFO, WATCH, CLIENT, CONFIG, expiry, shutdown.
 //! - `aof`: the multi-part AOF: redis-check-aof, cross-loading with Redis, BGREWRITEAOF,
 //!   torn/corrupt files at startup, SIGKILL crash rounds per `appendfsync` policy.
@@ -26,6 +27,7 @@ mod differential;
 mod failover;
 mod harness;
 mod lifecycle;
+mod notify;
 mod partitions;
 mod protocol;
 mod rdb;

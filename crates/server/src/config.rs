@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ferrokv_store::config::{EvictionPolicy, StoreConfig};
+use ferrokv_store::notify;
 
 /// `oom-score-adj-values <primary> <replica> <background child>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,87 +43,23 @@ impl ConfigValue for OomScoreAdjValues {
     }
 }
 
-/// `notify-keyspace-events`: the event classes, parsed and shown as Redis does. ferrokv
-/// publishes no keyspace notifications, so it accepts only settings that deliver none
-/// (neither `K` nor `E`, or no event class), and refuses the others with a clear error
-/// rather than silently sending nothing.
+/// `notify-keyspace-events`: the event classes, parsed and shown as Redis does (the bits
+/// and characters are `ferrokv_store::notify`'s). Key-miss events (`m`) are not raised, so
+/// a setting that would deliver them is refused rather than silently sending nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KeyspaceEvents(pub u32);
 
-/// Class characters in the order Redis shows them, with their bits (`A` is all of them).
-const EVENT_CLASSES: &[(char, u32)] = &[
-    ('g', 1 << 2),
-    ('$', 1 << 3),
-    ('l', 1 << 4),
-    ('s', 1 << 5),
-    ('h', 1 << 6),
-    ('z', 1 << 7),
-    ('x', 1 << 8),
-    ('e', 1 << 9),
-    ('t', 1 << 10),
-    ('d', 1 << 12),
-    ('n', 1 << 13),
-];
-const EVENT_KEYSPACE: u32 = 1 << 0;
-const EVENT_KEYEVENT: u32 = 1 << 1;
-const EVENT_KEY_MISS: u32 = 1 << 11;
-const EVENT_ALL: u32 = (1 << 2)
-    | (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 6)
-    | (1 << 7)
-    | (1 << 8)
-    | (1 << 9)
-    | (1 << 10)
-    | (1 << 12);
-
 impl ConfigValue for KeyspaceEvents {
     fn parse(s: &str, _: Kind) -> Result<Self, String> {
-        let mut flags = 0;
-        for c in s.chars() {
-            flags |= match c {
-                'A' => EVENT_ALL,
-                'K' => EVENT_KEYSPACE,
-                'E' => EVENT_KEYEVENT,
-                'm' => EVENT_KEY_MISS,
-                c => EVENT_CLASSES
-                    .iter()
-                    .find(|(k, _)| *k == c)
-                    .map(|(_, bit)| *bit)
-                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?,
-            };
-        }
-        let channels = flags & (EVENT_KEYSPACE | EVENT_KEYEVENT) != 0;
-        let classes = flags & !(EVENT_KEYSPACE | EVENT_KEYEVENT) != 0;
-        if channels && classes {
-            return Err("keyspace notifications are not implemented by ferrokv".into());
+        let flags = notify::parse_flags(s)
+            .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+        if notify::wanted(flags, notify::KEY_MISS) {
+            return Err("keyspace 'm' (key miss) events are not implemented by ferrokv".into());
         }
         Ok(KeyspaceEvents(flags))
     }
     fn render(&self, _: Kind) -> String {
-        let f = self.0;
-        let mut out = String::new();
-        if f & EVENT_ALL == EVENT_ALL {
-            out.push('A');
-        } else {
-            out.extend(
-                EVENT_CLASSES
-                    .iter()
-                    .filter(|(_, b)| f & b != 0)
-                    .map(|(c, _)| c),
-            );
-        }
-        for (bit, c) in [
-            (EVENT_KEYSPACE, 'K'),
-            (EVENT_KEYEVENT, 'E'),
-            (EVENT_KEY_MISS, 'm'),
-        ] {
-            if f & bit != 0 {
-                out.push(c);
-            }
-        }
-        out
+        notify::format_flags(self.0)
     }
 }
 
@@ -546,6 +483,7 @@ impl Config {
             lazyfree_lazy_user_del: self.lazyfree_lazy_user_del,
             lazyfree_lazy_eviction: self.lazyfree_lazy_eviction,
             active_expire_effort: self.active_expire_effort as u32,
+            notify_keyspace_events: self.notify_keyspace_events.0,
         }
     }
 
@@ -731,6 +669,35 @@ pub fn write_config_file(path: &Path, cfg: &Config) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notify_keyspace_events_parse_render_and_refuse_key_misses() {
+        let mut c = Config::default();
+        for (set, shown) in [
+            ("KEA", "AKE"),
+            ("xgE", "gxE"),
+            ("AKn", "AK"),
+            ("Egn", "gnE"),
+            ("m", "m"),
+            ("", ""),
+        ] {
+            c.set("notify-keyspace-events", set).unwrap();
+            assert_eq!(c.get("notify-keyspace-events").unwrap(), shown, "{set}");
+        }
+        c.set("notify-keyspace-events", "Egn").unwrap();
+        assert_eq!(
+            c.store_config().notify_keyspace_events,
+            notify::KEYEVENT | notify::GENERIC | notify::NEW
+        );
+        for bad in ["KEAm", "Em", "mK"] {
+            let err = c.set("notify-keyspace-events", bad).unwrap_err();
+            assert!(err.contains("key miss"), "{bad}: {err}");
+        }
+        assert!(c
+            .set("notify-keyspace-events", "Q")
+            .unwrap_err()
+            .contains("Invalid event class"));
+    }
 
     #[test]
     fn protected_actions_follow_no_yes_local() {

@@ -706,6 +706,7 @@ impl Node {
         argv: &[Bytes],
         propagate: &Propagate,
     ) {
+        crate::pubsub::publish_events(self);
         if matches!(propagate, Propagate::Nothing) && self.ks.expired.is_empty() {
             return;
         }
@@ -980,6 +981,7 @@ impl Node {
                 .feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
             over = self.used_memory_now() > limit;
         }
+        crate::pubsub::publish_events(self);
     }
 
     /// One run of periodic work (Redis's `serverCron`, `hz` times a second).
@@ -1002,6 +1004,7 @@ impl Node {
             self.stream
                 .feed(db, &[vec![Bytes::from_static(del.as_bytes()), key]], false);
         }
+        crate::pubsub::publish_events(self);
         let now = self.ks.now_ms;
         self.expire_blocked(now);
         if let Some((until, _)) = self.pause {

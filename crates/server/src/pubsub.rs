@@ -13,6 +13,7 @@ use ferrokv_store::cmd::{
     CmdError, KeySpec, Spec, FAST, LOADING, MAY_REPLICATE, NOSCRIPT, PUBSUB, STALE,
 };
 use ferrokv_store::glob::glob_match;
+use ferrokv_store::notify;
 use indexmap::IndexSet;
 
 use crate::client::{ClientId, Outbound};
@@ -233,6 +234,28 @@ fn punsubscribe(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, 
 }
 
 /// Delivers `message` on `channel` to every subscriber; returns how many received it.
+/// Publishes the keyspace notifications raised since the last call (`notify.rs` in the
+/// store): `__keyspace@<db>__:<key>` with the event for `K`, `__keyevent@<db>__:<event>`
+/// with the key for `E`, in the order they were raised.
+pub fn publish_events(node: &mut Node) {
+    if node.ks.events.is_empty() {
+        return;
+    }
+    let flags = node.ks.cfg.notify_keyspace_events;
+    for ev in std::mem::take(&mut node.ks.events) {
+        if flags & notify::KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{}__:", ev.db).into_bytes();
+            channel.extend_from_slice(&ev.key);
+            let event = Bytes::from_static(ev.name.as_bytes());
+            deliver(node, &Bytes::from(channel), &event);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let channel = Bytes::from(format!("__keyevent@{}__:{}", ev.db, ev.name));
+            deliver(node, &channel, &ev.key);
+        }
+    }
+}
+
 pub fn deliver(node: &mut Node, channel: &Bytes, message: &Bytes) -> i64 {
     let mut n = 0;
     if let Some(subs) = node.pubsub.channels.get(channel) {

@@ -70,6 +70,8 @@ pub struct StoreConfig {
     pub lazyfree_lazy_user_del: bool,
     pub lazyfree_lazy_eviction: bool,
     pub active_expire_effort: u32,
+    /// `notify-keyspace-events` as [`crate::notify`] bits.
+    pub notify_keyspace_events: u32,
 }
 
 impl Default for StoreConfig {
@@ -92,6 +94,7 @@ impl Default for StoreConfig {
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_eviction: false,
             active_expire_effort: 1,
+            notify_keyspace_events: 0,
         }
     }
 }

@@ -128,6 +128,7 @@ impl Keyspace {
         let (_, db, key) = best?;
         self.dbs[db].remove(&key);
         self.stats.evicted_keys += 1;
+        self.notify(crate::notify::EVICTED, "evicted", db, &key);
         Some((db, key))
     }
 }

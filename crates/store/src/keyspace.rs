@@ -28,6 +28,7 @@ use crate::config::StoreConfig;
 use crate::dense_map::DenseMap;
 use crate::glob::glob_match;
 use crate::key::Key;
+use crate::notify::{self, Event};
 use crate::value::{StrEncoding, Value};
 
 pub type KeyMap = DenseMap<Entry>;
@@ -147,13 +148,27 @@ impl Db {
     }
 
     /// Inserts or replaces an entry, with the expire time `at` (`None`: no TTL).
-    /// Stores `entry` at `key` with expiry `at`; returns the key's position in `map`.
-    pub fn put(&mut self, key: &[u8], mut entry: Entry, at: Option<i64>) -> usize {
+    /// Stores `entry` at `key` with expiry `at`; returns the key's position in `map` and,
+    /// if it replaced an entry, that entry's expire time (which may have passed).
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        mut entry: Entry,
+        at: Option<i64>,
+    ) -> (usize, Option<Option<i64>>) {
         entry.has_ttl = at.is_some();
         // One hash and probe for both cases (this is SET's hot path).
         let (i, old) = self.map.insert_full(key, entry);
-        self.store_expire(key, at, old.is_some_and(|old| old.has_ttl));
-        i
+        let had_ttl = old.as_ref().is_some_and(|old| old.has_ttl);
+        let old_at = old.map(|_| {
+            if had_ttl {
+                self.expires.get(key).copied()
+            } else {
+                None
+            }
+        });
+        self.store_expire(key, at, had_ttl);
+        (i, old_at)
     }
 
     /// Makes `expires` say `at` for `key`, which had a time there if `had` is set.
@@ -246,6 +261,8 @@ pub struct Keyspace {
     /// Keys deleted by lazy or active expiry since the caller last drained this: the caller
     /// propagates a `DEL` for each (db, key).
     pub expired: Vec<(usize, Bytes)>,
+    /// Keyspace notifications raised since the caller last drained this (see `notify.rs`).
+    pub events: Vec<Event>,
     /// Counters for INFO stats.
     pub stats: KeyspaceStats,
     /// LRU clock in seconds, refreshed by the node.
@@ -270,8 +287,21 @@ impl Keyspace {
             now_ms: 0,
             mode: ExpireMode::Primary,
             expired: Vec::new(),
+            events: Vec::new(),
             stats: KeyspaceStats::default(),
             lru_clock: 0,
+        }
+    }
+
+    /// Raises the keyspace notification `name` (of `class`) for `key` in `db`, if
+    /// `notify-keyspace-events` asks for it.
+    pub fn notify(&mut self, class: u32, name: &'static str, db: usize, key: &[u8]) {
+        if notify::wanted(self.cfg.notify_keyspace_events, class) {
+            self.events.push(Event {
+                name,
+                db,
+                key: Bytes::copy_from_slice(key),
+            });
         }
     }
 
@@ -346,6 +376,7 @@ impl Keyspace {
         if self.dbs[db].remove(key).is_some() {
             self.stats.expired_keys += 1;
             self.expired.push((db, Bytes::copy_from_slice(key)));
+            self.notify(notify::EXPIRED, "expired", db, key);
         }
     }
 
@@ -358,7 +389,26 @@ impl Keyspace {
     fn set_at(&mut self, db: usize, key: &[u8], value: Value) -> usize {
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        self.dbs[db].put(key, e, None)
+        let (i, replaced) = self.dbs[db].put(key, e, None);
+        self.after_put(db, key, replaced);
+        i
+    }
+
+    /// What storing a whole new value at `key` raises, given the expire time of the entry
+    /// it replaced (`None`: there was none): a replaced entry that had logically expired
+    /// counts as expired first (as Redis's lookup before the write would have found), and
+    /// a key that did not live is `new`.
+    fn after_put(&mut self, db: usize, key: &[u8], replaced: Option<Option<i64>>) {
+        let expired =
+            replaced.is_some_and(|at| self.is_expired(at)) && self.mode == ExpireMode::Primary;
+        if expired {
+            self.stats.expired_keys += 1;
+            self.expired.push((db, Bytes::copy_from_slice(key)));
+            self.notify(notify::EXPIRED, "expired", db, key);
+        }
+        if replaced.is_none() || expired {
+            self.notify(notify::NEW, "new", db, key);
+        }
     }
 
     /// The live value at `key` and whether it was there; a missing (or expired) key is first
@@ -387,7 +437,8 @@ impl Keyspace {
         let ttl = self.dbs[db].expire_if(key, has_ttl);
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        self.dbs[db].put(key, e, ttl);
+        let (_, replaced) = self.dbs[db].put(key, e, ttl);
+        self.after_put(db, key, replaced);
     }
 
     /// Deletes a key if it exists (after expiry rules). Returns whether it was deleted.

@@ -16,6 +16,7 @@ pub mod fork;
 pub mod glob;
 pub mod key;
 pub mod keyspace;
+pub mod notify;
 pub mod snapshot;
 pub mod value;
 

@@ -13,6 +13,7 @@
 
 pub mod conn;
 pub mod inspect;
+pub mod notify;
 pub mod reply;
 pub mod script;
 

@@ -111,6 +111,7 @@ fn restore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     // Redis's checkAlreadyExpired: only a primary drops a key born expired.
     if ttl != 0 && super::string::already_expired(ctx, ttl) {
         if deleted {
+            ctx.notify(crate::notify::GENERIC, "del", key);
             return Ok(Executed::rewritten(
                 Frame::OK,
                 vec![Bytes::from_static(b"DEL"), key.clone()],
@@ -124,6 +125,7 @@ fn restore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         ctx.ks.db_mut(db).set_expire(key, Some(ttl));
     }
     set_access(ctx, key, access);
+    ctx.notify(crate::notify::GENERIC, "restore", key);
     if ttl != 0 && !absttl {
         let mut argv = args.argv().to_vec();
         argv[2] = Bytes::from(ttl.to_string());

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::glob::glob_match;
 use crate::keyspace::Keyspace;
+use crate::notify;
 use crate::value::{HashValue, Value};
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -102,6 +103,7 @@ fn hset_generic(ctx: &mut Ctx, args: &mut Args, name: &str) -> Result<Executed, 
     } else {
         Frame::Integer(created)
     };
+    ctx.notify(notify::HASH, "hset", key);
     Ok(Executed::write(reply))
 }
 
@@ -116,6 +118,7 @@ fn hsetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     let cfg = ctx.ks.cfg.clone();
     hash_for_write(ctx, key)?.set(field, value, &cfg);
+    ctx.notify(notify::HASH, "hset", key);
     Ok(Executed::write(Frame::Integer(1)))
 }
 
@@ -158,10 +161,11 @@ fn hdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             }
         }
     }
-    ctx.delete_if_empty(key);
     if deleted == 0 {
         return Ok(Executed::read(Frame::Integer(0)));
     }
+    ctx.notify(notify::HASH, "hdel", key);
+    ctx.delete_if_empty(key);
     Ok(Executed::write(Frame::Integer(deleted)))
 }
 
@@ -246,6 +250,7 @@ fn hincrby(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let cfg = ctx.ks.cfg.clone();
     let text = crate::value::int_bytes(new);
     hash_for_write(ctx, key)?.set(field, &text, &cfg);
+    ctx.notify(notify::HASH, "hincrby", key);
     Ok(Executed::write(Frame::Integer(new)))
 }
 
@@ -267,6 +272,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let text = sum.format_human();
     let cfg = ctx.ks.cfg.clone();
     hash_for_write(ctx, key)?.set(field, &text, &cfg);
+    ctx.notify(notify::HASH, "hincrbyfloat", key);
     Ok(Executed::rewritten(
         Frame::Bulk(text.clone()),
         vec![Bytes::from_static(b"HSET"), copy(key), copy(field), text],

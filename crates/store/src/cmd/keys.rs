@@ -22,6 +22,7 @@ use super::{
 use crate::evict::{lfu_decayed, lru_idle_secs};
 use crate::glob::glob_match;
 use crate::keyspace::Entry;
+use crate::notify;
 use crate::value::Value;
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -110,7 +111,13 @@ const SAME_OBJECT: &str = "source and destination objects are the same";
 // ---- DEL / EXISTS / TYPE / TOUCH -------------------------------------------------------------
 
 fn del_generic(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
-    let n = args.take_rest().iter().filter(|k| ctx.delete(k)).count() as i64;
+    let mut n = 0;
+    for k in args.take_rest() {
+        if ctx.delete(k) {
+            ctx.notify(notify::GENERIC, "del", k);
+            n += 1;
+        }
+    }
     Ok(if n > 0 {
         Executed::write(Frame::Integer(n))
     } else {
@@ -175,6 +182,9 @@ fn rename_generic(ctx: &mut Ctx, args: &mut Args, nx: bool) -> Result<Executed, 
     let db = &mut ctx.ks.dbs[ctx.db];
     if let Some((entry, at)) = db.take(src) {
         db.put(dst, entry, at);
+        ctx.notify(notify::NEW, "new", dst);
+        ctx.notify(notify::GENERIC, "rename_from", src);
+        ctx.notify(notify::GENERIC, "rename_to", dst);
     }
     Ok(Executed::write(done(1)))
 }
@@ -226,6 +236,8 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let db = &mut ctx.ks.dbs[dst_db];
     db.remove(dst);
     db.put(dst, entry, at);
+    ctx.ks.notify(notify::NEW, "new", dst_db, dst);
+    ctx.ks.notify(notify::GENERIC, "copy_to", dst_db, dst);
     Ok(Executed::write(Frame::Integer(1)))
 }
 
@@ -240,6 +252,9 @@ fn move_cmd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     if let Some((entry, at)) = ctx.ks.dbs[ctx.db].take(key) {
         ctx.ks.dbs[dst_db].put(key, entry, at);
+        ctx.ks.notify(notify::NEW, "new", dst_db, key);
+        ctx.notify(notify::GENERIC, "move_from", key);
+        ctx.ks.notify(notify::GENERIC, "move_to", dst_db, key);
     }
     Ok(Executed::write(Frame::Integer(1)))
 }
@@ -516,12 +531,14 @@ fn expire_generic(
     }
     if already_expired(ctx, when) {
         ctx.ks.dbs[ctx.db].remove(key);
+        ctx.notify(notify::GENERIC, "del", key);
         return Ok(Executed::rewritten(
             Frame::Integer(1),
             vec![del_command(ctx), key.clone()],
         ));
     }
     ctx.ks.dbs[ctx.db].set_expire(key, Some(when));
+    ctx.notify(notify::GENERIC, "expire", key);
     if cmd == "pexpireat" {
         return Ok(Executed::write(Frame::Integer(1)));
     }
@@ -597,6 +614,7 @@ fn persist(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Integer(0)));
     }
     ctx.ks.dbs[ctx.db].set_expire(key, None);
+    ctx.notify(notify::GENERIC, "persist", key);
     Ok(Executed::write(Frame::Integer(1)))
 }
 

@@ -27,6 +27,7 @@ use super::{
     numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec, BLOCKING,
     DENYOOM, FAST, NOSCRIPT, READONLY, WRITE,
 };
+use crate::notify;
 use crate::value::list::End;
 use crate::value::{ListValue, Value};
 
@@ -114,6 +115,20 @@ fn end_name(end: End) -> &'static [u8] {
 }
 
 /// The list at `key`, created empty if missing (`WRONGTYPE` if another type).
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
 fn list_for_write<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut ListValue, CmdError> {
     match ctx
         .get_or_insert_with(key, || Value::List(Box::default()))
@@ -140,9 +155,12 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, n: usize) -> Result<Option<Vec<Byt
             out.push(v);
         }
     }
+    let emptied = list.is_empty();
+    ctx.notify(notify::LIST, pop_event(end), key);
     // What `delete_if_empty` does, without looking the key up again.
-    if list.is_empty() {
+    if emptied {
         ctx.ks.dbs[ctx.db].remove(key);
+        ctx.notify(notify::GENERIC, "del", key);
     }
     Ok(Some(out))
 }
@@ -162,7 +180,9 @@ fn push_generic(
     for item in items {
         list.push(end, item);
     }
-    Ok(Executed::write(Frame::Integer(list.len() as i64)))
+    let len = list.len();
+    ctx.notify(notify::LIST, push_event(end), key);
+    Ok(Executed::write(Frame::Integer(len as i64)))
 }
 
 fn lpush(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -272,6 +292,7 @@ fn lset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let value = args.next_bytes()?;
     let pos = list.resolve(index).ok_or(CmdError::IndexOutOfRange)?;
     list.set(pos, value);
+    ctx.notify(notify::LIST, "lset", key);
     Ok(Executed::write(Frame::ok()))
 }
 
@@ -293,7 +314,9 @@ fn linsert(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Integer(-1)));
     };
     list.insert(pos + after as usize, value);
-    Ok(Executed::write(Frame::Integer(list.len() as i64)))
+    let len = list.len();
+    ctx.notify(notify::LIST, "linsert", key);
+    Ok(Executed::write(Frame::Integer(len as i64)))
 }
 
 fn lrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
@@ -333,7 +356,10 @@ fn lrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             drop
         })
     };
-    ctx.delete_if_empty(key);
+    if removed > 0 {
+        ctx.notify(notify::LIST, "lrem", key);
+        ctx.delete_if_empty(key);
+    }
     let reply = Frame::Integer(removed as i64);
     Ok(if removed == 0 {
         Executed::read(reply)
@@ -352,6 +378,7 @@ fn ltrim(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let before = list.len();
     list.keep_range(list.range(start, end));
     let changed = list.len() != before;
+    ctx.notify(notify::LIST, "ltrim", key);
     ctx.delete_if_empty(key);
     Ok(if changed {
         Executed::write(Frame::ok())
@@ -458,6 +485,8 @@ fn move_one(
         return Ok(None);
     };
     list_for_write(ctx, dst)?.push(to, &value);
+    ctx.notify(notify::LIST, push_event(to), dst);
+    ctx.notify(notify::LIST, pop_event(from), src);
     ctx.delete_if_empty(src);
     Ok(Some(value))
 }

@@ -323,6 +323,12 @@ impl<'a> Ctx<'a> {
         self.ks.get(self.db, key)
     }
 
+    /// Raises the keyspace notification `name` (of `class`, see `notify.rs`) for `key` in
+    /// the client's database.
+    pub fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
+        self.ks.notify(class, name, self.db, key);
+    }
+
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.ks.exists(self.db, key)
     }
@@ -407,6 +413,7 @@ impl<'a> Ctx<'a> {
         };
         if empty {
             self.ks.dbs[self.db].remove(key);
+            self.notify(crate::notify::GENERIC, "del", key);
         }
     }
 }

@@ -20,6 +20,7 @@ use super::spec;
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
 use super::{DENYOOM, FAST, READONLY, WRITE};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::value::{SetValue, Value};
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -98,6 +99,9 @@ fn sadd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             n
         }
     };
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", key);
+    }
     Ok(write_if(added > 0, Frame::Integer(added as i64)))
 }
 
@@ -116,7 +120,10 @@ fn srem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             }
         }
     }
-    ctx.delete_if_empty(key);
+    if removed > 0 {
+        ctx.notify(notify::SET, "srem", key);
+        ctx.delete_if_empty(key);
+    }
     Ok(write_if(removed > 0, Frame::Integer(removed)))
 }
 
@@ -178,6 +185,7 @@ fn spop_one(ctx: &mut Ctx, key: &Bytes) -> Result<Executed, CmdError> {
     let Some(member) = set.pop_random(&mut **rng) else {
         return Ok(Executed::read(Frame::Null));
     };
+    ctx.notify(notify::SET, "spop", key);
     ctx.delete_if_empty(key);
     Ok(Executed::rewritten(
         Frame::Bulk(member.clone()),
@@ -197,7 +205,9 @@ fn spop_count(ctx: &mut Ctx, key: &Bytes, count: u64) -> Result<Executed, CmdErr
     }
     if count >= set.len() as u64 {
         let all: Vec<Frame> = set.iter_bytes().map(Frame::Bulk).collect();
+        ctx.notify(notify::SET, "spop", key);
         ctx.delete(key);
+        ctx.notify(notify::GENERIC, "del", key);
         return Ok(Executed::rewritten(
             Frame::Set(all),
             vec![Bytes::from_static(b"DEL"), copy(key)],
@@ -212,6 +222,7 @@ fn spop_count(ctx: &mut Ctx, key: &Bytes, count: u64) -> Result<Executed, CmdErr
         cmds.push(vec![Bytes::from_static(b"SREM"), copy(key), m.clone()]);
         popped.push(Frame::Bulk(m));
     }
+    ctx.notify(notify::SET, "spop", key);
     Ok(Executed::rewritten_many(Frame::Set(popped), cmds))
 }
 
@@ -293,17 +304,20 @@ fn smove(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     if !removed {
         return Ok(Executed::read(Frame::Integer(0)));
     }
+    ctx.notify(notify::SET, "srem", src);
     ctx.delete_if_empty(src);
     let cfg = ctx.ks.cfg.clone();
-    match ctx.get_set(dst)? {
-        Some(set) => {
-            set.add(member, &cfg);
-        }
+    let added = match ctx.get_set(dst)? {
+        Some(set) => set.add(member, &cfg),
         None => {
             let mut set = SetValue::default();
             set.add(member, &cfg);
             ctx.set(dst, Value::Set(set));
+            true
         }
+    };
+    if added {
+        ctx.notify(notify::SET, "sadd", dst);
     }
     Ok(Executed::write(Frame::Integer(1)))
 }
@@ -350,6 +364,9 @@ fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         None => {
             // A missing input: the result is empty and the destination goes away.
             let deleted = ctx.delete(dst);
+            if deleted {
+                ctx.notify(notify::GENERIC, "del", dst);
+            }
             Ok(write_if(deleted, Frame::Integer(0)))
         }
         Some(members) => {
@@ -358,18 +375,20 @@ fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             for m in &members {
                 set.add(m, &cfg);
             }
-            Ok(Executed::write(store_result(ctx, dst, set)))
+            Ok(Executed::write(store_result(ctx, dst, set, "sinterstore")))
         }
     }
 }
 
-/// Stores `set` at `dst` (or deletes `dst` when it is empty) and returns the reply.
-fn store_result(ctx: &mut Ctx, dst: &[u8], set: SetValue) -> Frame {
+/// Stores `set` at `dst` (or deletes `dst` when it is empty), raising `event` (or `del`),
+/// and returns the reply.
+fn store_result(ctx: &mut Ctx, dst: &[u8], set: SetValue, event: &'static str) -> Frame {
     let n = set.len();
     if n > 0 {
         ctx.set(dst, Value::Set(set));
-    } else {
-        ctx.delete(dst);
+        ctx.notify(notify::SET, event, dst);
+    } else if ctx.delete(dst) {
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     Frame::Integer(n as i64)
 }
@@ -483,13 +502,13 @@ fn sdiff(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn sunionstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
     let set = union_diff(ctx, args.take_rest(), Op::Union)?;
-    Ok(Executed::write(store_result(ctx, dst, set)))
+    Ok(Executed::write(store_result(ctx, dst, set, "sunionstore")))
 }
 
 fn sdiffstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
     let set = union_diff(ctx, args.take_rest(), Op::Diff)?;
-    Ok(Executed::write(store_result(ctx, dst, set)))
+    Ok(Executed::write(store_result(ctx, dst, set, "sdiffstore")))
 }
 
 // ---- SSCAN --------------------------------------------------------------------------------

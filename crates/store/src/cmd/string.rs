@@ -17,6 +17,7 @@ use super::{
     WRITE,
 };
 use crate::keyspace::ExpireMode;
+use crate::notify;
 use crate::value::{int_bytes, share_str, StrEncoding, Value};
 
 /// Largest string a client may build with APPEND/SETRANGE (Redis's default
@@ -234,8 +235,10 @@ fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdE
     } else {
         ctx.set(c.key, value);
     }
+    ctx.notify(notify::STRING, "set", c.key);
     if let Some(ms) = c.expire_ms {
         ctx.ks.dbs[ctx.db].set_expire(c.key, Some(ms));
+        ctx.notify(notify::GENERIC, "expire", c.key);
     }
     Ok((true, old))
 }
@@ -348,6 +351,7 @@ fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         None => Frame::Null,
     };
     ctx.set(key, Value::Str(Bytes::copy_from_slice(value)));
+    ctx.notify(notify::STRING, "set", key);
     Ok(Executed::rewritten(
         old,
         vec![b("SET"), key.clone(), value.clone()],
@@ -360,6 +364,7 @@ fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Null));
     };
     ctx.delete(key);
+    ctx.notify(notify::GENERIC, "del", key);
     Ok(Executed::rewritten(
         Frame::Bulk(v),
         vec![b("DEL"), key.clone()],
@@ -377,12 +382,14 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         let ms = expire_at_ms(ctx, raw, secs, abs, "getex")?;
         if abs && already_expired(ctx, ms) {
             ctx.ks.dbs[ctx.db].remove(key);
+            ctx.notify(notify::GENERIC, "del", key);
             return Ok(Executed::rewritten(
                 reply,
                 vec![del_command(ctx), key.clone()],
             ));
         }
         ctx.ks.dbs[ctx.db].set_expire(key, Some(ms));
+        ctx.notify(notify::GENERIC, "expire", key);
         return Ok(Executed::rewritten(
             reply,
             vec![b("PEXPIREAT"), key.clone(), int_bytes(ms)],
@@ -394,6 +401,7 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             .is_some_and(|(_, at)| at.is_some())
     {
         ctx.ks.dbs[ctx.db].set_expire(key, None);
+        ctx.notify(notify::GENERIC, "persist", key);
         return Ok(Executed::rewritten(reply, vec![b("PERSIST"), key.clone()]));
     }
     Ok(Executed::read(reply))
@@ -422,6 +430,7 @@ fn mset_pairs<'a>(args: &mut Args<'a>, cmd: &str) -> Result<&'a [Bytes], CmdErro
 fn mset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     for kv in mset_pairs(args, "mset")?.chunks(2) {
         ctx.set(&kv[0], Value::Str(Bytes::copy_from_slice(&kv[1])));
+        ctx.notify(notify::STRING, "set", &kv[0]);
     }
     Ok(Executed::write(Frame::OK))
 }
@@ -433,6 +442,7 @@ fn msetnx(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     for kv in pairs.chunks(2) {
         ctx.set(&kv[0], Value::Str(Bytes::copy_from_slice(&kv[1])));
+        ctx.notify(notify::STRING, "set", &kv[0]);
     }
     Ok(Executed::write(Frame::Integer(1)))
 }
@@ -451,10 +461,12 @@ fn incr_decr(ctx: &mut Ctx, args: &mut Args, by: i64) -> Result<Executed, CmdErr
         let new = cur.checked_add(by).ok_or(CmdError::Overflow)?;
         e.value = Value::Str(int_bytes(new));
         e.str_encoding = StrEncoding::Auto;
+        ctx.notify(notify::STRING, "incrby", key);
         return Ok(Executed::write(Frame::Integer(new)));
     }
     let new = 0i64.checked_add(by).ok_or(CmdError::Overflow)?;
     overwrite(ctx, key, int_bytes(new), StrEncoding::Auto);
+    ctx.notify(notify::STRING, "incrby", key);
     Ok(Executed::write(Frame::Integer(new)))
 }
 
@@ -494,6 +506,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     let new = sum.format_human();
     overwrite(ctx, key, new.clone(), StrEncoding::NoInt);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     Ok(Executed::rewritten(
         Frame::Bulk(new.clone()),
         vec![b("SET"), key.clone(), new, b("KEEPTTL")],
@@ -520,6 +533,7 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let tail = args.next_bytes()?;
     let Some(cur) = ctx.get_str(key)? else {
         ctx.set(key, Value::Str(Bytes::copy_from_slice(tail)));
+        ctx.notify(notify::STRING, "append", key);
         return Ok(Executed::write(Frame::Integer(tail.len() as i64)));
     };
     let cur_len = cur.len();
@@ -531,6 +545,7 @@ fn append(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     v.extend_from_slice(tail);
     let len = v.len() as i64;
     overwrite(ctx, key, Bytes::from(v), StrEncoding::Raw);
+    ctx.notify(notify::STRING, "append", key);
     Ok(Executed::write(Frame::Integer(len)))
 }
 
@@ -591,6 +606,7 @@ fn setrange(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     v.resize(new_len, 0);
     v[offset..offset + value.len()].copy_from_slice(value);
     overwrite(ctx, key, Bytes::from(v), StrEncoding::Raw);
+    ctx.notify(notify::STRING, "setrange", key);
     Ok(Executed::write(Frame::Integer(new_len as i64)))
 }
 

@@ -33,6 +33,7 @@ use super::spec;
 use super::{numkeys_at, parse_i64, Args, CmdError, Ctx, Executed, Handler, KeySpec, Spec};
 use super::{BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::value::{SetValue, Value, ZSetValue};
 
 pub static COMMANDS: &[Spec<Handler>] = &[
@@ -475,17 +476,14 @@ fn zadd_pairs(
             Frame::Integer(0)
         }
     };
-    let (value, exists) = if f.xx {
-        // XX never creates the key.
-        match ctx.get(key) {
-            Some(v) => (v, true),
-            None => return Ok(Executed::read(nop_reply())),
-        }
-    } else {
-        ctx.get_or_insert_with(key, || Value::ZSet(Default::default()))
-    };
-    let Value::ZSet(z) = value else {
-        return Err(CmdError::WrongType);
+    // A missing key is built aside and stored only if something was added (XX never
+    // creates it), so a ZADD that adds nothing leaves no trace.
+    let mut fresh = None;
+    let z = match ctx.get(key) {
+        Some(Value::ZSet(z)) => z,
+        Some(_) => return Err(CmdError::WrongType),
+        None if f.xx => return Ok(Executed::read(nop_reply())),
+        None => fresh.insert(ZSetValue::default()),
     };
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
@@ -513,9 +511,11 @@ fn zadd_pairs(
             }
         }
     }
-    if !exists {
-        // Only a zset created above can be left empty (an error or nothing added).
-        ctx.delete_if_empty(key);
+    if let Some(z) = fresh.filter(|z| !z.is_empty()) {
+        ctx.set(key, Value::ZSet(z));
+    }
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     result?;
     let reply = if f.incr {
@@ -560,7 +560,10 @@ fn zrem(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             }
         }
     }
-    ctx.delete_if_empty(key);
+    if removed > 0 {
+        ctx.notify(notify::ZSET, "zrem", key);
+        ctx.delete_if_empty(key);
+    }
     Ok(write_if(removed > 0, Frame::Integer(removed)))
 }
 
@@ -753,7 +756,7 @@ fn range_generic(
             items,
             withscores,
         ))),
-        Some(dst) => Ok(store_zset(ctx, dst, items)),
+        Some(dst) => Ok(store_zset(ctx, dst, items, "zrangestore")),
     }
 }
 
@@ -815,14 +818,23 @@ fn collect_range(
 
 /// Stores a result at `dst` with the encoding of a fresh build, or deletes `dst` when the
 /// result is empty. Replies with the element count.
-fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(Bytes, f64)>) -> Executed {
+fn store_zset(
+    ctx: &mut Ctx,
+    dst: &[u8],
+    items: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> Executed {
     let n = items.len() as i64;
     if n > 0 {
         let z = ZSetValue::from_pairs(items, &ctx.ks.cfg);
         ctx.set(dst, Value::ZSet(z));
+        ctx.notify(notify::ZSET, event, dst);
         Executed::write(Frame::Integer(n))
     } else {
         let deleted = ctx.delete(dst);
+        if deleted {
+            ctx.notify(notify::GENERIC, "del", dst);
+        }
         write_if(deleted, Frame::Integer(0))
     }
 }
@@ -856,7 +868,15 @@ fn remrange(ctx: &mut Ctx, key: &[u8], range: Range) -> Result<Executed, CmdErro
     for (m, _) in &victims {
         z.remove(m);
     }
-    ctx.delete_if_empty(key);
+    if !victims.is_empty() {
+        let event = match range {
+            Range::Rank(..) => "zremrangebyrank",
+            Range::Score(_) => "zremrangebyscore",
+            Range::Lex(_) => "zremrangebylex",
+        };
+        ctx.notify(notify::ZSET, event, key);
+        ctx.delete_if_empty(key);
+    }
     Ok(write_if(
         !victims.is_empty(),
         Frame::Integer(victims.len() as i64),
@@ -898,7 +918,14 @@ fn pop_n(ctx: &mut Ctx, key: &[u8], end: End, count: u64) -> Result<Vec<(Bytes, 
         z.remove(&m);
         out.push((m, s));
     }
-    ctx.delete_if_empty(key);
+    if !out.is_empty() {
+        let event = match end {
+            End::Min => "zpopmin",
+            End::Max => "zpopmax",
+        };
+        ctx.notify(notify::ZSET, event, key);
+        ctx.delete_if_empty(key);
+    }
     Ok(out)
 }
 
@@ -1358,7 +1385,12 @@ fn algebra_store(
     let dst = args.next_bytes()?;
     let (keys, exists, opts) = parse_algebra(ctx, args, name, op, true, false)?;
     let items = compute(ctx, keys, &exists, op, &opts);
-    Ok(store_zset(ctx, dst, items))
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    Ok(store_zset(ctx, dst, items, event))
 }
 
 fn algebra_read(
