@@ -9,7 +9,9 @@
 #
 # Usage: benches/compare.sh            (from the repository root)
 # Environment:
-#   BENCH_REQUESTS   requests per test                 (default 200000)
+#   BENCH_REQUESTS   requests per test at pipeline 1; a depth-P test sends P times as many, so
+#                    every run lasts about as long (default 200000; at pipeline 16, 200k
+#                    requests are a 0.2 s run, mostly connection set-up)
 #   BENCH_CLIENTS    parallel connections               (default 50)
 #   BENCH_PIPELINES  pipeline depths                    (default "1 16")
 #   BENCH_TESTS      redis-benchmark -t names           (default set,get,incr,lpush,lpop,sadd,hset,zadd,mset)
@@ -111,7 +113,7 @@ rps() {
     local port=$1 pipeline=$2 test=$3
     redis-cli -p "$port" FLUSHALL >/dev/null
     # A server that rejects the command makes redis-benchmark fail: report an empty result.
-    { redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -r "$KEYSPACE" \
+    { redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n $((REQUESTS * pipeline)) -r "$KEYSPACE" \
         -P "$pipeline" -t "$test" --csv 2>/dev/null || true; } |
         awk -F'","' 'NR == 2 { gsub(/"/, "", $2); print $2 }'
 }
@@ -171,7 +173,7 @@ echo "- kernel: $(uname -sr)"
 echo "- ferrokv: commit $commit, $FERROKV_BIN (port $FERROKV_PORT)"
 echo "- redis: $("$REDIS_SERVER" --version) (port $REDIS_PORT)"
 echo "- command: BENCH_ROUNDS=$ROUNDS BENCH_REQUESTS=$REQUESTS BENCH_CLIENTS=$CLIENTS BENCH_PIPELINES=\"$PIPELINES\" BENCH_TESTS=$TESTS BENCH_KEYSPACE=$KEYSPACE BENCH_KEYS=$KEYS $0 $*"
-echo "- each test: redis-benchmark -q -c $CLIENTS -n $REQUESTS -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first; median of $ROUNDS run(s)"
+echo "- each test: redis-benchmark -q -c $CLIENTS -n <$REQUESTS x pipeline> -r $KEYSPACE -P <pipeline> -t <test>; servers alternate who goes first; median of $ROUNDS run(s)"
 echo
 printf '| %-8s | %8s | %14s | %14s | %6s |\n' test pipeline "ferrokv req/s" "redis req/s" ratio
 printf '|%s|%s|%s|%s|%s|\n' ---------- ---------- ---------------- ---------------- --------
