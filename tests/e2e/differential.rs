@@ -12,9 +12,10 @@
 //! Such failures are reported as `proto round trip`.
 //!
 //! Keyspace notifications are compared too: both servers start with
-//! `notify-keyspace-events AKEn`, a [`Watcher`] connection pattern-subscribes to every
+//! `notify-keyspace-events AKEnm`, a [`Watcher`] connection pattern-subscribes to every
 //! notification channel, and after each line the events it raised must be the same, in the
-//! same order (a script may change the setting; both servers follow it).
+//! same order (a script may change the setting; both servers follow it). So must INFO's
+//! `keyspace_hits` and `keyspace_misses` after each line.
 //!
 //! `E2E_SCRIPTS=string,hash` runs only the named files (without `.redis`).
 
@@ -129,6 +130,8 @@ struct Side {
     resp3: bool,
     reference: bool,
     watcher: Watcher,
+    /// `keyspace_hits` and `keyspace_misses` after the previous line.
+    keyspace: (u64, u64),
 }
 
 /// A reply, or what happened instead.
@@ -151,7 +154,7 @@ impl Side {
     }
 
     fn start(flavor: Flavor, resp3: bool, reference: bool) -> Side {
-        let server = Server::start(flavor, &["--notify-keyspace-events", "AKEn"]);
+        let server = Server::start(flavor, &["--notify-keyspace-events", "AKEnm"]);
         let watcher = Watcher::start(&server);
         let mut side = Side {
             server,
@@ -159,6 +162,7 @@ impl Side {
             resp3,
             reference,
             watcher,
+            keyspace: (0, 0),
         };
         match side.ask(&[b"FLUSHALL".to_vec()]) {
             Answer::Reply(r) if r.raw == b"+OK\r\n" => {}
@@ -191,6 +195,14 @@ impl Side {
             self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or_else(|| "no connection".to_owned())
+    }
+
+    /// The keyspace hits and misses counted since the last call (a reset counts from zero).
+    fn keyspace_delta(&mut self) -> Result<(u64, u64), String> {
+        let now = self.watcher.keyspace_stats()?;
+        let before = std::mem::replace(&mut self.keyspace, now);
+        let since = |n: u64, b: u64| if n >= b { n - b } else { n };
+        Ok((since(now.0, before.0), since(now.1, before.1)))
     }
 
     fn ask(&mut self, argv: &[Vec<u8>]) -> Answer {
@@ -230,6 +242,18 @@ fn run_lines(name: &str, lines: &[Line], reference: &mut Side, subject: &mut Sid
             (Answer::Broken(_), Answer::Broken(_)) => true,
             _ => false,
         };
+        // What this line added to each server's counters.
+        let want_stats = reference.keyspace_delta();
+        let got_stats = subject.keyspace_delta();
+        if want_stats != got_stats {
+            outcome.mismatches.push(format!(
+                "{name}:{}: {}\n    keyspace (hits, misses)\n    {:<8} {want_stats:?}\n    {:<8} {got_stats:?}\n",
+                line.number,
+                line.text,
+                reference.name(),
+                subject.name(),
+            ));
+        }
         let (want_events, got_events) = (reference.watcher.events(), subject.watcher.events());
         if want_events != got_events {
             outcome.mismatches.push(format!(

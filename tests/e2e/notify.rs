@@ -99,6 +99,13 @@ const GROUPS: &[&[Step]] = &[
         Run("SMOVE s1 s2 b"),
         Run("SMOVE s2 s2 a"),
     ],
+    // Key misses: reads only (OBJECT raises none), not writes or blocked-client wake-ups.
+    &[
+        Run("GET nosuch"),
+        Run("OBJECT ENCODING nosuch"),
+        Run("MGET nosuch k"),
+        Run("LPOP nosuch"),
+    ],
     // Transactions: each queued command raises its own events at EXEC.
     &[
         Run("MULTI"),
@@ -140,7 +147,7 @@ fn notifications(flavor: Flavor) -> Vec<Vec<String>> {
         flavor,
         &[
             "--notify-keyspace-events",
-            "AKEn",
+            "AKEnm",
             "--enable-debug-command",
             "yes",
         ],
@@ -185,7 +192,7 @@ fn keyspace_notifications_match_redis() {
     // The scenario reaches every kind of event it is about.
     let all = want.concat().join("\n");
     for event in [
-        "lpop", "zpopmin", "expired", "evicted", "move_to", "copy_to",
+        "lpop", "zpopmin", "expired", "evicted", "move_to", "copy_to", "keymiss",
     ] {
         assert!(
             all.contains(&format!(" {event}")),

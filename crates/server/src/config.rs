@@ -44,19 +44,15 @@ impl ConfigValue for OomScoreAdjValues {
 }
 
 /// `notify-keyspace-events`: the event classes, parsed and shown as Redis does (the bits
-/// and characters are `ferrokv_store::notify`'s). Key-miss events (`m`) are not raised, so
-/// a setting that would deliver them is refused rather than silently sending nothing.
+/// and characters are `ferrokv_store::notify`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KeyspaceEvents(pub u32);
 
 impl ConfigValue for KeyspaceEvents {
     fn parse(s: &str, _: Kind) -> Result<Self, String> {
-        let flags = notify::parse_flags(s)
-            .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
-        if notify::wanted(flags, notify::KEY_MISS) {
-            return Err("keyspace 'm' (key miss) events are not implemented by ferrokv".into());
-        }
-        Ok(KeyspaceEvents(flags))
+        notify::parse_flags(s)
+            .map(KeyspaceEvents)
+            .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
     }
     fn render(&self, _: Kind) -> String {
         notify::format_flags(self.0)
@@ -671,13 +667,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notify_keyspace_events_parse_render_and_refuse_key_misses() {
+    fn notify_keyspace_events_parse_and_render_as_redis() {
         let mut c = Config::default();
         for (set, shown) in [
             ("KEA", "AKE"),
             ("xgE", "gxE"),
             ("AKn", "AK"),
             ("Egn", "gnE"),
+            ("KEAm", "AKEm"),
             ("m", "m"),
             ("", ""),
         ] {
@@ -689,14 +686,8 @@ mod tests {
             c.store_config().notify_keyspace_events,
             notify::KEYEVENT | notify::GENERIC | notify::NEW
         );
-        for bad in ["KEAm", "Em", "mK"] {
-            let err = c.set("notify-keyspace-events", bad).unwrap_err();
-            assert!(err.contains("key miss"), "{bad}: {err}");
-        }
-        assert!(c
-            .set("notify-keyspace-events", "Q")
-            .unwrap_err()
-            .contains("Invalid event class"));
+        let err = c.set("notify-keyspace-events", "Q").unwrap_err();
+        assert!(err.contains("Invalid event class"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ferrokv_proto::resp::{Frame, Protocol};
 use ferrokv_store::cmd::{self as store_cmd, Args, CmdError, Ctx, Executed, Propagate, Spec};
-use ferrokv_store::keyspace::ExpireMode;
+use ferrokv_store::keyspace::{ExpireMode, Reads};
 use ferrokv_store::Keyspace;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -686,7 +686,13 @@ impl Node {
             no_block: no_block || in_exec,
             rng: &mut self.rng,
         };
+        ctx.ks.reads = if spec.is_write() {
+            Reads::No
+        } else {
+            Reads::Counted
+        };
         let result = (spec.run)(&mut ctx, &mut Args::new(argv));
+        self.ks.reads = Reads::No;
         let executed = match result {
             Ok(e) => e,
             Err(e) => {

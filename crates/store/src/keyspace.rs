@@ -263,10 +263,26 @@ pub struct Keyspace {
     pub expired: Vec<(usize, Bytes)>,
     /// Keyspace notifications raised since the caller last drained this (see `notify.rs`).
     pub events: Vec<Event>,
+    /// Whether lookups are reads as Redis's `lookupKeyRead` makes them. The node sets it for
+    /// each command (counted for read-only ones); a command changes it around lookups that
+    /// Redis makes otherwise (see [`Ctx::reading`](crate::cmd::Ctx::reading)).
+    pub reads: Reads,
     /// Counters for INFO stats.
     pub stats: KeyspaceStats,
     /// LRU clock in seconds, refreshed by the node.
     pub lru_clock: u32,
+}
+
+/// How lookups count, as Redis's lookup flags decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Writes (`lookupKeyWrite`) and internal lookups: not counted.
+    No,
+    /// `lookupKeyRead`: a live key is a keyspace hit; a missing one is a miss and raises
+    /// `keymiss`.
+    Counted,
+    /// OBJECT's lookup (`LOOKUP_NONOTIFY`): counted, but a miss raises nothing.
+    CountedQuietly,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -288,6 +304,7 @@ impl Keyspace {
             mode: ExpireMode::Primary,
             expired: Vec::new(),
             events: Vec::new(),
+            reads: Reads::No,
             stats: KeyspaceStats::default(),
             lru_clock: 0,
         }
@@ -333,13 +350,18 @@ impl Keyspace {
     /// [`lookup`](Self::lookup) giving the key's position in its database's map.
     fn lookup_index(&mut self, db: usize, key: &[u8]) -> Option<usize> {
         // Hash once; the second access below is by index.
-        let (i, e) = self.dbs[db].map.get_full(key)?;
+        let Some((i, e)) = self.dbs[db].map.get_full(key) else {
+            self.count_read(db, key, false);
+            return None;
+        };
         if self.entry_expired(db, key, e) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);
             }
+            self.count_read(db, key, false);
             return None;
         }
+        self.count_read(db, key, true);
         let clock = self.lru_clock;
         let lfu = self.cfg.maxmemory_policy.is_lfu();
         let (log_factor, decay) = (self.cfg.lfu_log_factor, self.cfg.lfu_decay_time);
@@ -360,15 +382,32 @@ impl Keyspace {
     /// Whether the key exists (after expiry rules), without touching its access clock.
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
         let Some(e) = self.dbs[db].map.get(key) else {
+            self.count_read(db, key, false);
             return false;
         };
         if self.entry_expired(db, key, e) {
             if self.mode == ExpireMode::Primary {
                 self.delete_expired(db, key);
             }
+            self.count_read(db, key, false);
             return false;
         }
+        self.count_read(db, key, true);
         true
+    }
+
+    /// Counts a lookup made as a read (see [`Reads`]).
+    fn count_read(&mut self, db: usize, key: &[u8], found: bool) {
+        match (self.reads, found) {
+            (Reads::No, _) => {}
+            (_, true) => self.stats.keyspace_hits += 1,
+            (reads, false) => {
+                self.stats.keyspace_misses += 1;
+                if reads == Reads::Counted {
+                    self.notify(notify::KEY_MISS, "keymiss", db, key);
+                }
+            }
+        }
     }
 
     /// Removes an expired key and records it for propagation.

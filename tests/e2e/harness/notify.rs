@@ -1,4 +1,5 @@
-//! `Watcher`: a server's keyspace notifications, collected command by command.
+//! `Watcher`: a server's keyspace notifications (and keyspace hit/miss counters), collected
+//! command by command.
 
 use super::conn::Conn;
 use super::Server;
@@ -47,5 +48,21 @@ impl Watcher {
                 _ => return Err(format!("watcher read {reply:?}")),
             }
         }
+    }
+
+    /// INFO's `keyspace_hits` and `keyspace_misses`, read on the control connection.
+    pub fn keyspace_stats(&mut self) -> Result<(u64, u64), String> {
+        let info = self
+            .ctl
+            .try_cmd(&["INFO", "stats"])
+            .map_err(|e| format!("INFO: {e}"))?;
+        let text = String::from_utf8_lossy(&super::inspect::text(&info)).into_owned();
+        let field = |name: &str| -> Result<u64, String> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| format!("no {name} in INFO stats"))
+        };
+        Ok((field("keyspace_hits")?, field("keyspace_misses")?))
     }
 }

@@ -224,7 +224,7 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     if dst_db == ctx.db && src == dst {
         return Err(CmdError::msg(SAME_OBJECT));
     }
-    let Some(entry) = ctx.ks.lookup(ctx.db, src).cloned() else {
+    let Some(entry) = ctx.reading(|ctx| ctx.ks.lookup(ctx.db, src).cloned()) else {
         return Ok(Executed::read(Frame::Integer(0)));
     };
     let at = ctx.ks.dbs[ctx.db].expire_of(src, &entry);
@@ -280,7 +280,9 @@ fn swapdb(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn keys(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let pattern = args.next_bytes()?;
     let candidates = ctx.ks.dbs[ctx.db].keys_matching(pattern);
-    let live: Vec<Bytes> = candidates.into_iter().filter(|k| ctx.exists(k)).collect();
+    // Redis only expires here; these lookups are not reads.
+    let live: Vec<Bytes> =
+        ctx.not_reading(|ctx| candidates.into_iter().filter(|k| ctx.exists(k)).collect());
     Ok(Executed::read(Frame::bulks(live)))
 }
 
@@ -326,10 +328,16 @@ fn scan(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         if pattern.is_some_and(|p| !glob_match(p, &key)) {
             continue;
         }
-        let Some(entry) = peek(ctx, &key) else {
+        // Only the TYPE filter looks keys up as reads in Redis.
+        let kind = |ctx: &mut Ctx| peek(ctx, &key).map(|e| e.value.type_name());
+        let kind = match type_name {
+            Some(_) => kind(ctx),
+            None => ctx.not_reading(kind),
+        };
+        let Some(kind) = kind else {
             continue;
         };
-        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(entry.value.type_name().as_bytes())) {
+        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(kind.as_bytes())) {
             continue;
         }
         out.push(Frame::Bulk(key));
@@ -419,7 +427,9 @@ fn object(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let cfg = ctx.ks.cfg.clone();
     let clock = ctx.ks.lru_clock;
-    let Some(entry) = peek(ctx, key) else {
+    // Counted, without `keymiss` (Redis's LOOKUP_NONOTIFY); then read in place.
+    let live = ctx.reading_quietly(|ctx| ctx.exists(key));
+    let Some(entry) = ctx.ks.dbs[ctx.db].map.get(key).filter(|_| live) else {
         return Ok(Executed::read(Frame::Null));
     };
     let lfu = cfg.maxmemory_policy.is_lfu();

@@ -40,7 +40,7 @@ use rand::rngs::SmallRng;
 pub use args::{parse_f64, parse_i64, Args};
 pub use error::CmdError;
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Reads};
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 use long_double::LongDouble;
 
@@ -321,6 +321,31 @@ impl<'a> Ctx<'a> {
 
     pub fn get(&mut self, key: &[u8]) -> Option<&mut Value> {
         self.ks.get(self.db, key)
+    }
+
+    /// Runs `f` with its lookups counted as reads (keyspace hits and misses, `keymiss`), as
+    /// the lookups a write command makes with Redis's `lookupKeyRead`: GETDEL's, GETSET's,
+    /// the sources of SINTERSTORE or ZUNIONSTORE...
+    pub fn reading<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.with_reads(Reads::Counted, f)
+    }
+
+    /// Runs `f` with its lookups not counted: those a read-only command makes without
+    /// Redis's `lookupKeyRead` (KEYS, SCAN without TYPE).
+    pub fn not_reading<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.with_reads(Reads::No, f)
+    }
+
+    /// Runs `f` with its lookups counted but misses raising no `keymiss` (OBJECT's).
+    pub fn reading_quietly<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.with_reads(Reads::CountedQuietly, f)
+    }
+
+    fn with_reads<T>(&mut self, reads: Reads, f: impl FnOnce(&mut Self) -> T) -> T {
+        let was = std::mem::replace(&mut self.ks.reads, reads);
+        let out = f(self);
+        self.ks.reads = was;
+        out
     }
 
     /// Raises the keyspace notification `name` (of `class`, see `notify.rs`) for `key` in

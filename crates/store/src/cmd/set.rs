@@ -205,6 +205,8 @@ fn spop_count(ctx: &mut Ctx, key: &Bytes, count: u64) -> Result<Executed, CmdErr
     }
     if count >= set.len() as u64 {
         let all: Vec<Frame> = set.iter_bytes().map(Frame::Bulk).collect();
+        // Redis answers this case with SUNION's code, which reads the set once more: a hit.
+        ks.stats.keyspace_hits += 1;
         ctx.notify(notify::SET, "spop", key);
         ctx.delete(key);
         ctx.notify(notify::GENERIC, "del", key);
@@ -360,7 +362,8 @@ fn sinter(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
     let keys = args.take_rest();
-    match intersect(ctx, keys, 0)? {
+    // The sources are read as SINTER reads them; the destination is written.
+    match ctx.reading(|ctx| intersect(ctx, keys, 0))? {
         None => {
             // A missing input: the result is empty and the destination goes away.
             let deleted = ctx.delete(dst);
@@ -501,13 +504,13 @@ fn sdiff(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 fn sunionstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
-    let set = union_diff(ctx, args.take_rest(), Op::Union)?;
+    let set = ctx.reading(|ctx| union_diff(ctx, args.take_rest(), Op::Union))?;
     Ok(Executed::write(store_result(ctx, dst, set, "sunionstore")))
 }
 
 fn sdiffstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
-    let set = union_diff(ctx, args.take_rest(), Op::Diff)?;
+    let set = ctx.reading(|ctx| union_diff(ctx, args.take_rest(), Op::Diff))?;
     Ok(Executed::write(store_result(ctx, dst, set, "sdiffstore")))
 }
 

@@ -212,10 +212,7 @@ struct SetCall<'a> {
 /// Runs a SET; returns (whether the key was set, the old value for GET).
 fn set_generic(ctx: &mut Ctx, c: &SetCall) -> Result<(bool, Option<Frame>), CmdError> {
     let old = if c.get {
-        Some(match ctx.get_str(c.key)? {
-            Some(v) => Frame::Bulk(share_str(v, ..)),
-            None => Frame::Null,
-        })
+        Some(read_str(ctx, c.key)?.map_or(Frame::Null, Frame::Bulk))
     } else {
         None
     };
@@ -346,10 +343,7 @@ fn psetex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let value = args.next_bytes()?;
-    let old = match ctx.get_str(key)? {
-        Some(v) => Frame::Bulk(share_str(v, ..)),
-        None => Frame::Null,
-    };
+    let old = read_str(ctx, key)?.map_or(Frame::Null, Frame::Bulk);
     ctx.set(key, Value::Str(Bytes::copy_from_slice(value)));
     ctx.notify(notify::STRING, "set", key);
     Ok(Executed::rewritten(
@@ -358,9 +352,15 @@ fn getset(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     ))
 }
 
+/// The string at `key` as GET reads it (a counted read), for the write commands that
+/// start with a GET: SET ... GET, GETSET, GETDEL, GETEX.
+fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
+    ctx.reading(|ctx| Ok(ctx.get_str(key)?.map(|v| share_str(v, ..))))
+}
+
 fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
-    let Some(v) = ctx.get_str(key)?.map(|v| share_str(v, ..)) else {
+    let Some(v) = read_str(ctx, key)? else {
         return Ok(Executed::read(Frame::Null));
     };
     ctx.delete(key);
@@ -374,7 +374,7 @@ fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let key = args.next_bytes()?;
     let o = parse_set_opts(args, false)?;
-    let Some(v) = ctx.get_str(key)?.map(|v| share_str(v, ..)) else {
+    let Some(v) = read_str(ctx, key)? else {
         return Ok(Executed::read(Frame::Null));
     };
     let reply = Frame::Bulk(v);
@@ -624,8 +624,9 @@ fn lcs(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
             )),
         }
     };
-    let a = fetch(ctx, ka)?;
-    let bv = fetch(ctx, kb)?;
+    // Both keys are looked up before either type is checked, as in Redis.
+    let (a, bv) = (fetch(ctx, ka), fetch(ctx, kb));
+    let (a, bv) = (a?, bv?);
     let (mut want_idx, mut want_len, mut with_match_len, mut min_match) =
         (false, false, false, 0i64);
     while args.has_more() {

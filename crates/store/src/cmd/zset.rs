@@ -746,10 +746,13 @@ fn range_generic(
             parse_i64(max).ok_or(CmdError::NotInteger)?,
         ),
     };
-    let items = match ctx.get_zset(key)? {
-        None => Vec::new(),
-        Some(z) => collect_range(z, &range, rev, offset, limit),
-    };
+    // ZRANGESTORE reads its source as ZRANGE does.
+    let items = ctx.reading(|ctx| {
+        Ok::<_, CmdError>(match ctx.get_zset(key)? {
+            None => Vec::new(),
+            Some(z) => collect_range(z, &range, rev, offset, limit),
+        })
+    })?;
     match dst {
         None => Ok(Executed::read(scored_reply(
             ctx.protocol,
@@ -1383,8 +1386,11 @@ fn algebra_store(
     op: SetOp,
 ) -> Result<Executed, CmdError> {
     let dst = args.next_bytes()?;
-    let (keys, exists, opts) = parse_algebra(ctx, args, name, op, true, false)?;
-    let items = compute(ctx, keys, &exists, op, &opts);
+    // The sources are read as ZUNION reads them; the destination is written.
+    let items = ctx.reading(|ctx| {
+        let (keys, exists, opts) = parse_algebra(ctx, args, name, op, true, false)?;
+        Ok::<_, CmdError>(compute(ctx, keys, &exists, op, &opts))
+    })?;
     let event = match op {
         SetOp::Union => "zunionstore",
         SetOp::Inter => "zinterstore",
