@@ -771,3 +771,24 @@ fn reading_strings_does_not_grow_memory() {
         "used_memory grew from {before} to {after} reading {KEYS} keys"
     );
 }
+
+/// A command's duration covers only its own run: the time a connection waits between two
+/// reads never counts (commands of one read share clock readings, see `CommandClock`).
+#[test]
+fn idle_time_between_commands_is_not_command_time() {
+    let server = Server::start(Flavor::subject(), &["--slowlog-log-slower-than", "100000"]);
+    let mut c = server.conn();
+    // Two pipelined commands in one read, then one more after an idle gap.
+    c.write_raw(&[Conn::encode(&["PING"]), Conn::encode(&["PING"])].concat())
+        .unwrap();
+    for _ in 0..2 {
+        c.read_reply().unwrap();
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.cmd(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(0));
+    // A command that really is slow is logged.
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["PING"]);
+    assert!(matches!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(n) if n > 0));
+}

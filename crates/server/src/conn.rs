@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::client::Outbound;
-use crate::node::{Node, Outcome};
+use crate::node::{CommandClock, Node, Outcome};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -57,6 +57,7 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
     'conn: loop {
         // 1. Run every complete request (unless blocked or paused).
         let mut close = false;
+        let mut clock = CommandClock::default();
         while !blocked {
             let argv = match pending.take() {
                 Some(a) => a,
@@ -82,10 +83,11 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                 pending = Some(argv);
                 flush(&mut wr, &mut wbuf, &node, id).await;
                 tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
+                clock = CommandClock::default();
                 continue;
             }
             let mut n = node.borrow_mut();
-            let outcome = n.handle(id, argv);
+            let outcome = n.handle(id, argv, &mut clock);
             // One client lookup for everything the loop needs after the command.
             let (proto, extra, authenticated) = match n.clients.get_mut(&id) {
                 Some(c) => (

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ferrokv_proto::resp::{Frame, Protocol};
@@ -54,6 +54,27 @@ fn unix_ms_of(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The clock of one uninterrupted run of commands (what one read of a pipeline holds):
+/// each command starts when the one before it ended, so a command reads the clock once
+/// instead of twice (the reads were 7% of the server's CPU at pipeline 16). A caller keeps
+/// one only while it runs commands without yielding, so no start is ever stale.
+#[derive(Debug, Default)]
+pub struct CommandClock(Option<SystemTime>);
+
+impl CommandClock {
+    /// When the next command starts: the previous one's end, or now.
+    fn start(&mut self) -> SystemTime {
+        self.0.take().unwrap_or_else(SystemTime::now)
+    }
+
+    /// Ends the command that started at `start`; returns how long it ran.
+    fn end(&mut self, start: SystemTime) -> Duration {
+        let now = SystemTime::now();
+        self.0 = Some(now);
+        now.duration_since(start).unwrap_or_default()
+    }
 }
 
 /// What the connection should do after a command.
@@ -350,7 +371,7 @@ impl Node {
     }
 
     /// Runs one request from client `id` through the whole pipeline.
-    pub fn handle(&mut self, id: ClientId, argv: Vec<Bytes>) -> Outcome {
+    pub fn handle(&mut self, id: ClientId, argv: Vec<Bytes>, clock: &mut CommandClock) -> Outcome {
         let Some(name) = argv.first() else {
             return Outcome::Silent;
         };
@@ -369,11 +390,11 @@ impl Node {
             None => false,
         };
         // One clock read gives both the command's instant and the start of its duration.
-        let start = SystemTime::now();
+        let start = clock.start();
         self.prepare_clock_at(from_master, unix_ms_of(start));
         let propagated_before = self.stream.commands;
         let result = self.gatekeep_and_run(id, cmd, &argv);
-        let elapsed = start.elapsed().unwrap_or_default();
+        let elapsed = clock.end(start);
         let mut executed = true;
         let (reply, close) = match result {
             Ok(Ran::Reply(frame)) => (Some(frame), false),

@@ -1126,7 +1126,7 @@ impl ReplicaHost for NodeHost {
         let mut n = self.0.borrow_mut();
         if !argv.is_empty() {
             let id = n.master_client();
-            let _ = n.handle(id, argv);
+            let _ = n.handle(id, argv, &mut crate::node::CommandClock::default());
             if let Some(db) = n.clients.get(&id).map(|c| c.db) {
                 n.repl.master_db = db;
             }
