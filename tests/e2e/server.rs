@@ -792,3 +792,50 @@ fn idle_time_between_commands_is_not_command_time() {
     c.cmd(&["PING"]);
     assert!(matches!(c.cmd(&["SLOWLOG", "LEN"]), Frame::Integer(n) if n > 0));
 }
+
+/// Freed memory goes back to the system at once after a synchronous FLUSHALL and after
+/// MEMORY PURGE, as in Redis, instead of when the allocator's decay timers run out (without
+/// traffic, never): 20 MB of values freed must leave RSS within 8 MB of where it started.
+#[test]
+fn flushall_and_memory_purge_give_memory_back() {
+    use crate::harness::inspect::info_field;
+    const KEYS: usize = 100_000;
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut c = server.conn();
+    let rss = |c: &mut Conn| -> i64 {
+        info_field(c, "memory", "used_memory_rss")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let value = "v".repeat(200);
+    let pipeline = |c: &mut Conn, cmd: &dyn Fn(usize) -> Vec<String>| {
+        for start in (0..KEYS).step_by(1000) {
+            let wire: Vec<u8> = (start..start + 1000)
+                .flat_map(|i| Conn::encode(&cmd(i)))
+                .collect();
+            c.write_raw(&wire).unwrap();
+            for _ in 0..1000 {
+                c.read_reply().unwrap();
+            }
+        }
+    };
+    let set = |i: usize| vec!["SET".to_string(), format!("key:{i}"), value.clone()];
+    let base = rss(&mut c);
+    pipeline(&mut c, &set);
+    assert!(rss(&mut c) > base + 20_000_000, "the values take memory");
+    pipeline(&mut c, &|i| vec!["DEL".to_string(), format!("key:{i}")]);
+    assert_eq!(c.cmd(&["MEMORY", "PURGE"]), Frame::OK);
+    let after_purge = rss(&mut c);
+    assert!(
+        after_purge < base + 8_000_000,
+        "RSS {after_purge} after DEL and MEMORY PURGE (started at {base})"
+    );
+    pipeline(&mut c, &set);
+    assert_eq!(c.cmd(&["FLUSHALL"]), Frame::OK);
+    let after_flush = rss(&mut c);
+    assert!(
+        after_flush < base + 8_000_000,
+        "RSS {after_flush} after FLUSHALL (started at {base})"
+    );
+}

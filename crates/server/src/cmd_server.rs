@@ -570,8 +570,14 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             format: *b"txt",
             text: Bytes::from_static(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."),
         }),
-        (b"malloc-stats", 2) => Ok(Frame::Verbatim { format: *b"txt", text: Bytes::from_static(b"Stats not supported for the current allocator") }),
-        (b"purge", 2) => Ok(Frame::OK),
+        (b"malloc-stats", 2) => Ok(Frame::Verbatim {
+            format: *b"txt",
+            text: Bytes::from(crate::memory::malloc_stats()),
+        }),
+        (b"purge", 2) => match crate::memory::purge() {
+            Ok(()) => Ok(Frame::OK),
+            Err(_) => Err(CmdError::msg("Error purging dirty pages")),
+        },
         _ => Err(commands::subcommand_error(argv, "memory")),
     }
 }

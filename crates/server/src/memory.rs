@@ -40,6 +40,41 @@ pub struct AllocatorStats {
     pub resident: u64,
 }
 
+/// Returns the allocator's unused dirty pages to the system, as Redis's `jemalloc_purge`
+/// does after a synchronous FLUSHALL/FLUSHDB and for MEMORY PURGE. jemalloc otherwise
+/// gives them back only as its decay timers run out, and not at all without traffic.
+///
+/// Each arena's decay times are set to 0 (jemalloc then purges everything at once) and put
+/// back: the same effect as `arena.<i>.purge`, through the crate's safe interface.
+pub fn purge() -> Result<(), tikv_jemalloc_ctl::Error> {
+    use tikv_jemalloc_ctl::{Access, AsName};
+    let arenas: u32 = b"arenas.narenas\0".name().read()?;
+    for i in 0..arenas {
+        for kind in ["dirty", "muzzy"] {
+            let key = format!("arena.{i}.{kind}_decay_ms\0");
+            let name = key.as_bytes().name();
+            let decay: isize = match name.read() {
+                Ok(d) => d,
+                // An arena index that was never initialised has nothing to purge.
+                Err(_) => continue,
+            };
+            name.write(0isize)?;
+            name.write(decay)?;
+        }
+    }
+    Ok(())
+}
+
+/// jemalloc's statistics report, as MEMORY MALLOC-STATS shows it.
+pub fn malloc_stats() -> String {
+    let mut out = Vec::new();
+    let options = tikv_jemalloc_ctl::stats_print::Options::default();
+    match tikv_jemalloc_ctl::stats_print::stats_print(&mut out, options) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => "Stats not supported for the current allocator".to_string(),
+    }
+}
+
 /// The allocator's figures (after refreshing jemalloc's statistics epoch).
 pub fn allocator_stats() -> Option<AllocatorStats> {
     use tikv_jemalloc_ctl::stats;

@@ -722,7 +722,22 @@ impl Node {
             }
         };
         self.after_command(db, spec, argv, &executed.propagate);
+        if matches!(spec.name, "flushall" | "flushdb") && self.flush_is_sync(argv) {
+            // As in Redis: without traffic jemalloc would keep the freed pages.
+            if let Err(e) = crate::memory::purge() {
+                tracing::warn!("Could not purge the allocator's dirty pages: {e}");
+            }
+        }
         Ok(executed)
+    }
+
+    /// Whether FLUSHALL/FLUSHDB `argv` frees synchronously: SYNC, or no mode and
+    /// `lazyfree-lazy-user-flush no`.
+    fn flush_is_sync(&self, argv: &[Bytes]) -> bool {
+        match argv.get(1) {
+            Some(mode) => mode.eq_ignore_ascii_case(b"sync"),
+            None => !self.cfg.lazyfree_lazy_user_flush,
+        }
     }
 
     /// Propagation, WATCH and blocked-client bookkeeping after a keyspace command.
