@@ -97,6 +97,16 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                 ),
                 None => (Protocol::Resp2, Vec::new(), None),
             };
+            // A RESP3 client gets the pushes its own command caused (a PUBLISH to a channel
+            // it listens to, a keyspace notification of its write) before the command's
+            // reply: Redis writes them into the client's buffer while the command runs.
+            if proto == Protocol::Resp3 {
+                while let Ok(m) = rx.try_recv() {
+                    if !take_outbound(m, proto, &mut wbuf, &mut blocked, &mut stream_bytes) {
+                        close = true;
+                    }
+                }
+            }
             match outcome {
                 Outcome::Reply(f) => encode(&f, proto, &mut wbuf),
                 Outcome::Silent => {}
