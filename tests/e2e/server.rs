@@ -839,3 +839,130 @@ fn flushall_and_memory_purge_give_memory_back() {
         "RSS {after_flush} after FLUSHALL (started at {base})"
     );
 }
+
+/// Per-command latency tracking (`latency-tracking`, Redis 7.0): LATENCY HISTOGRAM and INFO
+/// latencystats list the same commands, calls and percentile labels as redis-server for the
+/// same session (the microseconds themselves differ run to run), and the settings parse and
+/// fail alike.
+#[test]
+fn latency_tracking_matches_redis() {
+    use crate::harness::inspect::text;
+    if !crate::harness::require_redis("latency_tracking_matches_redis") {
+        return;
+    }
+    /// name -> (calls, [(usec, cumulative calls)]) from a RESP2 LATENCY HISTOGRAM reply.
+    type Cdf = std::collections::BTreeMap<String, (i64, Vec<(i64, i64)>)>;
+    fn cdf(reply: Frame) -> Cdf {
+        let Frame::Array(items) = reply else {
+            panic!("{reply:?}")
+        };
+        let mut out = Cdf::new();
+        for pair in items.chunks(2) {
+            let name = String::from_utf8_lossy(&text(&pair[0])).into_owned();
+            let Frame::Array(fields) = &pair[1] else {
+                panic!("{pair:?}")
+            };
+            let calls = int(fields[1].clone());
+            let Frame::Array(buckets) = &fields[3] else {
+                panic!("{fields:?}")
+            };
+            let buckets = buckets
+                .chunks(2)
+                .map(|b| (int(b[0].clone()), int(b[1].clone())))
+                .collect();
+            out.insert(name, (calls, buckets));
+        }
+        out
+    }
+    /// INFO latencystats as (command, percentile labels).
+    fn stats(c: &mut Conn) -> Vec<(String, Vec<String>)> {
+        let info = String::from_utf8_lossy(&text(&c.cmd(&["INFO", "latencystats"]))).into_owned();
+        let mut out: Vec<(String, Vec<String>)> = info
+            .lines()
+            .filter_map(|l| l.strip_prefix("latency_percentiles_usec_"))
+            .map(|l| {
+                let (name, values) = l.split_once(':').unwrap();
+                let labels = values
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(|v| {
+                        let (label, usec) = v.split_once('=').unwrap();
+                        assert!(
+                            usec.parse::<f64>().is_ok()
+                                && usec.split('.').nth(1).unwrap().len() == 3,
+                            "{v}"
+                        );
+                        label.to_string()
+                    })
+                    .collect();
+                (name.to_string(), labels)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+    let session = |flavor: Flavor| {
+        let server = Server::start(flavor, &[] as &[&str]);
+        let mut c = server.conn();
+        let mut out = Vec::new();
+        for line in [
+            "SET a 1",
+            "SET a 2",
+            "SET a 3",
+            "GET a",
+            "GET a",
+            "CONFIG GET port",
+            "CONFIG GET maxmemory",
+        ] {
+            c.run(line);
+        }
+        let picked = cdf(c.cmd(&["LATENCY", "HISTOGRAM", "set", "GET", "config", "nosuch"]));
+        for (name, (calls, buckets)) in &picked {
+            // Buckets grow, counts accumulate up to the calls.
+            assert!(
+                buckets
+                    .windows(2)
+                    .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+                "{name} {buckets:?}"
+            );
+            assert_eq!(buckets.last().map(|b| b.1), Some(*calls), "{name}");
+        }
+        out.push(format!(
+            "{:?}",
+            picked
+                .iter()
+                .map(|(n, (c, _))| (n.clone(), *c))
+                .collect::<Vec<_>>()
+        ));
+        let all = cdf(c.cmd(&["LATENCY", "HISTOGRAM"]));
+        out.push(format!("{:?}", all.keys().collect::<Vec<_>>()));
+        out.push(format!("{:?}", stats(&mut c)));
+        for line in [
+            "CONFIG SET latency-tracking-info-percentiles \"50 99.5 100\"",
+            "CONFIG SET latency-tracking-info-percentiles 101",
+            "CONFIG SET latency-tracking-info-percentiles abc",
+            "CONFIG GET latency-tracking",
+            "CONFIG GET latency-tracking-info-percentiles",
+        ] {
+            out.push(format!("{line}: {:?}", c.run(line)));
+        }
+        out.push(format!("{:?}", stats(&mut c)));
+        c.run("CONFIG SET latency-tracking no");
+        c.run("SET a 4");
+        out.push(format!(
+            "{:?}",
+            cdf(c.cmd(&["LATENCY", "HISTOGRAM", "set"]))["set"].0
+        ));
+        c.run("CONFIG RESETSTAT");
+        out.push(format!(
+            "{:?}",
+            cdf(c.cmd(&["LATENCY", "HISTOGRAM"]))
+                .keys()
+                .collect::<Vec<_>>()
+        ));
+        out
+    };
+    let want = session(Flavor::Redis);
+    let got = session(Flavor::subject());
+    assert_eq!(got, want);
+}

@@ -59,6 +59,42 @@ impl ConfigValue for KeyspaceEvents {
     }
 }
 
+/// `latency-tracking-info-percentiles`: the percentiles INFO latencystats shows, each
+/// within [0, 100]; `""` is none.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Percentiles(pub Vec<f64>);
+
+impl ConfigValue for Percentiles {
+    fn parse(s: &str, _: Kind) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for word in s.split_whitespace() {
+            let p: f64 = word
+                .parse()
+                .ok()
+                .filter(|p: &f64| !p.is_nan())
+                .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(
+                    "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                        .into(),
+                );
+            }
+            out.push(p);
+        }
+        Ok(Percentiles(out))
+    }
+    fn render(&self, _: Kind) -> String {
+        let words: Vec<String> = self.0.iter().map(|&p| percentile_text(p)).collect();
+        words.join(" ")
+    }
+}
+
+/// A percentile as Redis prints it: `%f`, then trailing zeros (and the dot) trimmed.
+pub fn percentile_text(p: f64) -> String {
+    let s = format!("{p:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// `save <seconds> <changes>` rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SaveRules(pub Vec<(u64, u64)>);
@@ -408,6 +444,8 @@ directives! {
     slowlog_log_slower_than: i64 = 10000, "slowlog-log-slower-than", Kind::Int { min: -1, max: I }, true;
     slowlog_max_len: i64 = 128, "slowlog-max-len", Kind::Int { min: 0, max: I }, true;
     latency_monitor_threshold: i64 = 0, "latency-monitor-threshold", Kind::Int { min: 0, max: I }, true;
+    latency_tracking: bool = true, "latency-tracking", Kind::Bool, true;
+    latency_tracking_info_percentiles: Percentiles = Percentiles(vec![50.0, 99.0, 99.9]), "latency-tracking-info-percentiles", Kind::Special, true;
     hz: i64 = 10, "hz", Kind::Int { min: 1, max: 500 }, true;
     active_expire_effort: i64 = 1, "active-expire-effort", Kind::Int { min: 1, max: 10 }, true;
     replica_ignore_maxmemory: bool = true, "replica-ignore-maxmemory" | "slave-ignore-maxmemory", Kind::Bool, true;

@@ -39,6 +39,7 @@ pub fn render(node: &mut Node, sections: &[String]) -> String {
             "all" | "everything" => {
                 wanted.extend(DEFAULT_SECTIONS);
                 wanted.push("commandstats");
+                wanted.push("latencystats");
             }
             other => wanted.push(other),
         }
@@ -55,6 +56,7 @@ pub fn render(node: &mut Node, sections: &[String]) -> String {
         "modules",
         "commandstats",
         "errorstats",
+        "latencystats",
         "cluster",
         "keyspace",
     ];
@@ -76,6 +78,7 @@ pub fn render(node: &mut Node, sections: &[String]) -> String {
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(node, &mut out),
             "errorstats" => errorstats(node, &mut out),
+            "latencystats" => latencystats(node, &mut out),
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(node, &mut out),
             _ => {}
@@ -491,6 +494,27 @@ fn commandstats(node: &Node, out: &mut String) {
             out,
             "cmdstat_{name}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
             s.calls, s.usec, s.rejected, s.failed
+        );
+    }
+}
+
+/// `latency_percentiles_usec_<command>:p50=...,p99=...` for every command with a latency
+/// histogram, at the `latency-tracking-info-percentiles`.
+fn latencystats(node: &Node, out: &mut String) {
+    out.push_str("# Latencystats\r\n");
+    let percentiles = &node.cfg.latency_tracking_info_percentiles.0;
+    for (name, h) in node.stats.latency.by_name() {
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|&p| {
+                let label = crate::config::percentile_text(p);
+                format!("p{label}={:.3}", crate::cmd_latency::percentile_usec(&h, p))
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "latency_percentiles_usec_{name}:{}\r\n",
+            values.join(",")
         );
     }
 }

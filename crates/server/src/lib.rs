@@ -13,6 +13,7 @@ pub mod aof;
 pub mod bgsave;
 pub mod client;
 pub mod cmd_conn;
+pub mod cmd_latency;
 pub mod cmd_multi;
 pub mod cmd_server;
 pub mod commands;

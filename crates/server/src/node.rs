@@ -175,6 +175,8 @@ pub struct LatencyEvent {
 impl Node {
     pub fn new(cfg: Config, config_file: Option<PathBuf>) -> Node {
         let ks = Keyspace::new(cfg.store_config());
+        let mut stats = Stats::new(unix_ms());
+        stats.latency.enabled = cfg.latency_tracking;
         let (shutdown, _) = watch::channel(None);
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
@@ -206,7 +208,7 @@ impl Node {
             watched: HashMap::new(),
             stream,
             repl,
-            stats: Stats::new(unix_ms()),
+            stats,
             rng,
             role,
             run_id,
@@ -1089,10 +1091,12 @@ impl Node {
     }
 
     /// Applies runtime config changes to the keyspace's view.
+    /// Applies the configuration to the keyspace (and to latency tracking) after a change.
     pub fn refresh_store_config(&mut self) {
         let databases = self.ks.cfg.databases;
         self.ks.cfg = self.cfg.store_config();
         self.ks.cfg.databases = databases;
+        self.stats.latency.enabled = self.cfg.latency_tracking;
     }
 
     /// Adds a LATENCY sample when `latency-monitor-threshold` is set and exceeded.

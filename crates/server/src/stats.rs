@@ -64,6 +64,8 @@ pub struct Stats {
     pub total_writes_processed: u64,
     pub blocked_clients: u64,
     pub commands: HashMap<CmdName, CallStats, BuildHasherDefault<IdHasher>>,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency: crate::cmd_latency::CommandLatency,
     /// The `instantaneous_*` rates: commands, then bytes in, out, replication in and out.
     rates: [Rate; 5],
 }
@@ -212,6 +214,7 @@ impl Stats {
         s.calls += 1;
         s.usec += elapsed.as_micros() as u64;
         s.failed += u64::from(failed);
+        self.latency.record(name, elapsed);
     }
 
     /// One execution of a command that replied `reply`: its error under errorstats, its call
@@ -339,11 +342,14 @@ impl Stats {
         s
     }
 
-    /// `CONFIG RESETSTAT` at `now_ms` (the blocked-client count is a gauge and stays).
+    /// `CONFIG RESETSTAT` at `now_ms` (the blocked-client count is a gauge and stays, and
+    /// so does the `latency-tracking` setting).
     pub fn reset(&mut self, now_ms: i64) {
         let blocked = self.blocked_clients;
+        let tracking = self.latency.enabled;
         *self = Stats::new(now_ms);
         self.blocked_clients = blocked;
+        self.latency.enabled = tracking;
     }
 }
 

@@ -55,6 +55,7 @@ const CONTAINERS: &[(&str, &[&str])] = &[
             "latency|latest",
             "latency|history",
             "latency|reset",
+            "latency|histogram",
             "latency|help",
         ],
     ),
