@@ -245,24 +245,29 @@ fn run_lines(name: &str, lines: &[Line], reference: &mut Side, subject: &mut Sid
         // What this line added to each server's counters.
         let want_stats = reference.keyspace_delta();
         let got_stats = subject.keyspace_delta();
-        if want_stats != got_stats {
-            outcome.mismatches.push(format!(
-                "{name}:{}: {}\n    keyspace (hits, misses)\n    {:<8} {want_stats:?}\n    {:<8} {got_stats:?}\n",
-                line.number,
-                line.text,
-                reference.name(),
-                subject.name(),
-            ));
-        }
         let (want_events, got_events) = (reference.watcher.events(), subject.watcher.events());
-        if want_events != got_events {
-            outcome.mismatches.push(format!(
-                "{name}:{}: {}\n    notifications\n    {:<8} {want_events:?}\n    {:<8} {got_events:?}\n",
-                line.number,
-                line.text,
-                reference.name(),
-                subject.name(),
-            ));
+        let side_effects = [
+            (
+                "keyspace (hits, misses)",
+                format!("{want_stats:?}"),
+                format!("{got_stats:?}"),
+            ),
+            (
+                "notifications",
+                format!("{want_events:?}"),
+                format!("{got_events:?}"),
+            ),
+        ];
+        for (what, want, got) in side_effects {
+            if want != got {
+                outcome.mismatches.push(format!(
+                    "{name}:{}: {}\n    {what}\n    {:<8} {want}\n    {:<8} {got}\n",
+                    line.number,
+                    line.text,
+                    reference.name(),
+                    subject.name(),
+                ));
+            }
         }
         if same {
             continue;

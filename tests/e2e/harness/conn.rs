@@ -92,6 +92,21 @@ impl Conn {
         }
     }
 
+    /// Sends `commands` in batches of 500 (one write each, so neither side's socket buffer
+    /// fills while the other writes) and reads every reply; an error reply fails the test.
+    pub fn pipeline(&mut self, commands: impl IntoIterator<Item = Vec<String>>) {
+        let mut commands = commands.into_iter().peekable();
+        while commands.peek().is_some() {
+            let batch: Vec<Vec<String>> = commands.by_ref().take(500).collect();
+            let wire: Vec<u8> = batch.iter().flat_map(|a| Self::encode(a)).collect();
+            self.write_raw(&wire).unwrap();
+            for argv in &batch {
+                let reply = self.read_reply().unwrap().to_frame();
+                assert!(!matches!(reply, Frame::Error(_)), "{argv:?}: {reply:?}");
+            }
+        }
+    }
+
     /// Sends one command and reads its reply with the raw bytes.
     pub fn raw_cmd<A: AsRef<[u8]>>(&mut self, argv: &[A]) -> io::Result<Reply> {
         self.send(argv)?;

@@ -72,6 +72,12 @@ pub fn info_field(conn: &mut Conn, section: &str, name: &str) -> Option<String> 
     })
 }
 
+/// A numeric field of `INFO <section>`; panics if it is missing.
+pub fn info_int(conn: &mut Conn, section: &str, name: &str) -> i64 {
+    let v = info_field(conn, section, name).unwrap_or_else(|| panic!("no {name} in INFO"));
+    v.parse().unwrap_or_else(|_| panic!("{name}:{v}"))
+}
+
 /// Every key of every database: (type, value with unordered collections sorted, expire at).
 pub type Digest = BTreeMap<(usize, Vec<u8>), (String, Vec<Vec<u8>>, i64)>;
 
