@@ -931,3 +931,33 @@ fn latency_tracking_matches_redis() {
     let got = session(Flavor::subject());
     assert_eq!(got, want);
 }
+
+/// MEMORY DOCTOR examines the figures of MEMORY STATS with Redis's thresholds: nothing to say
+/// for an almost empty instance, no issue for plain data, and a peak well above the current
+/// allocation is reported.
+#[test]
+fn memory_doctor_reports_what_it_finds() {
+    let server = Server::start(Flavor::subject(), &[] as &[&str]);
+    let mut c = server.conn();
+    let doctor = |c: &mut Conn| {
+        String::from_utf8_lossy(&crate::harness::inspect::text(
+            &c.cmd(&["MEMORY", "DOCTOR"]),
+        ))
+        .into_owned()
+    };
+    assert!(
+        doctor(&mut c).contains("almost no data"),
+        "{}",
+        doctor(&mut c)
+    );
+    let value = "v".repeat(1000);
+    c.pipeline((0..30_000).map(|i| vec!["SET".into(), format!("key:{i}"), value.clone()]));
+    assert!(
+        doctor(&mut c).contains("No memory issue"),
+        "{}",
+        doctor(&mut c)
+    );
+    c.pipeline((0..24_000).map(|i| vec!["DEL".into(), format!("key:{i}")]));
+    let report = doctor(&mut c);
+    assert!(report.contains("Peak memory"), "{report}");
+}

@@ -547,8 +547,14 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 None => Frame::Null,
                 Some(v) => {
                     let entry = std::mem::size_of::<ferrokv_store::Entry>() + 16;
-                    let key = if key_len > ferrokv_store::key::INLINE_CAP { key_len } else { 0 };
-                    Frame::Integer((entry + key + ferrokv_store::value::approx_memory(v, samples)) as i64)
+                    let key = if key_len > ferrokv_store::key::INLINE_CAP {
+                        key_len
+                    } else {
+                        0
+                    };
+                    Frame::Integer(
+                        (entry + key + ferrokv_store::value::approx_memory(v, samples)) as i64,
+                    )
                 }
             })
         }
@@ -590,12 +596,21 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
                 ("keys.bytes-per-key", int(m.bytes_per_key())),
                 ("dataset.bytes", int(m.dataset())),
                 ("dataset.percentage", Frame::Double(m.dataset_perc())),
-                ("peak.percentage", Frame::Double(crate::memory::ratio(m.used, m.peak) * 100.0)),
+                (
+                    "peak.percentage",
+                    Frame::Double(crate::memory::ratio(m.used, m.peak) * 100.0),
+                ),
                 ("allocator.allocated", int(a.allocated)),
                 ("allocator.active", int(a.active)),
                 ("allocator.resident", int(a.resident)),
-                ("allocator-fragmentation.ratio", ratio(a.active, a.allocated)),
-                ("allocator-fragmentation.bytes", signed(a.active, a.allocated)),
+                (
+                    "allocator-fragmentation.ratio",
+                    ratio(a.active, a.allocated),
+                ),
+                (
+                    "allocator-fragmentation.bytes",
+                    signed(a.active, a.allocated),
+                ),
                 ("allocator-rss.ratio", ratio(a.resident, a.active)),
                 ("allocator-rss.bytes", signed(a.resident, a.active)),
                 ("rss-overhead.ratio", ratio(m.rss, a.resident)),
@@ -609,10 +624,15 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             out.extend(rest.into_iter().map(|(k, v)| (Frame::bulk(k), v)));
             Ok(Frame::Map(out))
         }
-        (b"doctor", 2) => Ok(Frame::Verbatim {
-            format: *b"txt",
-            text: Bytes::from_static(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."),
-        }),
+        (b"doctor", 2) => {
+            let m = crate::memory::overhead(node);
+            let replicas = node.clients.values().filter(|c| c.flags.replica).count() as u64;
+            let normal = node.clients.len() as u64 - replicas;
+            Ok(Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(crate::memory::doctor(&m, normal, replicas)),
+            })
+        }
         (b"malloc-stats", 2) => Ok(Frame::Verbatim {
             format: *b"txt",
             text: Bytes::from(crate::memory::malloc_stats()),

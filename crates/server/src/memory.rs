@@ -65,6 +65,87 @@ pub fn purge() -> Result<(), tikv_jemalloc_ctl::Error> {
     Ok(())
 }
 
+/// MEMORY DOCTOR's report: the checks Redis 7.0 makes on the same figures (its thresholds),
+/// each finding explained in a sentence or two. `normal_clients` and `replicas` count the
+/// connections behind `m.clients_normal` and `m.clients_replicas`.
+pub fn doctor(m: &Overhead, normal_clients: u64, replicas: u64) -> String {
+    const MB: u64 = 1 << 20;
+    let a = &m.allocator;
+    if m.used < 5 * MB {
+        return "This instance holds almost no data (under 5 MB allocated): there is nothing \
+                for the memory doctor to examine yet."
+            .to_string();
+    }
+    let over = |x: u64, y: u64| (ratio(x, y), x.saturating_sub(y));
+    let mut findings = Vec::new();
+    if m.peak as f64 / m.used as f64 > 1.5 {
+        findings.push(format!(
+            "Peak memory: the peak ({}) is over 1.5 times what is allocated now ({}). \
+             RSS and fragmentation figures may reflect the peak rather than the current data.",
+            human(m.peak),
+            human(m.used)
+        ));
+    }
+    let (frag, frag_bytes) = over(m.rss, m.used);
+    if frag > 1.4 && frag_bytes > 10 * MB {
+        findings.push(format!(
+            "High total fragmentation: RSS is {frag:.2} times the allocated memory \
+             ({} more). MEMORY PURGE returns the allocator's free pages to the system.",
+            human(frag_bytes)
+        ));
+    }
+    let (alloc_frag, alloc_frag_bytes) = over(a.active, a.allocated);
+    if alloc_frag > 1.1 && alloc_frag_bytes > 10 * MB {
+        findings.push(format!(
+            "High allocator fragmentation: active pages are {alloc_frag:.2} times the \
+             allocated bytes ({} more), usually after many deletions of small values.",
+            human(alloc_frag_bytes)
+        ));
+    }
+    let (alloc_rss, alloc_rss_bytes) = over(a.resident, a.active);
+    if alloc_rss > 1.1 && alloc_rss_bytes > 10 * MB {
+        findings.push(format!(
+            "High allocator RSS overhead: the allocator keeps {} of free pages resident \
+             ({alloc_rss:.2} times the active pages); MEMORY PURGE releases them.",
+            human(alloc_rss_bytes)
+        ));
+    }
+    let (rss_extra, rss_extra_bytes) = over(m.rss, a.resident);
+    if rss_extra > 1.1 && rss_extra_bytes > 10 * MB {
+        findings.push(format!(
+            "High process RSS overhead: {} of RSS is outside the allocator ({rss_extra:.2} \
+             times its resident memory).",
+            human(rss_extra_bytes)
+        ));
+    }
+    if normal_clients > 0 && m.clients_normal / normal_clients > 200 * 1024 {
+        findings.push(format!(
+            "Big client buffers: the {normal_clients} normal clients use {} of buffers, \
+             over 200 KB each on average (slow readers or huge pipelines).",
+            human(m.clients_normal)
+        ));
+    }
+    if replicas > 0 && m.clients_replicas > 10 * MB {
+        findings.push(format!(
+            "Big replica buffers: the output buffers of {replicas} replicas hold {}; \
+             a replica is not keeping up with this primary's writes.",
+            human(m.clients_replicas)
+        ));
+    }
+    if findings.is_empty() {
+        return "No memory issue found: peak, fragmentation, allocator and client buffer \
+                figures are all within the usual bounds."
+            .to_string();
+    }
+    let mut out = String::from("The memory doctor found these issues:\n\n");
+    for f in findings {
+        out.push_str(" * ");
+        out.push_str(&f);
+        out.push_str("\n\n");
+    }
+    out
+}
+
 /// jemalloc's statistics report, as MEMORY MALLOC-STATS shows it.
 pub fn malloc_stats() -> String {
     let mut out = Vec::new();
