@@ -1090,7 +1090,6 @@ impl Node {
         );
     }
 
-    /// Applies runtime config changes to the keyspace's view.
     /// Applies the configuration to the keyspace (and to latency tracking) after a change.
     pub fn refresh_store_config(&mut self) {
         let databases = self.ks.cfg.databases;

@@ -233,7 +233,6 @@ fn punsubscribe(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, 
     unsubscribe_common(node, id, &argv[1..], true)
 }
 
-/// Delivers `message` on `channel` to every subscriber; returns how many received it.
 /// Publishes the keyspace notifications raised since the last call (`notify.rs` in the
 /// store): `__keyspace@<db>__:<key>` with the event for `K`, `__keyevent@<db>__:<event>`
 /// with the key for `E`, in the order they were raised.
@@ -256,6 +255,7 @@ pub fn publish_events(node: &mut Node) {
     }
 }
 
+/// Delivers `message` on `channel` to every subscriber; returns how many received it.
 pub fn deliver(node: &mut Node, channel: &Bytes, message: &Bytes) -> i64 {
     let mut n = 0;
     if let Some(subs) = node.pubsub.channels.get(channel) {
