@@ -413,10 +413,15 @@ impl Keyspace {
     /// Removes an expired key and records it for propagation.
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if self.dbs[db].remove(key).is_some() {
-            self.stats.expired_keys += 1;
-            self.expired.push((db, Bytes::copy_from_slice(key)));
-            self.notify(notify::EXPIRED, "expired", db, key);
+            self.note_expired(db, key);
         }
+    }
+
+    /// The bookkeeping of a key that expired: the counter, the DEL to propagate, the event.
+    fn note_expired(&mut self, db: usize, key: &[u8]) {
+        self.stats.expired_keys += 1;
+        self.expired.push((db, Bytes::copy_from_slice(key)));
+        self.notify(notify::EXPIRED, "expired", db, key);
     }
 
     /// Stores `value` under `key`, discarding any old value and its TTL (what `SET` does).
@@ -428,7 +433,13 @@ impl Keyspace {
     fn set_at(&mut self, db: usize, key: &[u8], value: Value) -> usize {
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        let (i, replaced) = self.dbs[db].put(key, e, None);
+        self.put_entry(db, key, e, None)
+    }
+
+    /// Stores a whole entry (expiring at `at`) at `key`, as a command does: a key that did
+    /// not live raises `new` (RENAME, MOVE and COPY store entries this way too).
+    pub fn put_entry(&mut self, db: usize, key: &[u8], entry: Entry, at: Option<i64>) -> usize {
+        let (i, replaced) = self.dbs[db].put(key, entry, at);
         self.after_put(db, key, replaced);
         i
     }
@@ -441,9 +452,7 @@ impl Keyspace {
         let expired =
             replaced.is_some_and(|at| self.is_expired(at)) && self.mode == ExpireMode::Primary;
         if expired {
-            self.stats.expired_keys += 1;
-            self.expired.push((db, Bytes::copy_from_slice(key)));
-            self.notify(notify::EXPIRED, "expired", db, key);
+            self.note_expired(db, key);
         }
         if replaced.is_none() || expired {
             self.notify(notify::NEW, "new", db, key);
@@ -476,8 +485,7 @@ impl Keyspace {
         let ttl = self.dbs[db].expire_if(key, has_ttl);
         let mut e = Entry::new(value);
         e.access = self.new_access();
-        let (_, replaced) = self.dbs[db].put(key, e, ttl);
-        self.after_put(db, key, replaced);
+        self.put_entry(db, key, e, ttl);
     }
 
     /// Deletes a key if it exists (after expiry rules). Returns whether it was deleted.

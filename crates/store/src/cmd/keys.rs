@@ -113,8 +113,7 @@ const SAME_OBJECT: &str = "source and destination objects are the same";
 fn del_generic(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let mut n = 0;
     for k in args.take_rest() {
-        if ctx.delete(k) {
-            ctx.notify(notify::GENERIC, "del", k);
+        if ctx.delete_raising(k) {
             n += 1;
         }
     }
@@ -179,10 +178,8 @@ fn rename_generic(ctx: &mut Ctx, args: &mut Args, nx: bool) -> Result<Executed, 
         }
         ctx.ks.dbs[ctx.db].remove(dst);
     }
-    let db = &mut ctx.ks.dbs[ctx.db];
-    if let Some((entry, at)) = db.take(src) {
-        db.put(dst, entry, at);
-        ctx.notify(notify::NEW, "new", dst);
+    if let Some((entry, at)) = ctx.ks.dbs[ctx.db].take(src) {
+        ctx.ks.put_entry(ctx.db, dst, entry, at);
         ctx.notify(notify::GENERIC, "rename_from", src);
         ctx.notify(notify::GENERIC, "rename_to", dst);
     }
@@ -233,10 +230,8 @@ fn copy(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     }
     let mut entry = entry;
     entry.access = ctx.ks.new_access();
-    let db = &mut ctx.ks.dbs[dst_db];
-    db.remove(dst);
-    db.put(dst, entry, at);
-    ctx.ks.notify(notify::NEW, "new", dst_db, dst);
+    ctx.ks.dbs[dst_db].remove(dst);
+    ctx.ks.put_entry(dst_db, dst, entry, at);
     ctx.ks.notify(notify::GENERIC, "copy_to", dst_db, dst);
     Ok(Executed::write(Frame::Integer(1)))
 }
@@ -251,8 +246,7 @@ fn move_cmd(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
         return Ok(Executed::read(Frame::Integer(0)));
     }
     if let Some((entry, at)) = ctx.ks.dbs[ctx.db].take(key) {
-        ctx.ks.dbs[dst_db].put(key, entry, at);
-        ctx.ks.notify(notify::NEW, "new", dst_db, key);
+        ctx.ks.put_entry(dst_db, key, entry, at);
         ctx.notify(notify::GENERIC, "move_from", key);
         ctx.ks.notify(notify::GENERIC, "move_to", dst_db, key);
     }
@@ -540,8 +534,7 @@ fn expire_generic(
         return Ok(Executed::read(Frame::Integer(0)));
     }
     if already_expired(ctx, when) {
-        ctx.ks.dbs[ctx.db].remove(key);
-        ctx.notify(notify::GENERIC, "del", key);
+        ctx.delete_raising(key);
         return Ok(Executed::rewritten(
             Frame::Integer(1),
             vec![del_command(ctx), key.clone()],

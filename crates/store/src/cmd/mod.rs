@@ -375,6 +375,16 @@ impl<'a> Ctx<'a> {
         self.ks.delete(self.db, key)
     }
 
+    /// Deletes a key as a command that removes it does (DEL, GETDEL, an empty *STORE
+    /// result...): if it was there, `del` is raised. Returns whether it was.
+    pub fn delete_raising(&mut self, key: &[u8]) -> bool {
+        let deleted = self.ks.delete(self.db, key);
+        if deleted {
+            self.notify(crate::notify::GENERIC, "del", key);
+        }
+        deleted
+    }
+
     /// The string at `key`: `Ok(None)` if missing, `WRONGTYPE` if another type.
     pub fn get_str(&mut self, key: &[u8]) -> Result<Option<&mut Bytes>, CmdError> {
         match self.get(key) {

@@ -208,8 +208,7 @@ fn spop_count(ctx: &mut Ctx, key: &Bytes, count: u64) -> Result<Executed, CmdErr
         // Redis answers this case with SUNION's code, which reads the set once more: a hit.
         ks.stats.keyspace_hits += 1;
         ctx.notify(notify::SET, "spop", key);
-        ctx.delete(key);
-        ctx.notify(notify::GENERIC, "del", key);
+        ctx.delete_raising(key);
         return Ok(Executed::rewritten(
             Frame::Set(all),
             vec![Bytes::from_static(b"DEL"), copy(key)],
@@ -366,10 +365,7 @@ fn sinterstore(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     match ctx.reading(|ctx| intersect(ctx, keys, 0))? {
         None => {
             // A missing input: the result is empty and the destination goes away.
-            let deleted = ctx.delete(dst);
-            if deleted {
-                ctx.notify(notify::GENERIC, "del", dst);
-            }
+            let deleted = ctx.delete_raising(dst);
             Ok(write_if(deleted, Frame::Integer(0)))
         }
         Some(members) => {
@@ -390,8 +386,8 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], set: SetValue, event: &'static str) -
     if n > 0 {
         ctx.set(dst, Value::Set(set));
         ctx.notify(notify::SET, event, dst);
-    } else if ctx.delete(dst) {
-        ctx.notify(notify::GENERIC, "del", dst);
+    } else {
+        ctx.delete_raising(dst);
     }
     Frame::Integer(n as i64)
 }

@@ -363,8 +363,7 @@ fn getdel(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     let Some(v) = read_str(ctx, key)? else {
         return Ok(Executed::read(Frame::Null));
     };
-    ctx.delete(key);
-    ctx.notify(notify::GENERIC, "del", key);
+    ctx.delete_raising(key);
     Ok(Executed::rewritten(
         Frame::Bulk(v),
         vec![b("DEL"), key.clone()],
@@ -381,8 +380,7 @@ fn getex(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
     if let Some((raw, secs, abs)) = o.expire {
         let ms = expire_at_ms(ctx, raw, secs, abs, "getex")?;
         if abs && already_expired(ctx, ms) {
-            ctx.ks.dbs[ctx.db].remove(key);
-            ctx.notify(notify::GENERIC, "del", key);
+            ctx.delete_raising(key);
             return Ok(Executed::rewritten(
                 reply,
                 vec![del_command(ctx), key.clone()],

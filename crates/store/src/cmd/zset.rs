@@ -834,10 +834,7 @@ fn store_zset(
         ctx.notify(notify::ZSET, event, dst);
         Executed::write(Frame::Integer(n))
     } else {
-        let deleted = ctx.delete(dst);
-        if deleted {
-            ctx.notify(notify::GENERIC, "del", dst);
-        }
+        let deleted = ctx.delete_raising(dst);
         write_if(deleted, Frame::Integer(0))
     }
 }

@@ -48,21 +48,11 @@ const SHARE_MIN: usize = 16 * 1024;
 /// short string is copied, as Redis copies it into the output buffer; a long one is shared,
 /// where the header is noise next to the copy it saves.
 pub fn share_str(s: &Bytes, range: impl std::ops::RangeBounds<usize>) -> Bytes {
-    use std::ops::Bound;
-    let start = match range.start_bound() {
-        Bound::Included(&i) => i,
-        Bound::Excluded(&i) => i + 1,
-        Bound::Unbounded => 0,
-    };
-    let end = match range.end_bound() {
-        Bound::Included(&i) => i + 1,
-        Bound::Excluded(&i) => i,
-        Bound::Unbounded => s.len(),
-    };
-    if end - start < SHARE_MIN {
-        Bytes::copy_from_slice(&s[start..end])
+    let part = &s[(range.start_bound().cloned(), range.end_bound().cloned())];
+    if part.len() < SHARE_MIN {
+        Bytes::copy_from_slice(part)
     } else {
-        s.slice(start..end)
+        s.slice_ref(part)
     }
 }
 
