@@ -1,19 +1,16 @@
 //! Per-command latency histograms (`latency-tracking`, Redis 7.0): the percentiles of INFO
 //! latencystats and the cumulative distribution of LATENCY HISTOGRAM.
 //!
-//! As in Redis, each command gets an HDR histogram (the `hdrhistogram` crate, the reference
+//! The histograms live in each command's `CallStats` (one lookup per call for both). As in
+//! Redis, each command gets an HDR histogram (the `hdrhistogram` crate, the reference
 //! implementation's Rust port) of 1 ns to 1 s with two significant digits, created at its
 //! first call. A call records its duration in whole microseconds, as nanoseconds: a call
 //! under a microsecond counts as 1 ns, one over a second as 1 s.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-
-use crate::client::IdHasher;
-use crate::stats::CmdName;
 
 const LOWEST_NS: u64 = 1;
 const HIGHEST_NS: u64 = 1_000_000_000;
@@ -21,47 +18,37 @@ const SIGNIFICANT_DIGITS: u8 = 2;
 /// LATENCY HISTOGRAM's first bucket (1,024 ns); each next one is twice as wide.
 const FIRST_BUCKET_NS: u64 = 1024;
 
-#[derive(Debug, Default)]
-pub struct CommandLatency {
-    /// `latency-tracking`.
-    pub enabled: bool,
-    histograms: HashMap<CmdName, Histogram<u64>, BuildHasherDefault<IdHasher>>,
+/// Records one call that took `elapsed` in a command's histogram (`None` until its first
+/// tracked call).
+pub fn record(histogram: &mut Option<Histogram<u64>>, elapsed: Duration) {
+    let ns = u64::try_from(elapsed.as_micros())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(1000)
+        .clamp(LOWEST_NS, HIGHEST_NS);
+    histogram
+        .get_or_insert_with(|| {
+            Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_DIGITS)
+                .expect("valid histogram bounds")
+        })
+        .saturating_record(ns);
 }
 
-impl CommandLatency {
-    /// One call of `name` that took `elapsed`.
-    pub fn record(&mut self, name: &'static str, elapsed: Duration) {
-        if !self.enabled {
-            return;
-        }
-        let ns = u64::try_from(elapsed.as_micros())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(1000)
-            .clamp(LOWEST_NS, HIGHEST_NS);
-        self.histograms
-            .entry(CmdName(name))
-            .or_insert_with(|| {
-                Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_DIGITS)
-                    .expect("valid histogram bounds")
-            })
-            .saturating_record(ns);
-    }
-
-    /// Every command with a histogram, by name (equal names merged).
-    pub fn by_name(&self) -> BTreeMap<&'static str, Histogram<u64>> {
-        let mut out: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
-        for (name, h) in &self.histograms {
-            match out.get_mut(name.0) {
-                Some(merged) => {
-                    let _ = merged.add(h);
-                }
-                None => {
-                    out.insert(name.0, h.clone());
-                }
+/// The commands' histograms by name, equal names merged.
+pub fn by_name<'a>(
+    histograms: impl Iterator<Item = (&'static str, &'a Histogram<u64>)>,
+) -> BTreeMap<&'static str, Histogram<u64>> {
+    let mut out: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
+    for (name, h) in histograms {
+        match out.get_mut(name) {
+            Some(merged) => {
+                let _ = merged.add(h);
+            }
+            None => {
+                out.insert(name, h.clone());
             }
         }
-        out
     }
+    out
 }
 
 /// A percentile (0-100) of `h` in microseconds, as INFO latencystats prints it.
@@ -95,14 +82,11 @@ mod tests {
     use super::*;
 
     fn histogram(us: &[u64]) -> Histogram<u64> {
-        let mut l = CommandLatency {
-            enabled: true,
-            ..Default::default()
-        };
+        let mut h = None;
         for &u in us {
-            l.record("get", Duration::from_micros(u));
+            record(&mut h, Duration::from_micros(u));
         }
-        l.by_name().remove("get").unwrap()
+        h.unwrap()
     }
 
     #[test]
@@ -121,9 +105,10 @@ mod tests {
     }
 
     #[test]
-    fn tracking_off_records_nothing() {
-        let mut l = CommandLatency::default();
-        l.record("get", Duration::from_micros(3));
-        assert!(l.by_name().is_empty());
+    fn equal_names_merge() {
+        let (a, b) = (histogram(&[1]), histogram(&[12, 60]));
+        let merged = by_name([("get", &a), ("set", &a), ("get", &b)].into_iter());
+        assert_eq!(merged["get"].len(), 3);
+        assert_eq!(merged["set"].len(), 1);
     }
 }

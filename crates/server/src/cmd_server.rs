@@ -428,7 +428,7 @@ fn latency(node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
 /// container's name stands for its subcommands; unknown names and commands never called
 /// are left out, as in Redis.
 fn latency_histogram(node: &Node, names: &[Bytes]) -> Frame {
-    let all = node.stats.latency.by_name();
+    let all = node.stats.latency_by_name();
     let mut chosen: Vec<&str> = Vec::new();
     if names.is_empty() {
         chosen.extend(all.keys());

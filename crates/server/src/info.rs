@@ -503,7 +503,7 @@ fn commandstats(node: &Node, out: &mut String) {
 fn latencystats(node: &Node, out: &mut String) {
     out.push_str("# Latencystats\r\n");
     let percentiles = &node.cfg.latency_tracking_info_percentiles.0;
-    for (name, h) in node.stats.latency.by_name() {
+    for (name, h) in node.stats.latency_by_name() {
         let values: Vec<String> = percentiles
             .iter()
             .map(|&p| {

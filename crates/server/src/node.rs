@@ -176,7 +176,7 @@ impl Node {
     pub fn new(cfg: Config, config_file: Option<PathBuf>) -> Node {
         let ks = Keyspace::new(cfg.store_config());
         let mut stats = Stats::new(unix_ms());
-        stats.latency.enabled = cfg.latency_tracking;
+        stats.latency_tracking = cfg.latency_tracking;
         let (shutdown, _) = watch::channel(None);
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng, 40);
@@ -1095,7 +1095,7 @@ impl Node {
         let databases = self.ks.cfg.databases;
         self.ks.cfg = self.cfg.store_config();
         self.ks.cfg.databases = databases;
-        self.stats.latency.enabled = self.cfg.latency_tracking;
+        self.stats.latency_tracking = self.cfg.latency_tracking;
     }
 
     /// Adds a LATENCY sample when `latency-monitor-threshold` is set and exceeded.

@@ -27,12 +27,15 @@ impl Hash for CmdName {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct CallStats {
     pub calls: u64,
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Call durations, while `latency-tracking` is on (INFO latencystats, LATENCY
+    /// HISTOGRAM); created at the first tracked call.
+    pub latency: Option<hdrhistogram::Histogram<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -64,8 +67,8 @@ pub struct Stats {
     pub total_writes_processed: u64,
     pub blocked_clients: u64,
     pub commands: HashMap<CmdName, CallStats, BuildHasherDefault<IdHasher>>,
-    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
-    pub latency: crate::cmd_latency::CommandLatency,
+    /// `latency-tracking`: calls also go into their command's latency histogram.
+    pub latency_tracking: bool,
     /// The `instantaneous_*` rates: commands, then bytes in, out, replication in and out.
     rates: [Rate; 5],
 }
@@ -214,7 +217,18 @@ impl Stats {
         s.calls += 1;
         s.usec += elapsed.as_micros() as u64;
         s.failed += u64::from(failed);
-        self.latency.record(name, elapsed);
+        if self.latency_tracking {
+            crate::cmd_latency::record(&mut s.latency, elapsed);
+        }
+    }
+
+    /// The commands' latency histograms by name (see `cmd_latency`).
+    pub fn latency_by_name(&self) -> BTreeMap<&'static str, hdrhistogram::Histogram<u64>> {
+        crate::cmd_latency::by_name(
+            self.commands
+                .iter()
+                .filter_map(|(name, s)| Some((name.0, s.latency.as_ref()?))),
+        )
     }
 
     /// One execution of a command that replied `reply`: its error under errorstats, its call
@@ -346,10 +360,10 @@ impl Stats {
     /// so does the `latency-tracking` setting).
     pub fn reset(&mut self, now_ms: i64) {
         let blocked = self.blocked_clients;
-        let tracking = self.latency.enabled;
+        let tracking = self.latency_tracking;
         *self = Stats::new(now_ms);
         self.blocked_clients = blocked;
-        self.latency.enabled = tracking;
+        self.latency_tracking = tracking;
     }
 }
 
