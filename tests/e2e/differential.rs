@@ -77,6 +77,42 @@ fn differential_scripts() {
     );
 }
 
+/// COMMAND GETKEYS and GETKEYSANDFLAGS on every line of every script, as text: the keys
+/// and their access flags (from the key specs) or the error must be redis-server's. The
+/// scripts hold every command in valid and broken forms (wrong arity, bad counts), which
+/// is what the key search has to get right.
+#[test]
+fn command_getkeys_matches_redis() {
+    if !require_redis("command_getkeys_matches_redis") {
+        return;
+    }
+    let ours = Server::start(Flavor::subject(), &[] as &[&str]);
+    let redis = Server::start(Flavor::Redis, &[] as &[&str]);
+    let (mut a, mut b) = (ours.conn(), redis.conn());
+    let (mut asked, mut differ) = (0, Vec::new());
+    for file in script_files(Path::new(SCRIPTS_DIR)) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in parse_script(&text).unwrap() {
+            for sub in ["GETKEYS", "GETKEYSANDFLAGS"] {
+                let mut argv: Vec<&[u8]> = vec![b"COMMAND", sub.as_bytes()];
+                argv.extend(line.argv.iter().map(Vec::as_slice));
+                let (want, got) = (b.cmd(&argv), a.cmd(&argv));
+                asked += 1;
+                if want != got {
+                    differ.push(format!(
+                        "{}:{}: COMMAND {sub} {}\n  redis   {want:?}\n  ferrokv {got:?}",
+                        file_name(&file),
+                        line.number,
+                        line.text
+                    ));
+                }
+            }
+        }
+    }
+    assert!(asked > 4000, "only {asked} lines");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
 /// The script files, sorted, filtered by `E2E_SCRIPTS`.
 fn script_files(dir: &Path) -> Vec<PathBuf> {
     let only: Option<Vec<String>> = std::env::var("E2E_SCRIPTS").ok().map(|v| {

@@ -1,19 +1,27 @@
-//! Server commands: CONFIG INFO TIME LASTSAVE SHUTDOWN SLOWLOG LATENCY DEBUG COMMAND.
+//! Server commands: CONFIG INFO TIME LASTSAVE SHUTDOWN SLOWLOG LATENCY DEBUG MEMORY (COMMAND
+//! is in `cmd_command`).
 
 use bytes::Bytes;
 use ferrokv_proto::resp::Frame;
 use ferrokv_store::cmd::{
-    parse_i64, CmdError, KeySpec, Spec, ADMIN, ALLOW_BUSY, FAST, FLAG_NAMES, LOADING, NOSCRIPT,
-    NO_MULTI, STALE, STALE_SUBCOMMANDS,
+    parse_i64, CmdError, KeySpec, Spec, ADMIN, ALLOW_BUSY, FAST, LOADING, NOSCRIPT, NO_MULTI,
+    STALE, STALE_SUBCOMMANDS,
 };
-use ferrokv_store::glob::{glob_match, glob_match_case};
+use ferrokv_store::glob::glob_match_case;
 
 use crate::client::ClientId;
-use crate::commands::{self, Command, NodeHandler};
+use crate::commands::{self, NodeHandler};
 use crate::config::{Config, DIRECTIVES};
 use crate::node::{unix_ms, Node, ShutdownMode};
 
 pub static COMMANDS: &[Spec<NodeHandler>] = &[
+    Spec {
+        name: "monitor",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        keys: KeySpec::None,
+        run: crate::monitor::monitor,
+    },
     Spec {
         name: "config",
         arity: -2,
@@ -75,7 +83,7 @@ pub static COMMANDS: &[Spec<NodeHandler>] = &[
         arity: -1,
         flags: LOADING | STALE,
         keys: KeySpec::None,
-        run: command,
+        run: crate::cmd_command::command,
     },
     Spec {
         name: "memory",
@@ -90,7 +98,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn help(lines: &[&'static str]) -> Frame {
+pub(crate) fn help(lines: &[&'static str]) -> Frame {
     Frame::Array(
         lines
             .iter()
@@ -642,166 +650,5 @@ fn memory(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             Err(_) => Err(CmdError::msg("Error purging dirty pages")),
         },
         _ => Err(commands::subcommand_error(argv, "memory")),
-    }
-}
-
-// ---- COMMAND ---------------------------------------------------------------------------
-
-fn flag_frames(flags: u32) -> Frame {
-    Frame::Set(
-        FLAG_NAMES
-            .iter()
-            .filter(|(bit, _)| flags & bit != 0)
-            .map(|(_, n)| Frame::Simple(Bytes::from_static(n.as_bytes())))
-            .collect(),
-    )
-}
-
-fn command_info(c: Command) -> Frame {
-    let (first, last, step) = c.keys().legacy_triple();
-    Frame::Array(vec![
-        Frame::bulk(c.name()),
-        Frame::Integer(c.arity() as i64),
-        flag_frames(commands::info_flags(c)),
-        Frame::Integer(first),
-        Frame::Integer(last),
-        Frame::Integer(step),
-        Frame::Set(
-            commands::acl_categories(c)
-                .into_iter()
-                .map(|cat| Frame::Simple(Bytes::from(format!("@{cat}"))))
-                .collect(),
-        ),
-        Frame::Set(vec![]),
-        Frame::Array(vec![]),
-        Frame::Array(vec![]),
-    ])
-}
-
-const COMMAND_HELP: &[&str] = &[
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "(no subcommand)",
-    "    Return details about all Redis commands.",
-    "COUNT",
-    "    Return the total number of commands in this Redis server.",
-    "LIST",
-    "    Return a list of all commands in this Redis server.",
-    "INFO [<command-name> ...]",
-    "    Return details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "DOCS [<command-name> ...]",
-    "    Return documentation details about multiple Redis commands.",
-    "    If no command names are given, documentation details for all",
-    "    commands are returned.",
-    "GETKEYS <full-command>",
-    "    Return the keys from a full Redis command.",
-    "GETKEYSANDFLAGS <full-command>",
-    "    Return the keys and the access flags from a full Redis command.",
-    "HELP",
-    "    Print this help.",
-];
-
-fn command(_node: &mut Node, _: ClientId, argv: &[Bytes]) -> Result<Frame, CmdError> {
-    if argv.len() == 1 {
-        return Ok(Frame::Array(commands::all().map(command_info).collect()));
-    }
-    let sub = argv[1].to_ascii_lowercase();
-    match sub.as_slice() {
-        b"help" if argv.len() == 2 => Ok(help(COMMAND_HELP)),
-        b"count" if argv.len() == 2 => Ok(Frame::Integer(commands::all().count() as i64)),
-        b"list" => {
-            let filter = match argv.len() {
-                2 => None,
-                5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
-                    Some((argv[3].to_ascii_lowercase(), argv[4].clone()))
-                }
-                _ => return Err(CmdError::Syntax),
-            };
-            let names = commands::all()
-                .filter(|c| match &filter {
-                    None => true,
-                    Some((k, v)) if k == b"pattern" => glob_match(v, c.name().as_bytes()),
-                    Some((k, _)) if k == b"module" || k == b"aclcat" => false,
-                    Some(_) => false,
-                })
-                .map(|c| Frame::bulk(c.name()))
-                .collect();
-            Ok(Frame::Array(names))
-        }
-        b"info" => {
-            if argv.len() == 2 {
-                return Ok(Frame::Array(commands::all().map(command_info).collect()));
-            }
-            Ok(Frame::Array(
-                argv[2..]
-                    .iter()
-                    .map(|n| commands::lookup(n).map_or(Frame::Null, command_info))
-                    .collect(),
-            ))
-        }
-        b"docs" => {
-            let list: Vec<Command> = if argv.len() == 2 {
-                commands::all().collect()
-            } else {
-                argv[2..]
-                    .iter()
-                    .filter_map(|n| commands::lookup(n))
-                    .collect()
-            };
-            Ok(Frame::Map(
-                list.into_iter()
-                    .map(|c| {
-                        (
-                            Frame::bulk(c.name()),
-                            Frame::Map(vec![
-                                (
-                                    Frame::bulk("summary"),
-                                    Frame::bulk(c.name().to_ascii_uppercase()),
-                                ),
-                                (Frame::bulk("since"), Frame::bulk("1.0.0")),
-                                (Frame::bulk("group"), Frame::bulk(commands::group(c))),
-                            ]),
-                        )
-                    })
-                    .collect(),
-            ))
-        }
-        b"getkeys" | b"getkeysandflags" if argv.len() >= 4 => {
-            let target = &argv[2..];
-            let Some(c) = commands::lookup(&target[0]) else {
-                return Err(CmdError::msg("Invalid command specified"));
-            };
-            if !c.arity_ok(target.len()) {
-                return Err(CmdError::msg(
-                    "Invalid number of arguments specified for command",
-                ));
-            }
-            let idx = c.keys().key_indices(target);
-            if idx.is_empty() {
-                return Err(CmdError::msg("The command has no key arguments"));
-            }
-            let with_flags = sub.as_slice() == b"getkeysandflags";
-            Ok(Frame::Array(
-                idx.into_iter()
-                    .map(|i| {
-                        if with_flags {
-                            let f = if c.flags() & ferrokv_store::cmd::WRITE != 0 {
-                                "RW"
-                            } else {
-                                "RO"
-                            };
-                            Frame::Array(vec![
-                                Frame::Bulk(target[i].clone()),
-                                Frame::Set(vec![Frame::simple(f)]),
-                            ])
-                        } else {
-                            Frame::Bulk(target[i].clone())
-                        }
-                    })
-                    .collect(),
-            ))
-        }
-        _ => Err(commands::subcommand_error(argv, "command")),
     }
 }

@@ -25,6 +25,10 @@ const CONTAINERS: &[(&str, &[&str])] = &[
             "client|no-evict",
             "client|reply",
             "client|unblock",
+            "client|tracking",
+            "client|trackinginfo",
+            "client|caching",
+            "client|getredir",
         ],
     ),
     (
@@ -106,6 +110,11 @@ const CONTAINERS: &[(&str, &[&str])] = &[
 /// they belong to its subcommands).
 pub fn is_container(name: &str) -> bool {
     subcommands_of(name).is_some()
+}
+
+/// The full names of `container`'s subcommands (none when it is not a container).
+pub fn names(container: &str) -> &'static [&'static str] {
+    subcommands_of(container).unwrap_or_default()
 }
 
 /// The subcommands of `container` (a command name in lower case), if it is a container.
