@@ -7,6 +7,7 @@
 //! - `client_lib`: the `redis` crate against ferrokv (pipelines, transactions, pub/sub, RESP3).
 //! - `protocol`: malformed RESP, big pipelines and inline commands over raw TCP.
 //! - `lifecycle`: config file and flags, restart, crash, side by side with redis-server.
+//! - `monitor`: MONITOR's lines for the same traffic as redis-server's.
 //! - `notify`: keyspace notifications across connections, expiry, eviction, MULTI.
 //! - `server`: auth, maxmemory, blocking FIFO, WATCH, CLIENT, CONFIG, expiry, shutdown.
 //! - `aof`: the multi-part AOF: redis-check-aof, cross-loading with Redis, BGREWRITEAOF,
@@ -14,6 +15,8 @@
 //! - `snapshots`: BGSAVE point-in-time copies, crashes during a save, failing saves.
 //! - `rdb`: RDB files and DUMP payloads exchanged with real Redis both ways, corrupt files.
 //! - `failover`: FAILOVER (errors as Redis, hand-over under load, timeout/abort, interop).
+//! - `tracking`: client-side caching across connections (redirects, BCAST, expiry, the
+//!   table limit, a replica's clients).
 //! - `partitions`: cut/slow links through a Toxiproxy-compatible proxy, crashes, and the
 //!   acknowledged writes lost in each case.
 //!
@@ -27,6 +30,7 @@ mod differential;
 mod failover;
 mod harness;
 mod lifecycle;
+mod monitor;
 mod notify;
 mod partitions;
 mod protocol;
@@ -34,3 +38,4 @@ mod rdb;
 mod replication;
 mod server;
 mod snapshots;
+mod tracking;

@@ -125,6 +125,12 @@ pub struct Client {
     /// blocked on a slow reader), and the write buffer's capacity.
     pub output_buf_len: usize,
     pub output_buf_cap: usize,
+    /// MONITOR was run: every command the node runs is shown here (see `monitor.rs`).
+    pub monitor: bool,
+    /// The current command sends no reply at all (MONITOR from a monitor or a replica).
+    pub no_reply_once: bool,
+    /// `CLIENT TRACKING on` settings (see `tracking.rs`).
+    pub tracking: Option<crate::tracking::ClientTracking>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -191,7 +197,9 @@ impl Client {
         if self.flags.master {
             flags.push('M');
         }
-        if self.flags.replica {
+        if self.monitor {
+            flags.push('O');
+        } else if self.flags.replica {
             flags.push('S');
         }
         if self.subscriptions() > 0 {
@@ -202,6 +210,15 @@ impl Client {
         }
         if self.blocked.is_some() {
             flags.push('b');
+        }
+        if let Some(t) = &self.tracking {
+            flags.push('t');
+            if t.broken_redirect {
+                flags.push('R');
+            }
+            if t.bcast {
+                flags.push('B');
+            }
         }
         if self.dirty_cas {
             flags.push('d');
@@ -227,7 +244,7 @@ impl Client {
         let multi_mem = self.multi_mem();
         let events = if self.output_buf_len > 0 { "rw" } else { "r" };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -251,6 +268,7 @@ impl Client {
             self.memory(),
             events,
             if self.last_cmd.is_empty() { "NULL" } else { self.last_cmd },
+            self.tracking.as_ref().map_or(-1, |t| t.redirect as i64),
             resp,
         )
     }

@@ -216,6 +216,8 @@ fn select(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
 }
 
 fn reset(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
+    crate::monitor::stop(node, id);
+    crate::tracking::disable(node, id);
     node.unwatch_all(id);
     node.pubsub.remove_client(id);
     let requirepass = node.cfg.requirepass.is_empty();
@@ -243,6 +245,10 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
 
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -279,6 +285,11 @@ const CLIENT_HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "HELP",
@@ -432,6 +443,10 @@ fn client(node: &mut Node, id: ClientId, argv: &[Bytes]) -> Result<Frame, CmdErr
             };
             Ok(Frame::Integer(node.unblock_by_request(target, error) as i64))
         }
+        (b"tracking", 3..) => crate::tracking::client_tracking(node, id, argv),
+        (b"caching", 3..) => crate::tracking::client_caching(node, id, &argv[2]),
+        (b"getredir", 2) => Ok(Frame::Integer(crate::tracking::redirect_of(node, id))),
+        (b"trackinginfo", 2) => Ok(crate::tracking::tracking_info(node, id)),
         _ => Err(crate::commands::subcommand_error(argv, "client")),
     }
 }

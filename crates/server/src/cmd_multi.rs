@@ -85,6 +85,7 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
         return Ok(Frame::NullArray);
     }
     node.stream.begin_transaction();
+    node.exec_client = Some(id);
     let mut replies = Vec::with_capacity(tx.queued.len());
     // The write gates ran for EXEC as a whole (the union of the queued commands' flags).
     for argv in &tx.queued {
@@ -110,6 +111,7 @@ fn exec(node: &mut Node, id: ClientId, _: &[Bytes]) -> Result<Frame, CmdError> {
         }
         replies.push(reply);
     }
+    node.exec_client = None;
     node.stream.end_transaction();
     Ok(Frame::Array(replies))
 }

@@ -445,6 +445,7 @@ directives! {
     slowlog_max_len: i64 = 128, "slowlog-max-len", Kind::Int { min: 0, max: I }, true;
     latency_monitor_threshold: i64 = 0, "latency-monitor-threshold", Kind::Int { min: 0, max: I }, true;
     latency_tracking: bool = true, "latency-tracking", Kind::Bool, true;
+    tracking_table_max_keys: i64 = 1000000, "tracking-table-max-keys", Kind::Int { min: 0, max: I }, true;
     latency_tracking_info_percentiles: Percentiles = Percentiles(vec![50.0, 99.0, 99.9]), "latency-tracking-info-percentiles", Kind::Special, true;
     hz: i64 = 10, "hz", Kind::Int { min: 1, max: 500 }, true;
     active_expire_effort: i64 = 1, "active-expire-effort", Kind::Int { min: 1, max: 10 }, true;

@@ -128,6 +128,8 @@ pub async fn serve(node: Rc<RefCell<Node>>, stream: TcpStream, addr: SocketAddr)
                 break;
             }
         }
+        // Keys changed under BCAST prefixes by this batch go to their subscribers.
+        crate::tracking::broadcast(&mut node.borrow_mut());
         // 2. Flush what we have, after the other connections that woke with this one have
         //    run their commands: like Redis's write-before-sleep, the replies of one wake-up
         //    leave in a burst, so a client waiting on several sockets is woken once for all

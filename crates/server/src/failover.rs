@@ -316,9 +316,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     fn argv(line: &str) -> Vec<Bytes> {
-        line.split_whitespace()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect()
+        ferrokv_proto::resp::split_args(line.as_bytes()).expect("balanced quotes")
     }
 
     fn run(node: &mut Node, line: &str) -> Result<Frame, String> {

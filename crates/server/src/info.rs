@@ -180,7 +180,7 @@ fn clients(node: &Node, out: &mut String) {
     field!(out, "client_recent_max_input_buffer", max_in);
     field!(out, "client_recent_max_output_buffer", max_out);
     field!(out, "blocked_clients", node.stats.blocked_clients);
-    field!(out, "tracking_clients", 0);
+    field!(out, "tracking_clients", node.tracking.clients);
     field!(out, "clients_in_timeout_table", timeout_table);
 }
 
@@ -401,7 +401,7 @@ fn stats(node: &Node, out: &mut String) {
     field!(out, "pubsub_channels", node.pubsub.channels.len());
     field!(out, "pubsub_patterns", node.pubsub.patterns.len());
     // Fields of Redis features ferrokv does not have (sharded pub/sub, MIGRATE, writable
-    // replica expiry tracking, active defragmentation, client-side caching, RESTORE deep
+    // replica expiry tracking, active defragmentation, RESTORE deep
     // sanitization, I/O threads, a resizable reply buffer): reported so that tools reading
     // them find them, and zero because nothing here does that work.
     field!(out, "pubsubshard_channels", 0);
@@ -416,12 +416,13 @@ fn stats(node: &Node, out: &mut String) {
         "active_defrag_key_misses",
         "total_active_defrag_time",
         "current_active_defrag_time",
-        "tracking_total_keys",
-        "tracking_total_items",
-        "tracking_total_prefixes",
     ] {
         field!(out, name, 0);
     }
+    let (keys, items, prefixes) = node.tracking.totals();
+    field!(out, "tracking_total_keys", keys);
+    field!(out, "tracking_total_items", items);
+    field!(out, "tracking_total_prefixes", prefixes);
     field!(out, "unexpected_error_replies", s.unexpected_error_replies);
     field!(out, "total_error_replies", s.total_error_replies);
     field!(out, "dump_payload_sanitizations", 0);

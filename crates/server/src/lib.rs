@@ -12,10 +12,12 @@
 pub mod aof;
 pub mod bgsave;
 pub mod client;
+pub mod cmd_command;
 pub mod cmd_conn;
 pub mod cmd_latency;
 pub mod cmd_multi;
 pub mod cmd_server;
+pub mod command_docs;
 pub mod commands;
 pub mod config;
 pub mod conn;
@@ -24,6 +26,7 @@ pub mod info;
 pub mod loading;
 pub mod log_role;
 pub mod memory;
+pub mod monitor;
 pub mod node;
 pub mod primary;
 pub mod propagate;
@@ -33,6 +36,7 @@ pub mod replication;
 pub mod slowlog;
 pub mod stats;
 pub mod syscheck;
+pub mod tracking;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -161,6 +161,16 @@ pub struct Node {
     pub loading: Option<crate::loading::Loading>,
     /// The append-only file (see `aof.rs`).
     pub aof: crate::aof::AofState,
+    /// Client-side caching: who read which keys, BCAST prefixes (see `tracking.rs`).
+    pub tracking: crate::tracking::Tracking,
+    /// The client whose command is running, if any (tracking's NOLOOP and the order of
+    /// its own invalidations depend on it).
+    pub current_client: Option<ClientId>,
+    /// Clients that ran MONITOR, in the order they did.
+    pub monitors: Vec<ClientId>,
+    /// The client whose EXEC is running its transaction: commands that would block
+    /// (WAIT) or turn it into something else (MONITOR) answer at once instead.
+    pub exec_client: Option<ClientId>,
 }
 
 /// One `LATENCY` event class: latest and worst samples, and a short history.
@@ -231,6 +241,10 @@ impl Node {
             latency: Default::default(),
             loading: None,
             aof: Default::default(),
+            tracking: Default::default(),
+            current_client: None,
+            monitors: Vec::new(),
+            exec_client: None,
         }
     }
 
@@ -276,6 +290,9 @@ impl Node {
                 query_buf_cap: 0,
                 output_buf_len: 0,
                 output_buf_cap: 0,
+                monitor: false,
+                no_reply_once: false,
+                tracking: None,
             },
         );
         self.stats.total_connections_received += 1;
@@ -284,6 +301,8 @@ impl Node {
 
     /// Forgets a connection: its subscriptions, watches and blocked state.
     pub fn remove_client(&mut self, id: ClientId) {
+        crate::tracking::disable(self, id);
+        crate::monitor::stop(self, id);
         self.unwatch_all(id);
         self.unblock_client(id);
         self.pubsub.remove_client(id);
@@ -395,7 +414,11 @@ impl Node {
         let start = clock.start();
         self.prepare_clock_at(from_master, unix_ms_of(start));
         let propagated_before = self.stream.commands;
+        crate::tracking::enforce_limit(self);
+        self.current_client = Some(id);
         let result = self.gatekeep_and_run(id, cmd, &argv);
+        self.current_client = None;
+        crate::tracking::command_done(self, id, stat.is_some_and(|s| s.starts_with("client|")));
         let elapsed = clock.end(start);
         let mut executed = true;
         let (reply, close) = match result {
@@ -468,6 +491,9 @@ impl Node {
     }
 
     fn apply_reply_mode(c: &mut Client, reply: Frame) -> Outcome {
+        if std::mem::take(&mut c.no_reply_once) {
+            return Outcome::Silent;
+        }
         if c.flags.master {
             // Replies to our primary are suppressed (REPLCONF ACK is sent by the link).
             return Outcome::Silent;
@@ -651,7 +677,23 @@ impl Node {
     }
 
     /// Executes a looked-up command for `id` (after gatekeeping). `Ok(None)` = blocked.
+    /// Runs a command that passed the checks (or one of a transaction) and shows it to
+    /// MONITOR clients, whatever its reply.
     pub(crate) fn run_command(
+        &mut self,
+        id: ClientId,
+        cmd: commands::Command,
+        argv: &[Bytes],
+        no_block: bool,
+    ) -> Result<Option<Frame>, CmdError> {
+        let result = self.dispatch(id, cmd, argv, no_block);
+        if !self.monitors.is_empty() {
+            crate::monitor::feed(self, id, cmd, argv);
+        }
+        result
+    }
+
+    fn dispatch(
         &mut self,
         id: ClientId,
         cmd: commands::Command,
@@ -716,6 +758,14 @@ impl Node {
         };
         let result = (spec.run)(&mut ctx, &mut Args::new(argv));
         self.ks.reads = Reads::No;
+        if self.tracking.clients > 0 && spec.flags & store_cmd::READONLY != 0 {
+            let keys = spec
+                .keys
+                .key_indices(argv)
+                .into_iter()
+                .map(|i| argv[i].clone());
+            crate::tracking::remember_keys(self, id, keys);
+        }
         let executed = match result {
             Ok(e) => e,
             Err(e) => {
@@ -757,7 +807,7 @@ impl Node {
         let expired = std::mem::take(&mut self.ks.expired);
         let mut cmds: Vec<Vec<Bytes>> = Vec::new();
         for (edb, key) in &expired {
-            self.touch_key(*edb, key);
+            self.touch_key(*edb, key, None);
             if *edb == db {
                 cmds.push(vec![Bytes::from_static(b"DEL"), key.clone()]);
             } else {
@@ -794,21 +844,41 @@ impl Node {
         }
         self.dirty += 1;
         if spec.flags & store_cmd::TOUCHES_ALL != 0 {
+            // SWAPDB too, but as in Redis 7.0 only a flush invalidates client caches.
+            if matches!(spec.name, "flushall" | "flushdb") {
+                crate::tracking::invalidate_all(self);
+            }
             self.touch_all();
             return;
         }
-        if self.watched.is_empty() && self.blocked_on.is_empty() {
+        if self.watched.is_empty() && self.blocked_on.is_empty() && !self.tracking.active() {
             return;
         }
-        for i in spec.keys.key_indices(argv) {
-            let k = argv[i].clone();
-            self.touch_key(db, &k);
+        // The keys the write changed: those of its propagated form when it has one of its
+        // own (LMPOP pops from one key of several), else its own keys.
+        let changed: Vec<Bytes> = match propagate {
+            Propagate::Rewritten(cmds) => cmds
+                .iter()
+                .filter_map(|c| match commands::lookup(&c[0]) {
+                    Some(commands::Command::Store(s)) => Some(changed_keys(s, c)),
+                    _ => None,
+                })
+                .flatten()
+                .collect(),
+            _ => changed_keys(spec, argv),
+        };
+        for k in changed {
+            self.touch_key(db, &k, self.current_client);
             self.serve_blocked(db, &k);
         }
     }
 
-    /// Marks WATCHers of (db, key) dirty.
-    pub fn touch_key(&mut self, db: usize, key: &Bytes) {
+    /// Marks WATCHers of (db, key) dirty and invalidates the key in client caches. `origin`
+    /// is the client whose write changed it (none for an expiry or an eviction).
+    pub fn touch_key(&mut self, db: usize, key: &Bytes, origin: Option<ClientId>) {
+        if self.tracking.active() {
+            crate::tracking::invalidate_key(self, key, origin);
+        }
         if self.watched.is_empty() {
             return;
         }
@@ -1015,7 +1085,7 @@ impl Node {
             let Some((db, key)) = self.ks.evict_one(&mut self.rng) else {
                 break;
             };
-            self.touch_key(db, &key);
+            self.touch_key(db, &key, None);
             let del = if self.cfg.lazyfree_lazy_eviction {
                 "UNLINK"
             } else {
@@ -1039,7 +1109,7 @@ impl Node {
         }
         let expired = std::mem::take(&mut self.ks.expired);
         for (db, key) in expired {
-            self.touch_key(db, &key);
+            self.touch_key(db, &key, None);
             let del = if self.cfg.lazyfree_lazy_expire {
                 "UNLINK"
             } else {
@@ -1061,6 +1131,8 @@ impl Node {
         } else {
             self.used_memory_now();
         }
+        crate::tracking::enforce_limit(self);
+        crate::tracking::broadcast(self);
         self.stats.cron(now);
         crate::bgsave::cron(self);
         crate::aof::cron(self);
@@ -1163,6 +1235,15 @@ pub(crate) enum Stop {
     /// Ran and failed (`failed_calls`).
     Failed(CmdError),
     Close(Frame),
+}
+
+/// The keys write `argv` of `spec` may change: all its keys but those it only reads.
+fn changed_keys(spec: &'static Spec<store_cmd::Handler>, argv: &[Bytes]) -> Vec<Bytes> {
+    crate::command_docs::written_keys(spec.name, argv)
+        .unwrap_or_else(|| spec.keys.key_indices(argv))
+        .into_iter()
+        .map(|i| argv[i].clone())
+        .collect()
 }
 
 pub fn random_hex(rng: &mut impl rand::Rng, n: usize) -> String {

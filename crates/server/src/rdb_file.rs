@@ -304,6 +304,7 @@ pub fn debug_reload(node: &mut Node, argv: &[Bytes]) -> Result<Frame, CmdError> 
         }
     }
     node.touch_all();
+    crate::tracking::invalidate_all(node);
     warn!("DB reloaded by DEBUG RELOAD");
     Ok(Frame::OK)
 }

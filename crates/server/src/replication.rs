@@ -287,7 +287,7 @@ fn wait(node: &mut Node, id: ClientId, argv: &[Bytes]) -> NodeResult {
     if timeout < 0 {
         return Err(CmdError::msg("timeout is negative"));
     }
-    let in_multi = node.clients.get(&id).is_some_and(|c| c.multi.is_some());
+    let in_multi = node.exec_client == Some(id);
     let offset = node.clients.get(&id).map_or(0, |c| c.woff);
     let st_rc = node.repl.state.clone();
     let mut st = st_rc.borrow_mut();
@@ -1071,6 +1071,7 @@ impl ReplicaHost for NodeHost {
         n.bgsave.note_load(&loaded);
         n.ks.replace_dbs(loaded.dbs);
         n.touch_all();
+        crate::tracking::invalidate_all(n);
         n.dirty += 1;
         n.repl.master_db = loaded
             .aux
