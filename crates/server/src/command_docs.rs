@@ -252,9 +252,18 @@ pub fn keys_with_flags(name: &str, doc: &'static Doc, argv: &[Bytes]) -> Option<
 }
 
 /// The keys of the commands whose key flags depend on their arguments. SET reads its key
-/// only with GET (looked for anywhere after the value, as Redis does).
+/// only with GET (looked for anywhere after the value, as Redis does); BITFIELD only reads
+/// it when it holds nothing but GETs and OVERFLOWs (see [`bitfield_only_reads`]).
 fn variable_flag_keys(name: &str, argv: &[Bytes]) -> Option<Vec<KeyRef>> {
     match name {
+        "bitfield" => {
+            let flags = if bitfield_only_reads(argv) {
+                vec!["RO", "access"]
+            } else {
+                vec!["RW", "access", "update"]
+            };
+            Some(vec![(1, flags)])
+        }
         "set" => {
             let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
             let flags = if get {
@@ -266,6 +275,25 @@ fn variable_flag_keys(name: &str, argv: &[Bytes]) -> Option<Vec<KeyRef>> {
         }
         _ => None,
     }
+}
+
+/// Whether a BITFIELD line only reads, as Redis's `bitfieldGetKeys` scans it: complete GETs
+/// and OVERFLOWs are skipped, and it stops at the first SET or INCRBY, or at anything it
+/// cannot read (a syntax error counts as a write).
+fn bitfield_only_reads(argv: &[Bytes]) -> bool {
+    let mut i = 2;
+    while i < argv.len() {
+        let left = argv.len() - i - 1;
+        let is = |w: &[u8]| argv[i].eq_ignore_ascii_case(w);
+        if is(b"get") && left >= 2 {
+            i += 3;
+        } else if is(b"overflow") && left >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// The index of the first argument equal to `keyword` (any case). With `startfrom > 0`
@@ -359,5 +387,20 @@ mod tests {
         assert_eq!(keys("LMPOP 2 a b LEFT"), Some(vec![2, 3]));
         assert_eq!(keys("SINTERCARD x a"), None);
         assert_eq!(keys("ZUNIONSTORE d 5 a"), None);
+    }
+
+    #[test]
+    fn bitfield_key_flags_follow_its_operations() {
+        let flags = |line: &str| {
+            keys_with_flags("bitfield", get("bitfield").unwrap(), &argv(line))
+                .map(|k| k.into_iter().map(|(_, f)| f).collect::<Vec<_>>())
+        };
+        let ro = Some(vec![vec!["RO", "access"]]);
+        let rw = Some(vec![vec!["RW", "access", "update"]]);
+        assert_eq!(flags("BITFIELD k"), ro);
+        assert_eq!(flags("BITFIELD k GET u8 0 OVERFLOW SAT get i4 #2"), ro);
+        assert_eq!(flags("BITFIELD k GET u8 0 INCRBY u8 0 1"), rw);
+        assert_eq!(flags("BITFIELD k GET u8"), rw);
+        assert_eq!(flags("BITFIELD k OVERFLOW"), rw);
     }
 }

@@ -167,6 +167,7 @@ pub fn acl_categories(c: Command) -> Vec<&'static str> {
     let by_group = match family_group(c) {
         "generic" => Some("keyspace"),
         "string" => Some("string"),
+        "bitmap" => Some("bitmap"),
         "list" => Some("list"),
         "hash" => Some("hash"),
         "set" => Some("set"),

@@ -1,6 +1,6 @@
 //! Command execution: one static table says what every keyspace command *is*; the family
-//! files (`string.rs`, `keys.rs`, `list.rs`, `hash.rs`, `set.rs`, `zset.rs`) say what each
-//! one *does*.
+//! files (`string.rs`, `bitmap.rs`, `keys.rs`, `list.rs`, `hash.rs`, `set.rs`, `zset.rs`)
+//! say what each one *does*.
 //!
 //! A handler is a plain synchronous function `fn(&mut Ctx, &mut Args) -> Result<Executed,
 //! CmdError>`. It never touches a socket; it returns the reply and the *propagation form* of
@@ -18,6 +18,7 @@
 //! live in the server crate, with the same [`Spec`] shape and another handler type.
 
 mod args;
+pub mod bitmap;
 pub mod dump;
 mod error;
 pub mod float;
@@ -457,6 +458,7 @@ impl<'a> Ctx<'a> {
 /// DOCS `group`; a few commands differ, see the server's `commands::group`).
 static FAMILIES: &[(&str, &[Spec<Handler>])] = &[
     ("string", string::COMMANDS),
+    ("bitmap", bitmap::COMMANDS),
     ("generic", keys::COMMANDS),
     ("list", list::COMMANDS),
     ("hash", hash::COMMANDS),
@@ -572,6 +574,15 @@ pub(crate) mod testkit {
                 rng: &mut self.rng,
             };
             execute(&mut ctx, argv)
+        }
+
+        /// OBJECT ENCODING of `key` in db 0 (which must exist).
+        pub fn encoding(&self, key: &str) -> &'static str {
+            self.ks.dbs[0]
+                .map
+                .get(key.as_bytes())
+                .expect("key")
+                .encoding_name(&self.ks.cfg)
         }
 
         /// Runs a command and returns its reply (errors as `Frame::Error`).

@@ -513,9 +513,15 @@ fn incrbyfloat(ctx: &mut Ctx, args: &mut Args) -> Result<Executed, CmdError> {
 
 // ---- APPEND / ranges -----------------------------------------------------------------------
 
+/// Whether the command comes from the primary's stream (Redis's `mustObeyClient`): size
+/// limits such as `proto-max-bulk-len` are not applied to it.
+pub(crate) fn obeys_primary(ctx: &Ctx) -> bool {
+    ctx.ks.mode == ExpireMode::ReplicaApply
+}
+
 /// Redis's `checkStringLength`: the primary's stream is always obeyed.
 fn check_string_length(ctx: &Ctx, size: u64, append: u64) -> Result<(), CmdError> {
-    if ctx.ks.mode == ExpireMode::ReplicaApply {
+    if obeys_primary(ctx) {
         return Ok(());
     }
     match size.checked_add(append) {
@@ -813,15 +819,6 @@ mod tests {
         Propagate::Rewritten(vec![argv(line)])
     }
 
-    fn enc(kit: &mut Kit, key: &str) -> &'static str {
-        let cfg = kit.ks.cfg.clone();
-        kit.ks.dbs[0]
-            .map
-            .get(key.as_bytes())
-            .expect("key")
-            .encoding_name(&cfg)
-    }
-
     #[test]
     fn incrbyfloat_replies_errors_and_propagates_set_keepttl() {
         let mut k = Kit::new();
@@ -832,7 +829,7 @@ mod tests {
         assert_eq!(e.propagate, rewritten("SET f 10.6 KEEPTTL"));
         assert_eq!(k.ks.ttl_ms(0, b"f"), Some(Some(5000)));
         assert_eq!(k.run("INCRBYFLOAT n 3"), bulk("3"));
-        assert_eq!(enc(&mut k, "n"), "embstr");
+        assert_eq!(k.encoding("n"), "embstr");
         assert_eq!(
             k.run("INCRBYFLOAT n abc"),
             err("ERR value is not a valid float")
@@ -858,26 +855,26 @@ mod tests {
         let mut k = Kit::new();
         assert_eq!(k.run("GET a"), Frame::Null);
         assert_eq!(k.run("SET a 123"), Frame::OK);
-        assert_eq!(enc(&mut k, "a"), "int");
+        assert_eq!(k.encoding("a"), "int");
         assert_eq!(k.run("GET a"), bulk("123"));
         k.run("SET b hello");
-        assert_eq!(enc(&mut k, "b"), "embstr");
+        assert_eq!(k.encoding("b"), "embstr");
         let long = "x".repeat(45);
         k.run(&format!("SET c {long}"));
-        assert_eq!(enc(&mut k, "c"), "raw");
+        assert_eq!(k.encoding("c"), "raw");
         assert_eq!(k.run("APPEND b !"), int(6));
-        assert_eq!(enc(&mut k, "b"), "raw");
+        assert_eq!(k.encoding("b"), "raw");
         assert_eq!(k.run("APPEND new 5"), int(1));
-        assert_eq!(enc(&mut k, "new"), "int");
+        assert_eq!(k.encoding("new"), "int");
         assert_eq!(k.run("APPEND new 1"), int(2));
-        assert_eq!(enc(&mut k, "new"), "raw");
+        assert_eq!(k.encoding("new"), "raw");
         assert_eq!(k.run("INCR new"), int(52));
-        assert_eq!(enc(&mut k, "new"), "int");
+        assert_eq!(k.encoding("new"), "int");
         assert_eq!(k.run("SETRANGE sr 2 ab"), int(4));
         assert_eq!(k.run("GET sr"), bulk("\0\0ab"));
-        assert_eq!(enc(&mut k, "sr"), "raw");
+        assert_eq!(k.encoding("sr"), "raw");
         k.run("SET b hello");
-        assert_eq!(enc(&mut k, "b"), "embstr");
+        assert_eq!(k.encoding("b"), "embstr");
         put_list(&mut k, "l");
         assert_eq!(
             k.run("GET l"),
